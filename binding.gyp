@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "vmtrace_kvm",
+      "sources": [
+        "native/addon.cc",
+        "native/convert.cc",
+        "native/errors.cc",
+        "native/kvm_system.cc",
+        "native/vcpu.cc",
+        "native/vm.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none", "sources=": [] }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// vmtrace command line: record, replay, inspect, diff, test.
+import { Command, CommanderError } from 'commander';
+
+import { recordCommand } from './cli/record-command.js';
+import { UsageError } from './cli/parse.js';
+import { KvmUnavailableError } from './record/kvm.js';
+import { TraceError } from './trace/reader.js';
+import { VERSION } from './version.js';
+
+/** Exit codes shared by every command (docs/cli.md). */
+export const EXIT_USAGE = 2;
+export const EXIT_NO_KVM = 3;
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('vmtrace')
+    .description('Record every vCPU exit of a tiny KVM guest, replay it without KVM, inspect and diff traces.')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`vmtrace: ${str.replace(/^error: /, '')}`) })
+    .showHelpAfterError('(run with --help for usage)');
+  for (const cmd of [recordCommand()]) program.addCommand(cmd.exitOverride());
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    return reportError(e);
+  }
+  const sub = program.commands.find((c) => c.getOptionValue('exitCode') !== undefined);
+  return (sub?.getOptionValue('exitCode') as number | undefined) ?? 0;
+}
+
+function reportError(e: unknown): number {
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`vmtrace: ${message}\n`);
+  if (e instanceof UsageError || e instanceof TraceError) return EXIT_USAGE;
+  if (e instanceof KvmUnavailableError) return EXIT_NO_KVM;
+  if (process.env.VMTRACE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  return 1;
+}
+
+process.exitCode = await main(process.argv);

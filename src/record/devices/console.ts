@@ -1,0 +1,60 @@
+// The classic demo's console port (0xf1 by default): OUT prints a byte, IN reads the next byte
+// of the user's input, 0 once it is exhausted.
+import type { PortDevice } from './device.js';
+
+/** Where guest console bytes go: buffered, flushed at newlines and when the VMM asks. */
+export interface ConsoleSink {
+  put(byte: number): void;
+  flush(): void;
+}
+
+export class StdoutSink implements ConsoleSink {
+  private buf = Buffer.alloc(1 << 16);
+  private used = 0;
+
+  constructor(private readonly enabled: boolean) {}
+
+  put(byte: number): void {
+    if (!this.enabled) return;
+    this.buf[this.used++] = byte;
+    if (byte === 0x0a || this.used === this.buf.length) this.flush();
+  }
+
+  flush(): void {
+    if (this.used === 0) return;
+    process.stdout.write(Buffer.from(this.buf.subarray(0, this.used)));
+    this.used = 0;
+  }
+}
+
+export class InputBytes {
+  private pos = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+
+  /** Next input byte, or 0 at the end. */
+  next(): number {
+    return this.pos < this.bytes.length ? this.bytes[this.pos++]! : 0;
+  }
+}
+
+export class ConsolePort implements PortDevice {
+  readonly name = 'console';
+
+  constructor(
+    private readonly sink: ConsoleSink,
+    private readonly input: InputBytes,
+  ) {}
+
+  portOut(_port: number, size: number, value: number): void {
+    for (let i = 0; i < size; i++) {
+      this.sink.put(value & 0xff);
+      value >>>= 8;
+    }
+  }
+
+  portIn(_port: number, size: number): number {
+    let v = 0;
+    for (let i = 0; i < size; i++) v |= this.input.next() << (8 * i);
+    return v >>> 0;
+  }
+}

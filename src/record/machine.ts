@@ -1,0 +1,59 @@
+// VM setup: RAM slots, the initial memory image and the boot state applied to the vCPU. Kept
+// apart from the run loop so the loop only sees a ready vCPU.
+import { regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
+import { sregsToBytes } from '../kvm-structs.js';
+import { loadMemory } from '../boot/memory.js';
+import type { CpuidEntry, MemoryBlob, MemoryRegion } from '../trace/format.js';
+import { KVM_CAP, openKvm, type KvmAddon, type KvmSystem, type Vcpu, type Vm } from './kvm.js';
+
+/** Where Intel VMX keeps its real-mode TSS (three pages below 4 GiB, as QEMU places it). */
+const TSS_ADDR = 0xfffbd000;
+
+export interface MachineSpec {
+  memory: MemoryRegion[];
+  initialMemory: MemoryBlob[];
+  /** Computes the boot state from the vCPU's current sregs (fields a profile leaves alone stay). */
+  bootState(current: Sregs): { regs: Regs; sregs: Sregs };
+}
+
+export interface Machine {
+  addon: KvmAddon;
+  kvm: KvmSystem;
+  vm: Vm;
+  vcpu: Vcpu;
+  /** Guest RAM per region, in the order of spec.memory. */
+  ram: Array<{ base: number; bytes: Uint8Array }>;
+  syncRegs: boolean;
+  apiVersion: number;
+  cpuid: CpuidEntry[];
+  /** State read back from KVM after setup: what the trace header stores. */
+  boot: { regs: Regs; sregs: Sregs; regsBytes: Uint8Array; sregsBytes: Uint8Array };
+}
+
+export function createMachine(spec: MachineSpec): Machine {
+  const { addon, kvm } = openKvm();
+  const vm = new addon.Vm(kvm);
+  vm.setTssAddr(TSS_ADDR);
+  const ram = spec.memory.map((r, slot) => ({ base: r.base, bytes: new Uint8Array(vm.addMemory(slot, r.base, r.size)) }));
+  loadMemory(ram, spec.initialMemory);
+  const vcpu = new addon.Vcpu(kvm, vm, 0);
+  const cpuid = kvm.supportedCpuid();
+  vcpu.setCpuid(cpuid);
+  const want = spec.bootState(vcpu.getSregs());
+  vcpu.setSregs(want.sregs);
+  vcpu.setRegs(want.regs);
+  const regs = vcpu.getRegs();
+  const sregs = vcpu.getSregs();
+  const syncRegs = kvm.checkExtension(KVM_CAP.SYNC_REGS) !== 0 && vcpu.enableSyncRegs(true);
+  return {
+    addon,
+    kvm,
+    vm,
+    vcpu,
+    ram,
+    syncRegs,
+    apiVersion: kvm.apiVersion(),
+    cpuid,
+    boot: { regs, sregs, regsBytes: regsToBytes(regs), sregsBytes: sregsToBytes(sregs) },
+  };
+}

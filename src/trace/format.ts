@@ -1,0 +1,164 @@
+// Trace format v1: the in-memory shapes a reader hands out and the on-disk (msgpack) shapes
+// the writer produces. docs/trace-format.md is the specification; keep the two in step.
+import type { Regs, Sregs } from '../cpu-state.js';
+
+export const MAGIC = 'vmtrace';
+/** The file's first 8 bytes: MAGIC as a msgpack fixstr, so the whole file is a msgpack stream. */
+export const MAGIC_BYTES = Uint8Array.from([0xa7, ...Buffer.from(MAGIC, 'ascii')]);
+export const FORMAT_MAJOR = 1;
+export const FORMAT_MINOR = 0;
+
+/** Largest header (it embeds the guest image and boot memory) and largest record a reader accepts. */
+export const MAX_HEADER_BYTES = 1 << 30;
+export const MAX_RECORD_BYTES = 16 << 20;
+
+export interface HostFacts {
+  kernel: string;
+  kvmApiVersion: number;
+  /** kvm_intel, kvm_amd, kvm_pvm, … as /proc/modules or /sys/module shows. */
+  kvmModule: string;
+  cpuVendor: string;
+  cpuModel: string;
+  /** Whether KVM_CAP_SYNC_REGS supplied the registers (informational). */
+  syncRegs: boolean;
+}
+
+export interface CpuidEntry {
+  function: number;
+  index: number;
+  flags: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
+export interface MemoryRegion {
+  base: number;
+  size: number;
+  kind: 'ram';
+}
+
+/** Bytes placed into guest memory before the first instruction (the image, boot tables). */
+export interface MemoryBlob {
+  address: number;
+  bytes: Uint8Array;
+  what: string;
+}
+
+export interface DeviceInfo {
+  name: string;
+  kind: 'port' | 'mmio';
+  base: number;
+  length: number;
+}
+
+export type BootMode = 'real' | 'protected' | 'long';
+
+export interface TraceHeader {
+  format: { major: number; minor: number };
+  tool: { name: string; version: string };
+  createdAt: string;
+  host: HostFacts;
+  guest: { name: string; image: Uint8Array; sha256: string; loadAddress: number };
+  memory: MemoryRegion[];
+  /** Everything written into RAM before the run, the image included. */
+  initialMemory: MemoryBlob[];
+  boot: { mode: BootMode; regs: Regs; sregs: Sregs; cpuid: CpuidEntry[] };
+  devices: DeviceInfo[];
+  /** The options the recording used, as given on the command line (after defaults). */
+  options: Record<string, unknown>;
+  semantics: {
+    /** 'completed': registers are read after KVM finished the exiting instruction. */
+    registers: 'completed';
+    /** True for --step traces: one record per instruction. */
+    singleStep: boolean;
+  };
+}
+
+export type Direction = 'in' | 'out';
+
+export interface IoPayload {
+  port: number;
+  size: number;
+  direction: Direction;
+  count: number;
+  /** size*count bytes: written by the guest (out) or answered by the VMM (in). */
+  data: Uint8Array;
+}
+
+export interface MmioPayload {
+  address: number;
+  length: number;
+  write: boolean;
+  /** length bytes: written by the guest, or answered by the VMM for a read. */
+  data: Uint8Array;
+}
+
+/** Exit-specific facts that are not IO/MMIO (internal error sub-code, entry failure, …). */
+export type ExitDetail = Record<string, number | string | number[]>;
+
+export type RecordKind = 'exit' | 'step';
+
+export interface TraceRecord {
+  kind: RecordKind;
+  seq: number;
+  reason: number;
+  reasonName: string;
+  /** Nanoseconds since the recording started, at the exit. */
+  timeNs: number;
+  /** Nanoseconds spent inside KVM_RUN (entry to exit). */
+  runNs: number;
+  /** Raw kvm_regs bytes; `regs` decodes them. */
+  regsBytes: Uint8Array;
+  readonly regs: Regs;
+  /** Full sregs (the file stores them only when they change). */
+  sregs: Sregs;
+  /** True when the file stored sregs on this record (they changed). */
+  sregsChanged: boolean;
+  io?: IoPayload;
+  mmio?: MmioPayload;
+  detail?: ExitDetail;
+  /** Byte offset of the record in the file. */
+  offset: number;
+}
+
+export type EndReason =
+  | 'hlt'
+  | 'shutdown'
+  | 'fail-entry'
+  | 'internal-error'
+  | 'unexpected-exit'
+  | 'max-exits'
+  | 'timeout'
+  | 'interrupted'
+  | 'guest-exit'
+  | 'error';
+
+export interface TraceFooter {
+  endReason: EndReason;
+  message: string;
+  exits: number;
+  records: number;
+  regs: Regs;
+  sregs: Sregs;
+  /** Set when the guest asked for an exit status (e.g. an isa-debug-exit device). */
+  status?: number;
+  offset: number;
+}
+
+/** On-disk record keys (short: a trace holds millions of records). */
+export const K = {
+  kind: 'k',
+  seq: 'n',
+  reason: 'r',
+  time: 't',
+  run: 'd',
+  regs: 'g',
+  sregs: 's',
+  io: 'io',
+  mmio: 'mm',
+  detail: 'x',
+} as const;
+
+export const KIND_CODE: Record<RecordKind | 'end', string> = { exit: 'x', step: 's', end: 'end' };
