@@ -155,6 +155,7 @@ export const K = {
   time: 't',
   run: 'd',
   regs: 'g',
+  regsMask: 'gm',
   sregs: 's',
   io: 'io',
   mmio: 'mm',

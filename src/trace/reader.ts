@@ -3,7 +3,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Unpackr } from 'msgpackr';
 
-import { REGS_BYTES, regsFromBytes, type Regs, type Sregs } from '../cpu-state.js';
+import { REGS_BYTES, regsFromBytes, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
 import { exitReasonName } from './exit-reasons.js';
 import {
@@ -16,12 +16,18 @@ import {
   type BootMode,
   type CpuidEntry,
   type EndReason,
+  type ExitDetail,
+  type IoPayload,
+  type MmioPayload,
+  type RecordKind,
   type TraceFooter,
   type TraceHeader,
   type TraceRecord,
 } from './format.js';
 
 const CHUNK_BYTES = 4 << 20;
+/** Records per batch handed out by `batches()`. */
+const BATCH_RECORDS = 2048;
 
 export class TraceError extends Error {
   constructor(
@@ -93,12 +99,132 @@ interface RawValue {
   offset: number;
 }
 
-/** Splits a file into msgpack values, chunk by chunk, tracking each value's byte offset. */
+const INCOMPLETE = -1;
+const INVALID = -2;
+/** Set by frameEnd: the value just framed contains an extension type (msgpackr must decode it). */
+let framedExt = false;
+
+/**
+ * End (exclusive) of the msgpack value that starts at `p`, INCOMPLETE when `end` cuts it, or
+ * INVALID at a byte msgpack does not define (0xc1). Iterative: counts values still to skip.
+ */
+function frameEnd(b: Buffer, p: number, end: number): number {
+  framedExt = false;
+  let left = 1;
+  while (left > 0) {
+    if (p >= end) return INCOMPLETE;
+    const t = b[p]!;
+    left--;
+    if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) p += 1;
+    else if (t <= 0x8f) {
+      left += 2 * (t & 0x0f);
+      p += 1;
+    } else if (t <= 0x9f) {
+      left += t & 0x0f;
+      p += 1;
+    } else if (t <= 0xbf) p += 1 + (t & 0x1f);
+    else {
+      const need = (n: number) => p + n <= end;
+      switch (t) {
+        case 0xc4: // bin 8
+        case 0xd9: // str 8
+          if (!need(2)) return INCOMPLETE;
+          p += 2 + b[p + 1]!;
+          break;
+        case 0xc5: // bin 16
+        case 0xda: // str 16
+          if (!need(3)) return INCOMPLETE;
+          p += 3 + b.readUInt16BE(p + 1);
+          break;
+        case 0xc6: // bin 32
+        case 0xdb: // str 32
+          if (!need(5)) return INCOMPLETE;
+          p += 5 + b.readUInt32BE(p + 1);
+          break;
+        case 0xc7: // ext 8
+          if (!need(2)) return INCOMPLETE;
+          p += 3 + b[p + 1]!;
+          framedExt = true;
+          break;
+        case 0xc8: // ext 16
+          if (!need(3)) return INCOMPLETE;
+          p += 4 + b.readUInt16BE(p + 1);
+          framedExt = true;
+          break;
+        case 0xc9: // ext 32
+          if (!need(5)) return INCOMPLETE;
+          p += 6 + b.readUInt32BE(p + 1);
+          framedExt = true;
+          break;
+        case 0xca: // float 32
+        case 0xce: // uint 32
+        case 0xd2: // int 32
+          p += 5;
+          break;
+        case 0xcb: // float 64
+        case 0xcf: // uint 64
+        case 0xd3: // int 64
+          p += 9;
+          break;
+        case 0xcc: // uint 8
+        case 0xd0: // int 8
+          p += 2;
+          break;
+        case 0xcd: // uint 16
+        case 0xd1: // int 16
+          p += 3;
+          break;
+        case 0xd4: // fixext 1, 2, 4, 8, 16
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+          p += 2 + (1 << (t - 0xd4));
+          framedExt = true;
+          break;
+        case 0xdc: // array 16
+          if (!need(3)) return INCOMPLETE;
+          left += b.readUInt16BE(p + 1);
+          p += 3;
+          break;
+        case 0xdd: // array 32
+          if (!need(5)) return INCOMPLETE;
+          left += b.readUInt32BE(p + 1);
+          p += 5;
+          break;
+        case 0xde: // map 16
+          if (!need(3)) return INCOMPLETE;
+          left += 2 * b.readUInt16BE(p + 1);
+          p += 3;
+          break;
+        case 0xdf: // map 32
+          if (!need(5)) return INCOMPLETE;
+          left += 2 * b.readUInt32BE(p + 1);
+          p += 5;
+          break;
+        default: // 0xc1: never used
+          return INVALID;
+      }
+    }
+  }
+  return p <= end ? p : INCOMPLETE;
+}
+
+/**
+ * Splits a file into msgpack values, chunk by chunk, tracking each value's byte offset. Values
+ * are framed here; records in the writer's layout are decoded straight from the bytes
+ * (fastRecord), everything else by msgpackr.
+ */
 class ValueStream {
-  private readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-  private pending: Buffer = Buffer.alloc(0);
-  private pendingAt = 0;
-  private queue: RawValue[] = [];
+  readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+  /** Bytes read and not yet consumed start at buf[pos]; buf[0] is at file offset bufAt. */
+  buf: Buffer = Buffer.alloc(0);
+  pos = 0;
+  private bufAt = 0;
+  /** End (exclusive, in buf) of the complete value at pos, after frame() returned true. */
+  valueEnd = 0;
+  /** Whether that value holds an extension type. */
+  valueExt = false;
   private eof = false;
   private position = 0;
   /** Offset where an incomplete value starts when the file ends inside it. */
@@ -109,45 +235,84 @@ class ValueStream {
     private readonly file: string,
   ) {}
 
-  async next(limit: number): Promise<RawValue | undefined> {
-    while (this.queue.length === 0) {
-      if (this.eof) {
-        if (this.pending.length > 0) this.truncatedAt = this.pendingAt;
-        return undefined;
-      }
-      await this.fill(limit);
-    }
-    return this.queue.shift();
+  /** File offset of buf[pos]. */
+  get offset(): number {
+    return this.bufAt + this.pos;
   }
 
-  private async fill(limit: number): Promise<void> {
-    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-    const { bytesRead } = await this.fh.read(chunk, 0, CHUNK_BYTES, this.position);
-    this.position += bytesRead;
-    if (bytesRead === 0) {
-      this.eof = true;
-      return;
+  /** True when a complete value starts at pos (no I/O needed); false when more bytes are needed. */
+  frame(limit: number): boolean {
+    const { buf, pos } = this;
+    if (pos >= buf.length) return false;
+    const e = frameEnd(buf, pos, buf.length);
+    if (e >= 0) {
+      this.valueEnd = e;
+      this.valueExt = framedExt;
+      return true;
     }
-    const source = this.pending.length ? Buffer.concat([this.pending, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-    const base = this.pendingAt;
-    let consumed = 0;
-    try {
-      this.unpackr.unpackMultiple(source, (value: unknown, start?: number, end?: number) => {
-        this.queue.push({ value, offset: base + (start ?? 0) });
-        consumed = end ?? consumed;
-      });
-    } catch (e) {
-      const err = e as { incomplete?: boolean; lastPosition?: number; message?: string };
-      consumed = err.lastPosition ?? consumed;
-      if (!err.incomplete) {
-        throw new TraceError(this.file, base + consumed, `not valid msgpack (${err.message ?? String(e)})`);
+    if (e === INVALID) this.invalid();
+    if (buf.length - pos > limit) {
+      throw new TraceError(this.file, this.offset, `a value longer than ${limit} bytes (corrupt length field?)`);
+    }
+    return false;
+  }
+
+  /** Makes a complete value available at pos; false at the end of the file. */
+  async ensure(limit: number): Promise<boolean> {
+    while (!this.frame(limit)) {
+      if (this.eof) {
+        if (this.pos < this.buf.length) this.truncatedAt = this.offset;
+        return false;
       }
+      await this.fill();
     }
-    this.pending = source.subarray(consumed);
-    this.pendingAt = base + consumed;
-    if (this.pending.length > limit) {
-      throw new TraceError(this.file, this.pendingAt, `a value longer than ${limit} bytes (corrupt length field?)`);
+    return true;
+  }
+
+  /** Decodes the framed value with msgpackr and moves past it. */
+  take(): RawValue {
+    const offset = this.offset;
+    const bytes = this.buf.subarray(this.pos, this.valueEnd);
+    let value: unknown;
+    try {
+      value = this.unpackr.unpack(bytes);
+    } catch (e) {
+      throw new TraceError(this.file, offset, `not valid msgpack (${(e as Error).message ?? String(e)})`);
     }
+    this.pos = this.valueEnd;
+    return { value, offset };
+  }
+
+  async next(limit: number): Promise<RawValue | undefined> {
+    return (await this.ensure(limit)) ? this.take() : undefined;
+  }
+
+  /** Reports an undefined byte the way msgpackr words it. */
+  private invalid(): never {
+    let message = 'invalid msgpack byte';
+    let at = 0;
+    try {
+      this.unpackr.unpackMultiple(this.buf.subarray(this.pos), () => undefined);
+    } catch (e) {
+      const err = e as { lastPosition?: number; message?: string };
+      message = err.message ?? String(e);
+      at = err.lastPosition ?? 0;
+    }
+    throw new TraceError(this.file, this.offset + at, `not valid msgpack (${message})`);
+  }
+
+  private async fill(): Promise<void> {
+    const left = this.buf.length - this.pos;
+    // Read at least as much as is pending, so a value bigger than a chunk is read in O(size).
+    const size = Math.max(CHUNK_BYTES, left);
+    const chunk = Buffer.allocUnsafe(left + size);
+    this.buf.copy(chunk, 0, this.pos);
+    const { bytesRead } = await this.fh.read(chunk, left, size, this.position);
+    this.position += bytesRead;
+    this.bufAt += this.pos;
+    this.pos = 0;
+    this.buf = chunk.subarray(0, left + bytesRead);
+    if (bytesRead === 0) this.eof = true;
   }
 }
 
@@ -156,6 +321,12 @@ export interface OpenedTrace {
   header: TraceHeader;
   /** Records in file order; after the loop, `footer`/`truncated` tell how the file ended. */
   records(): AsyncGenerator<TraceRecord>;
+  /**
+   * The same records in arrays of up to a few thousand (much faster for long traces: no promise
+   * per record). Use either records() or batches(), once. A bad record ends the batch before
+   * it; the error is thrown on the next pull.
+   */
+  batches(): AsyncGenerator<TraceRecord[]>;
   footer: TraceFooter | undefined;
   /** True when the file ended without a footer (recording crashed or was cut short). */
   truncated: boolean;
@@ -192,32 +363,78 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
   if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
   const header = decodeHeader(raw.value, file, raw.offset);
   let sregs = header.boot.sregs;
+  let regsBytes = regsToBytes(header.boot.regs);
 
+  const int64 = (stream.unpackr as { int64AsType?: string }).int64AsType === 'number';
+
+  /** Decodes complete values already in memory into `out` until it holds `max` records. */
+  const decodeAvailable = (out: TraceRecord[], max: number): 'more' | 'footer' => {
+    while (out.length < max) {
+      const { buf, pos } = stream;
+      if (pos >= buf.length) break;
+      let rec: TraceRecord | undefined;
+      try {
+        rec = fastRecord(buf, pos, buf.length, stream.offset, regsBytes, sregs, int64);
+      } catch {
+        rec = undefined; // ran past the bytes read so far: frame() below decides
+      }
+      if (rec !== undefined) {
+        stream.pos = fp;
+      } else {
+        if (!stream.frame(MAX_RECORD_BYTES)) break;
+        const next = stream.take();
+        const c = new Check(file, next.offset, 'record');
+        const o = c.obj(next.value, 'record');
+        if (o[K.kind] === KIND_CODE.end) {
+          trace.footer = decodeFooter(o, c, next.offset);
+          return 'footer';
+        }
+        rec = decodeRecord(o, c, next.offset, regsBytes, sregs);
+      }
+      sregs = rec.sregs;
+      regsBytes = rec.regsBytes;
+      out.push(rec);
+    }
+    return 'more';
+  };
+
+  let started = false;
   const trace: OpenedTrace = {
     file,
     header,
     footer: undefined,
     truncated: false,
     truncatedAt: undefined,
-    async *records() {
+    async *batches() {
+      if (started) throw new Error(`${file}: records()/batches() can only be iterated once`);
+      started = true;
       for (;;) {
-        const next = await stream.next(MAX_RECORD_BYTES);
-        if (!next) {
+        const batch: TraceRecord[] = [];
+        let failure: unknown;
+        let state: 'more' | 'footer' | 'eof' = 'more';
+        try {
+          if (!(await stream.ensure(MAX_RECORD_BYTES))) state = 'eof';
+          else state = decodeAvailable(batch, BATCH_RECORDS);
+        } catch (e) {
+          failure = e;
+        }
+        if (batch.length) yield batch;
+        if (failure !== undefined) throw failure;
+        if (state === 'eof') {
           trace.truncated = true;
           trace.truncatedAt = stream.truncatedAt;
           return;
         }
-        const c = new Check(file, next.offset, 'record');
-        const o = c.obj(next.value, 'record');
-        if (o[K.kind] === KIND_CODE.end) {
-          trace.footer = decodeFooter(o, c, next.offset);
+        if (state === 'footer') {
           const extra = await stream.next(MAX_RECORD_BYTES);
           if (extra) throw new TraceError(file, extra.offset, 'data after the footer');
           return;
         }
-        const rec = decodeRecord(o, c, next.offset, sregs);
-        sregs = rec.sregs;
-        yield rec;
+      }
+    },
+    async *records() {
+      for await (const batch of trace.batches()) {
+        for (const rec of batch) yield rec;
       }
     },
     close: () => fh.close(),
@@ -272,28 +489,41 @@ function decodeHeader(v: unknown, file: string, offset: number): TraceHeader {
   };
 }
 
-function decodeRecord(o: Obj, c: Check, offset: number, prevSregs: Sregs): TraceRecord {
+/** Registers are stored whole, or as a mask of changed ones plus their values (REG_NAMES order). */
+function decodeRegs(o: Obj, c: Check, prev: Uint8Array): Uint8Array {
+  if (o[K.regsMask] === undefined) return c.bin(o, K.regs, REGS_BYTES);
+  const mask = c.num(o, K.regsMask);
+  if (mask < 0 || mask >= 1 << (REGS_BYTES / 8)) c.fail(`'${K.regsMask}' must be an 18-bit register mask, got ${mask}`);
+  const changed = c.bin(o, K.regs);
+  const bytes = Uint8Array.from(prev); // a copy (Buffer#slice would be a view into the file buffer)
+  let at = 0;
+  for (let i = 0; mask >> i; i++) {
+    if (!((mask >> i) & 1)) continue;
+    if (at + 8 > changed.length) c.fail(`'${K.regs}' holds fewer registers than '${K.regsMask}' names`);
+    bytes.set(changed.subarray(at, at + 8), i * 8);
+    at += 8;
+  }
+  if (at !== changed.length) c.fail(`'${K.regs}' holds more registers than '${K.regsMask}' names`);
+  return bytes;
+}
+
+function decodeRecord(o: Obj, c: Check, offset: number, prevRegs: Uint8Array, prevSregs: Sregs): TraceRecord {
   const kindCode = o[K.kind];
   if (kindCode !== KIND_CODE.exit && kindCode !== KIND_CODE.step) c.fail(`unknown record kind ${describe(kindCode)}`);
   const reason = c.num(o, K.reason);
-  const regsBytes = c.bin(o, K.regs, REGS_BYTES);
+  const regsBytes = decodeRegs(o, c, prevRegs);
   const sregsBytes = o[K.sregs] === undefined ? undefined : c.bin(o, K.sregs, SREGS_BYTES);
-  let regs: Regs | undefined;
-  const rec: TraceRecord = {
-    kind: kindCode === KIND_CODE.exit ? 'exit' : 'step',
-    seq: c.num(o, K.seq),
+  const rec = new DecodedRecord(
+    kindCode === KIND_CODE.exit ? 'exit' : 'step',
+    c.num(o, K.seq),
     reason,
-    reasonName: exitReasonName(reason),
-    timeNs: c.num(o, K.time),
-    runNs: c.num(o, K.run),
+    c.num(o, K.time),
+    c.num(o, K.run),
     regsBytes,
-    get regs() {
-      return (regs ??= regsFromBytes(regsBytes));
-    },
-    sregs: sregsBytes ? sregsFromBytes(sregsBytes) : prevSregs,
-    sregsChanged: sregsBytes !== undefined,
+    sregsBytes ? sregsFromBytes(sregsBytes) : prevSregs,
+    sregsBytes !== undefined,
     offset,
-  };
+  );
   if (o[K.io] !== undefined) {
     const io = c.obj(o[K.io], K.io);
     const size = c.num(io, 'z');
@@ -311,6 +541,368 @@ function decodeRecord(o: Obj, c: Check, offset: number, prevSregs: Sregs): Trace
     rec.mmio = { address: c.num(mm, 'a'), length, write: c.num(mm, 'w') !== 0, data };
   }
   if (o[K.detail] !== undefined) rec.detail = c.obj(o[K.detail], K.detail) as TraceRecord['detail'];
+  return rec;
+}
+
+/** A decoded record; `regs` decodes regsBytes on first use. */
+class DecodedRecord implements TraceRecord {
+  readonly reasonName: string;
+  declare io?: IoPayload;
+  declare mmio?: MmioPayload;
+  declare detail?: ExitDetail;
+  #regs: Regs | undefined;
+
+  constructor(
+    readonly kind: RecordKind,
+    readonly seq: number,
+    readonly reason: number,
+    readonly timeNs: number,
+    readonly runNs: number,
+    readonly regsBytes: Uint8Array,
+    readonly sregs: Sregs,
+    readonly sregsChanged: boolean,
+    readonly offset: number,
+  ) {
+    this.reasonName = exitReasonName(reason);
+  }
+
+  get regs(): Regs {
+    return (this.#regs ??= regsFromBytes(this.regsBytes));
+  }
+}
+
+// ---- fast path: records in the writer's layout, decoded straight from the bytes ----------------
+// Accepts exactly what decodeRecord accepts and builds the same values; on anything unusual
+// (another encoding, a detail map, a value decodeRecord would reject) it returns undefined and
+// the record goes through msgpackr and decodeRecord, which also produce the error messages.
+
+let fp = 0;
+let fBinAt = 0;
+/**
+ * Register bytes of delta-encoded records are carved from a shared slab: a typed array over
+ * 64 bytes gets its own off-heap buffer, which costs about a microsecond each.
+ */
+let regsSlab = new Uint8Array(0);
+let regsSlabUsed = 0;
+let fInt64 = false;
+
+/** A msgpack number at fp (as msgpackr decodes it), or NaN for anything else. */
+function fNum(b: Buffer): number {
+  const t = b[fp]!;
+  if (t < 0x80) {
+    fp++;
+    return t;
+  }
+  if (t === 0xce) {
+    fp += 5;
+    return ((b[fp - 4]! << 24) >>> 0) + ((b[fp - 3]! << 16) | (b[fp - 2]! << 8) | b[fp - 1]!);
+  }
+  if (t === 0xcd) {
+    fp += 3;
+    return (b[fp - 2]! << 8) | b[fp - 1]!;
+  }
+  if (t === 0xcc) {
+    fp += 2;
+    return b[fp - 1]!;
+  }
+  return fNumRare(b, t);
+}
+
+function fNumRare(b: Buffer, t: number): number {
+  if (t >= 0xe0) {
+    fp++;
+    return t - 0x100;
+  }
+  let v: number;
+  switch (t) {
+    case 0xd0:
+      v = b.readInt8(fp + 1);
+      fp += 2;
+      return v;
+    case 0xd1:
+      v = b.readInt16BE(fp + 1);
+      fp += 3;
+      return v;
+    case 0xd2:
+      v = b.readInt32BE(fp + 1);
+      fp += 5;
+      return v;
+    case 0xcb:
+      v = b.readDoubleBE(fp + 1);
+      fp += 9;
+      return v;
+    case 0xcf:
+      if (!fInt64) return NaN; // msgpackr yields a bigint, which decodeRecord rejects
+      v = b.readUInt32BE(fp + 1) * 0x100000000 + b.readUInt32BE(fp + 5);
+      fp += 9;
+      return v;
+    case 0xd3:
+      if (!fInt64) return NaN;
+      v = b.readInt32BE(fp + 1) * 0x100000000 + b.readUInt32BE(fp + 5);
+      fp += 9;
+      return v;
+    default:
+      return NaN; // float 32 (msgpackr may round it), nil, strings, …
+  }
+}
+
+/**
+ * Payload bytes: small ones are copied into their own (on-heap, cheap) array, big ones are a
+ * view into the file buffer.
+ */
+function bytesAt(b: Buffer, at: number, n: number): Uint8Array {
+  if (n > 64) return new Uint8Array(b.buffer, b.byteOffset + at, n);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = b[at + i]!;
+  return out;
+}
+
+/** Length of a msgpack bin at fp (its bytes start at fBinAt), or -1. */
+function fBin(b: Buffer): number {
+  const t = b[fp]!;
+  let n: number;
+  if (t === 0xc4) {
+    n = b[fp + 1]!;
+    fBinAt = fp + 2;
+  } else if (t === 0xc5) {
+    n = (b[fp + 1]! << 8) | b[fp + 2]!;
+    fBinAt = fp + 3;
+  } else if (t === 0xc6) {
+    n = b.readUInt32BE(fp + 1);
+    fBinAt = fp + 5;
+  } else return -1;
+  fp = fBinAt + n;
+  return n;
+}
+
+function fIo(b: Buffer, end: number): IoPayload | undefined {
+  const t = b[fp]!;
+  if (t < 0x80 || t > 0x8f) return undefined;
+  const n = t & 0x0f;
+  fp++;
+  let port = NaN;
+  let size = NaN;
+  let out = NaN;
+  let count = NaN;
+  let dataAt = -1;
+  let dataLen = -1;
+  for (let i = 0; i < n; i++) {
+    if (b[fp] !== 0xa1) return undefined;
+    const k = b[fp + 1];
+    fp += 2;
+    switch (k) {
+      case 0x70: // p
+        port = fNum(b);
+        if (port !== port) return undefined;
+        break;
+      case 0x7a: // z
+        size = fNum(b);
+        if (size !== size) return undefined;
+        break;
+      case 0x6f: // o
+        out = fNum(b);
+        if (out !== out) return undefined;
+        break;
+      case 0x63: // c
+        count = fNum(b);
+        if (count !== count) return undefined;
+        break;
+      case 0x76: // v
+        dataLen = fBin(b);
+        if (dataLen < 0) return undefined;
+        dataAt = fBinAt;
+        break;
+      default:
+        return undefined;
+    }
+    if (!(fp <= end)) return undefined;
+  }
+  if (!Number.isFinite(port) || !Number.isFinite(out) || !Number.isFinite(count) || dataAt < 0) return undefined;
+  if ((size !== 1 && size !== 2 && size !== 4) || dataLen !== size * count) return undefined;
+  return { port, size, direction: out ? 'out' : 'in', count, data: bytesAt(b, dataAt, dataLen) };
+}
+
+function fMmio(b: Buffer, end: number): MmioPayload | undefined {
+  const t = b[fp]!;
+  if (t < 0x80 || t > 0x8f) return undefined;
+  const n = t & 0x0f;
+  fp++;
+  let address = NaN;
+  let length = NaN;
+  let write = NaN;
+  let dataAt = -1;
+  let dataLen = -1;
+  for (let i = 0; i < n; i++) {
+    if (b[fp] !== 0xa1) return undefined;
+    const k = b[fp + 1];
+    fp += 2;
+    switch (k) {
+      case 0x61: // a
+        address = fNum(b);
+        if (address !== address) return undefined;
+        break;
+      case 0x6c: // l
+        length = fNum(b);
+        if (length !== length) return undefined;
+        break;
+      case 0x77: // w
+        write = fNum(b);
+        if (write !== write) return undefined;
+        break;
+      case 0x76: // v
+        dataLen = fBin(b);
+        if (dataLen < 0) return undefined;
+        dataAt = fBinAt;
+        break;
+      default:
+        return undefined;
+    }
+    if (!(fp <= end)) return undefined;
+  }
+  if (!Number.isFinite(address) || !Number.isFinite(length) || !Number.isFinite(write) || dataAt < 0 || dataLen !== length) return undefined;
+  return { address, length, write: write !== 0, data: bytesAt(b, dataAt, dataLen) };
+}
+
+function fastRecord(
+  b: Buffer,
+  start: number,
+  end: number,
+  offset: number,
+  prevRegs: Uint8Array,
+  prevSregs: Sregs,
+  int64: boolean,
+): DecodedRecord | undefined {
+  fp = start;
+  fInt64 = int64;
+  const t = b[fp]!;
+  let n: number;
+  if (t >= 0x80 && t <= 0x8f) {
+    n = t & 0x0f;
+    fp++;
+  } else if (t === 0xde) {
+    n = (b[fp + 1]! << 8) | b[fp + 2]!;
+    fp += 3;
+  } else return undefined;
+  let kind: RecordKind | undefined;
+  let seq = NaN;
+  let reason = NaN;
+  let timeNs = NaN;
+  let runNs = NaN;
+  let hasMask = false;
+  let mask = NaN;
+  let regsAt = -1;
+  let regsLen = -1;
+  let sregsAt = -1;
+  let io: IoPayload | undefined;
+  let mmio: MmioPayload | undefined;
+  for (let i = 0; i < n; i++) {
+    const kb = b[fp];
+    if (kb === 0xa1) {
+      const k = b[fp + 1];
+      fp += 2;
+      switch (k) {
+        case 0x6b: {
+          // k: fixstr 'x' or 's' ('end' is the footer: generic path)
+          if (b[fp] !== 0xa1) return undefined;
+          const code = b[fp + 1];
+          if (code === 0x78) kind = 'exit';
+          else if (code === 0x73) kind = 'step';
+          else return undefined;
+          fp += 2;
+          break;
+        }
+        case 0x6e: // n
+          seq = fNum(b);
+          if (seq !== seq) return undefined;
+          break;
+        case 0x72: // r
+          reason = fNum(b);
+          if (reason !== reason) return undefined;
+          break;
+        case 0x74: // t
+          timeNs = fNum(b);
+          if (timeNs !== timeNs) return undefined;
+          break;
+        case 0x64: // d
+          runNs = fNum(b);
+          if (runNs !== runNs) return undefined;
+          break;
+        case 0x67: // g
+          regsLen = fBin(b);
+          if (regsLen < 0) return undefined;
+          regsAt = fBinAt;
+          break;
+        case 0x73: // s
+          if (fBin(b) !== SREGS_BYTES) return undefined;
+          sregsAt = fBinAt;
+          break;
+        default:
+          return undefined; // x (detail) and unknown keys
+      }
+    } else if (kb === 0xa2) {
+      const k1 = b[fp + 1];
+      const k2 = b[fp + 2];
+      fp += 3;
+      if (k1 === 0x69 && k2 === 0x6f) {
+        io = fIo(b, end);
+        if (io === undefined) return undefined;
+      } else if (k1 === 0x6d && k2 === 0x6d) {
+        mmio = fMmio(b, end);
+        if (mmio === undefined) return undefined;
+      } else if (k1 === 0x67 && k2 === 0x6d && K.regsMask === 'gm') {
+        hasMask = true;
+        mask = fNum(b);
+        if (mask !== mask) return undefined;
+      } else return undefined;
+    } else return undefined;
+    if (!(fp <= end)) return undefined;
+  }
+  // fp is now the end of the record (the caller continues there).
+  if (!(fp <= end) || kind === undefined || regsAt < 0) return undefined;
+  if (!Number.isFinite(seq) || !Number.isFinite(reason) || !Number.isFinite(timeNs) || !Number.isFinite(runNs)) return undefined;
+  let regsBytes: Uint8Array;
+  if (hasMask) {
+    if (!Number.isInteger(mask) || mask < 0 || mask >= 1 << (REGS_BYTES / 8)) return undefined;
+    let bits = 0;
+    for (let m = mask; m; m &= m - 1) bits++;
+    if (regsLen !== bits * 8) return undefined;
+    if (regsSlabUsed + REGS_BYTES > regsSlab.length) {
+      regsSlab = new Uint8Array(REGS_BYTES * 4096);
+      regsSlabUsed = 0;
+    }
+    regsBytes = new Uint8Array(regsSlab.buffer, regsSlabUsed, REGS_BYTES);
+    regsSlabUsed += REGS_BYTES;
+    regsBytes.set(prevRegs);
+    let at = regsAt;
+    for (let m = mask, o = 0; m; m >>>= 1, o += 8) {
+      if (!(m & 1)) continue;
+      regsBytes[o] = b[at]!;
+      regsBytes[o + 1] = b[at + 1]!;
+      regsBytes[o + 2] = b[at + 2]!;
+      regsBytes[o + 3] = b[at + 3]!;
+      regsBytes[o + 4] = b[at + 4]!;
+      regsBytes[o + 5] = b[at + 5]!;
+      regsBytes[o + 6] = b[at + 6]!;
+      regsBytes[o + 7] = b[at + 7]!;
+      at += 8;
+    }
+  } else {
+    if (regsLen !== REGS_BYTES) return undefined;
+    regsBytes = new Uint8Array(b.buffer, b.byteOffset + regsAt, REGS_BYTES);
+  }
+  const rec = new DecodedRecord(
+    kind,
+    seq,
+    reason,
+    timeNs,
+    runNs,
+    regsBytes,
+    sregsAt >= 0 ? sregsFromBytes(b.subarray(sregsAt, sregsAt + SREGS_BYTES)) : prevSregs,
+    sregsAt >= 0,
+    offset,
+  );
+  if (io !== undefined) rec.io = io;
+  if (mmio !== undefined) rec.mmio = mmio;
   return rec;
 }
 

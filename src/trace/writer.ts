@@ -1,11 +1,12 @@
 // Streams a trace to disk. Records are buffered and flushed in chunks; every flush ends on a
 // record boundary, so a crash or Ctrl-C leaves a file readable up to its last flushed record.
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 
-import { regsToBytes } from '../cpu-state.js';
+import { REGS_BYTES, regsToBytes } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import { EXIT } from './exit-reasons.js';
+import { MsgpackOut, putKey, putUint } from './msgpack-out.js';
 import {
   FORMAT_MAJOR,
   FORMAT_MINOR,
@@ -19,6 +20,8 @@ import {
 } from './format.js';
 
 const FLUSH_BYTES = 1 << 20;
+const ALL_REGS = (1 << (REGS_BYTES / 8)) - 1;
+
 
 /** What the recorder hands over per exit; regs/sregs are raw KVM struct bytes. */
 export interface RecordInput {
@@ -45,10 +48,18 @@ export interface FooterInput {
 export class TraceWriter {
   private readonly fd: number;
   private readonly packr = new Packr({ useRecords: false, variableMapSize: true });
-  private chunk = new Uint8Array(FLUSH_BYTES * 2);
-  private used = 0;
+  private readonly out = new MsgpackOut(FLUSH_BYTES * 2);
   private seq = 0;
   private exits = 0;
+  /** Registers of the previous record, as 36 u32 halves: records store only what changed. */
+  private readonly prevRegs = new Uint32Array(REGS_BYTES / 4);
+  private readonly changedRegs = new Uint8Array(REGS_BYTES);
+  private readonly changedWords = new Uint32Array(this.changedRegs.buffer);
+  private regsSource: Uint8Array | undefined;
+  private regsView: Uint32Array = new Uint32Array(0);
+  private changedCount = 0;
+  /** changedRegs.subarray(0, 8 * n) for every n, made once. */
+  private readonly changedViews = Array.from({ length: REGS_BYTES / 8 + 1 }, (_, n) => this.changedRegs.subarray(0, 8 * n));
   private closed = false;
 
   constructor(readonly path: string) {
@@ -60,8 +71,9 @@ export class TraceWriter {
   }
 
   writeHeader(h: TraceHeader): void {
-    this.append(MAGIC_BYTES);
-    this.append(
+    this.prevRegs.set(new Uint32Array(regsToBytes(h.boot.regs).buffer));
+    this.out.raw(MAGIC_BYTES);
+    this.out.raw(
       this.packr.pack({
         format: [FORMAT_MAJOR, FORMAT_MINOR],
         tool: h.tool,
@@ -85,22 +97,101 @@ export class TraceWriter {
     this.flush();
   }
 
+  /**
+   * Encodes one record (the caller may reuse `r` and its buffers right after). This is the
+   * recorder's hot path, so the fixed part is written with a local cursor rather than through
+   * MsgpackOut calls; the bytes are ordinary msgpack maps (docs/trace-format.md).
+   */
   writeRecord(r: RecordInput): void {
-    const rec: Record<string, unknown> = {
-      [K.kind]: KIND_CODE[r.kind],
-      [K.seq]: this.seq++,
-      [K.reason]: r.reason,
-      [K.time]: r.timeNs,
-      [K.run]: r.runNs,
-      [K.regs]: r.regsBytes,
-    };
-    if (r.sregsBytes) rec[K.sregs] = r.sregsBytes;
-    if (r.io) rec[K.io] = { p: r.io.port, z: r.io.size, o: r.io.out ? 1 : 0, c: r.io.count, v: r.io.data };
-    if (r.mmio) rec[K.mmio] = { a: r.mmio.address, l: r.mmio.length, w: r.mmio.write ? 1 : 0, v: r.mmio.data };
-    if (r.detail) rec[K.detail] = r.detail;
+    const o = this.out;
+    const mask = this.diffRegs(r.regsBytes);
+    const delta = mask !== ALL_REGS;
+    const fields = 6 + (delta ? 1 : 0) + (r.sregsBytes ? 1 : 0) + (r.io ? 1 : 0) + (r.mmio ? 1 : 0) + (r.detail ? 1 : 0);
+    o.reserve(128);
+    const b = o.buf;
+    let u = o.used;
+    b[u++] = 0x80 | fields;
+    u = putKey(b, u, K.kind);
+    u = putKey(b, u, r.kind === 'exit' ? KIND_CODE.exit : KIND_CODE.step);
+    u = putKey(b, u, K.seq);
+    u = putUint(b, u, this.seq++);
+    u = putKey(b, u, K.reason);
+    u = putUint(b, u, r.reason);
+    u = putKey(b, u, K.time);
+    u = putUint(b, u, r.timeNs);
+    u = putKey(b, u, K.run);
+    u = putUint(b, u, r.runNs);
+    if (delta) {
+      u = putKey(b, u, K.regsMask);
+      u = putUint(b, u, mask);
+    }
+    u = putKey(b, u, K.regs);
+    o.used = u;
+    o.bin(delta ? this.changedViews[this.changedCount]! : r.regsBytes);
+    if (r.sregsBytes) {
+      o.str(K.sregs);
+      o.bin(r.sregsBytes);
+    }
+    if (r.io) {
+      o.reserve(32);
+      u = o.used;
+      u = putKey(b, u, K.io);
+      b[u++] = 0x85; // a map of 5
+      u = putKey(b, u, 'p');
+      u = putUint(b, u, r.io.port);
+      u = putKey(b, u, 'z');
+      u = putUint(b, u, r.io.size);
+      u = putKey(b, u, 'o');
+      b[u++] = r.io.out ? 1 : 0;
+      u = putKey(b, u, 'c');
+      u = putUint(b, u, r.io.count);
+      u = putKey(b, u, 'v');
+      o.used = u;
+      o.bin(r.io.data);
+    }
+    if (r.mmio) {
+      o.str(K.mmio);
+      o.mapHeader(4);
+      o.str('a');
+      o.uint(r.mmio.address);
+      o.str('l');
+      o.uint(r.mmio.length);
+      o.str('w');
+      o.uint(r.mmio.write ? 1 : 0);
+      o.str('v');
+      o.bin(r.mmio.data);
+    }
+    if (r.detail) {
+      o.str(K.detail);
+      o.raw(this.packr.pack(r.detail));
+    }
     if (r.kind === 'exit') this.exits++;
-    this.append(this.packr.pack(rec));
-    if (this.used >= FLUSH_BYTES) this.flush();
+    if (o.used >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Bit i set: register i (REG_NAMES order) changed; changed values go to changedRegs. */
+  private diffRegs(bytes: Uint8Array): number {
+    if (bytes !== this.regsSource || bytes.byteOffset % 4 !== 0) {
+      this.regsSource = bytes;
+      const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+      this.regsView = new Uint32Array(aligned.buffer, aligned.byteOffset, REGS_BYTES / 4);
+    }
+    const cur = this.regsView;
+    const prev = this.prevRegs;
+    const out = this.changedWords;
+    let mask = 0;
+    let n = 0;
+    for (let i = 0; i < REGS_BYTES / 4; i += 2) {
+      const lo = cur[i]!;
+      const hi = cur[i + 1]!;
+      if (lo !== prev[i] || hi !== prev[i + 1]) {
+        mask |= 1 << (i >> 1);
+        prev[i] = out[n++] = lo;
+        prev[i + 1] = out[n++] = hi;
+      }
+    }
+    this.changedCount = n >> 1;
+    return mask;
   }
 
   /** Writes the footer and closes the file; the trace is then complete. */
@@ -115,7 +206,7 @@ export class TraceWriter {
       [K.sregs]: f.sregsBytes,
     };
     if (f.status !== undefined) footer.status = f.status;
-    this.append(this.packr.pack(footer));
+    this.out.raw(this.packr.pack(footer));
     this.close();
   }
 
@@ -123,23 +214,15 @@ export class TraceWriter {
   close(): void {
     if (this.closed) return;
     this.flush();
-    fsyncSync(this.fd);
     closeSync(this.fd);
     this.closed = true;
   }
 
+  /** Writes out every complete record encoded so far. */
   flush(): void {
+    const { buf, used } = this.out;
     let done = 0;
-    while (done < this.used) done += writeSync(this.fd, this.chunk, done, this.used - done);
-    this.used = 0;
-  }
-
-  private append(bytes: Uint8Array): void {
-    if (this.used + bytes.length > this.chunk.length) {
-      this.flush();
-      if (bytes.length > this.chunk.length) this.chunk = new Uint8Array(bytes.length * 2);
-    }
-    this.chunk.set(bytes, this.used);
-    this.used += bytes.length;
+    while (done < used) done += writeSync(this.fd, buf, done, used - done);
+    this.out.used = 0;
   }
 }
