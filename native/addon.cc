@@ -37,6 +37,22 @@ static Napi::Object RunLayout(Napi::Env env) {
   OFF("syncRegs", s.regs.regs);
   OFF("syncSregs", s.regs.sregs);
 #undef OFF
+#define RING(name, member) o.Set(name, Napi::Number::New(env, offsetof(ExitSnapshot, member)))
+  RING("ringErr", err);
+  RING("ringExitReason", exit_reason);
+  RING("ringTEnter", t_enter_ns);
+  RING("ringTExit", t_exit_ns);
+  RING("ringRegs", regs);
+  RING("ringSregs", sregs);
+  RING("ringIoDirection", io_direction);
+  RING("ringIoSize", io_size);
+  RING("ringIoPort", io_port);
+  RING("ringIoCount", io_count);
+  RING("ringIoDataOffset", io_data_offset);
+  RING("ringIoData", io_data);
+#undef RING
+  o.Set("ringSlotSize", Napi::Number::New(env, sizeof(ExitSnapshot)));
+  o.Set("ringSlots", Napi::Number::New(env, kExitRingSlots));
   o.Set("regsSize", Napi::Number::New(env, sizeof(kvm_regs)));
   o.Set("sregsSize", Napi::Number::New(env, sizeof(kvm_sregs)));
   o.Set("segmentSize", Napi::Number::New(env, sizeof(kvm_segment)));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -37,10 +38,10 @@ double NowNs() {
 Napi::Function Vcpu::Define(Napi::Env env) {
   return DefineClass(env, "Vcpu",
                      {
-                         InstanceMethod<&Vcpu::Run>("run"),
+                         InstanceMethod<&Vcpu::RunBatch>("runBatch"),
                          InstanceMethod<&Vcpu::Complete>("complete"),
                          InstanceMethod<&Vcpu::RunBuffer>("runBuffer"),
-                         InstanceMethod<&Vcpu::TimingBuffer>("timingBuffer"),
+                         InstanceMethod<&Vcpu::ExitRing>("exitRing"),
                          InstanceMethod<&Vcpu::EnableSyncRegs>("enableSyncRegs"),
                          InstanceMethod<&Vcpu::GetRegs>("getRegs"),
                          InstanceMethod<&Vcpu::SetRegs>("setRegs"),
@@ -77,31 +78,57 @@ Vcpu::~Vcpu() {
   if (fd_ >= 0) close(fd_);
 }
 
-// Without KVM_CAP_SYNC_REGS the registers are fetched here into the same place in kvm_run
-// (s.regs), so callers read them from one layout either way.
-int Vcpu::RunOnce() {
-  timing_[0] = NowNs();
+// One KVM_RUN, its exit snapshotted into ring_[slot]. Without KVM_CAP_SYNC_REGS the registers
+// are fetched here into kvm_run's s.regs, so callers read them from one layout either way.
+int Vcpu::RunOnce(int slot) {
+  ExitSnapshot& e = ring_[slot];
+  e.t_enter_ns = NowNs();
   int ret = ioctl(fd_, KVM_RUN, 0);
-  timing_[1] = NowNs();
-  int err = ret < 0 ? errno : 0;
-  if (!sync_regs_ && (err == 0 || err == EINTR)) {
+  e.t_exit_ns = NowNs();
+  e.err = ret < 0 ? errno : 0;
+  if (!sync_regs_ && (e.err == 0 || e.err == EINTR)) {
     ioctl(fd_, KVM_GET_REGS, &run_->s.regs.regs);
     ioctl(fd_, KVM_GET_SREGS, &run_->s.regs.sregs);
   }
-  return err;
+  e.exit_reason = run_->exit_reason;
+  e.regs = run_->s.regs.regs;
+  e.sregs = run_->s.regs.sregs;
+  if (e.err == 0 && run_->exit_reason == KVM_EXIT_IO) {
+    e.io_direction = run_->io.direction;
+    e.io_size = run_->io.size;
+    e.io_port = run_->io.port;
+    e.io_count = run_->io.count;
+    e.io_data_offset = run_->io.data_offset;
+    memcpy(e.io_data, reinterpret_cast<char*>(run_) + run_->io.data_offset, sizeof(e.io_data));
+  }
+  return e.err;
 }
 
-// run() -> 0 when an exit is in kvm_run, else the errno (EINTR: interrupted by a signal).
-Napi::Value Vcpu::Run(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), RunOnce());
+// runBatch(max, continueOnOut) -> number of exits snapshotted into the ring (at least 1).
+// With continueOnOut it keeps running while each exit is a single OUT, which needs nothing from
+// the VMM (the caller has established that this host completes OUT before exiting): the guest
+// then runs back to back and JS handles the batch afterwards, in order. It stops at any other
+// exit, an error, or `max` exits; the last exit is the one still in kvm_run.
+Napi::Value Vcpu::RunBatch(const Napi::CallbackInfo& info) {
+  int max = std::min(info[0].As<Napi::Number>().Int32Value(), kExitRingSlots);
+  bool continue_on_out = info[1].As<Napi::Boolean>().Value();
+  int n = 0;
+  while (n < max) {
+    int err = RunOnce(n++);
+    bool single_out = err == 0 && run_->exit_reason == KVM_EXIT_IO &&
+                      run_->io.direction == KVM_EXIT_IO_OUT && run_->io.count == 1;
+    if (!continue_on_out || !single_out) break;
+  }
+  return Napi::Number::New(info.Env(), n);
 }
 
 // complete() re-enters KVM_RUN with immediate_exit set: KVM finishes the instruction behind the
 // last IO/MMIO exit (RIP, RAX of an IN) without running further guest code. Returns EINTR when
-// it did just that, 0 if finishing it produced another exit (e.g. the next batch of a rep ins/outs).
+// it did just that, 0 if finishing it produced another exit (e.g. the next batch of a rep
+// ins/outs), snapshotted into ring slot 0.
 Napi::Value Vcpu::Complete(const Napi::CallbackInfo& info) {
   run_->immediate_exit = 1;
-  int err = RunOnce();
+  int err = RunOnce(0);
   run_->immediate_exit = 0;
   return Napi::Number::New(info.Env(), err);
 }
@@ -110,8 +137,8 @@ Napi::Value Vcpu::RunBuffer(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(info.Env(), run_, run_size_);
 }
 
-Napi::Value Vcpu::TimingBuffer(const Napi::CallbackInfo& info) {
-  return Napi::ArrayBuffer::New(info.Env(), timing_, sizeof(timing_));
+Napi::Value Vcpu::ExitRing(const Napi::CallbackInfo& info) {
+  return Napi::ArrayBuffer::New(info.Env(), ring_, sizeof(ring_));
 }
 
 // enableSyncRegs(on) — KVM then stores regs and sregs into kvm_run at every exit.

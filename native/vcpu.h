@@ -6,6 +6,24 @@
 
 namespace vmtrace {
 
+// One exit as KVM_RUN left it, copied out of kvm_run so that several exits can be run back to
+// back before JS looks at them (see RunBatch). Layout exported as runLayout.ring*.
+struct ExitSnapshot {
+  int32_t err;           // 0, or the errno of KVM_RUN
+  uint32_t exit_reason;
+  double t_enter_ns;     // CLOCK_MONOTONIC just before KVM_RUN
+  double t_exit_ns;      // ... and just after it returned
+  kvm_regs regs;
+  kvm_sregs sregs;
+  uint8_t io_direction;
+  uint8_t io_size;
+  uint16_t io_port;
+  uint32_t io_count;
+  uint64_t io_data_offset;
+  uint8_t io_data[8];    // the first bytes of the IO data (all of a single OUT)
+};
+constexpr int kExitRingSlots = 256;
+
 class Vcpu : public Napi::ObjectWrap<Vcpu> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -14,12 +32,12 @@ class Vcpu : public Napi::ObjectWrap<Vcpu> {
 
  private:
   // Hot path: no allocation, errno returned as a number rather than thrown.
-  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value RunBatch(const Napi::CallbackInfo& info);
   Napi::Value Complete(const Napi::CallbackInfo& info);
-  int RunOnce();
+  int RunOnce(int slot);
 
   Napi::Value RunBuffer(const Napi::CallbackInfo& info);
-  Napi::Value TimingBuffer(const Napi::CallbackInfo& info);
+  Napi::Value ExitRing(const Napi::CallbackInfo& info);
   Napi::Value EnableSyncRegs(const Napi::CallbackInfo& info);
   Napi::Value GetRegs(const Napi::CallbackInfo& info);
   void SetRegs(const Napi::CallbackInfo& info);
@@ -39,8 +57,7 @@ class Vcpu : public Napi::ObjectWrap<Vcpu> {
   kvm_run* run_ = nullptr;
   size_t run_size_ = 0;
   bool sync_regs_ = false;
-  // [0] = CLOCK_MONOTONIC ns just before the last KVM_RUN, [1] = just after it returned.
-  double timing_[2] = {0, 0};
+  ExitSnapshot ring_[kExitRingSlots] = {};
   timer_t kick_timer_{};
   bool kick_armed_ = false;
 };

@@ -22,13 +22,16 @@ export interface Vm {
 }
 
 export interface Vcpu {
-  /** KVM_RUN: 0 when an exit is in kvm_run, else the errno (EINTR: a signal interrupted it). */
-  run(): number;
-  /** KVM_RUN with immediate_exit: finish the exiting instruction. EINTR when done, 0 on a new exit. */
+  /**
+   * KVM_RUN up to `max` times, snapshotting each exit into the exit ring; with continueOnOut it
+   * goes on after each single OUT, otherwise it stops after one. Returns the number of slots.
+   */
+  runBatch(max: number, continueOnOut: boolean): number;
+  /** KVM_RUN with immediate_exit: finish the exiting instruction (snapshot in slot 0). EINTR when done, 0 on a new exit. */
   complete(): number;
   runBuffer(): ArrayBuffer;
-  /** Float64 [ns before KVM_RUN, ns after] on CLOCK_MONOTONIC. */
-  timingBuffer(): ArrayBuffer;
+  /** The exit ring: ringSlots snapshots of ringSlotSize bytes (layout in RunLayout.ring*). */
+  exitRing(): ArrayBuffer;
   enableSyncRegs(on: boolean): boolean;
   getRegs(): Regs;
   setRegs(regs: Regs): void;
@@ -69,6 +72,20 @@ export interface RunLayout {
   systemEventType: number;
   syncRegs: number;
   syncSregs: number;
+  ringErr: number;
+  ringExitReason: number;
+  ringTEnter: number;
+  ringTExit: number;
+  ringRegs: number;
+  ringSregs: number;
+  ringIoDirection: number;
+  ringIoSize: number;
+  ringIoPort: number;
+  ringIoCount: number;
+  ringIoDataOffset: number;
+  ringIoData: number;
+  ringSlotSize: number;
+  ringSlots: number;
   regsSize: number;
   sregsSize: number;
 }
@@ -111,8 +128,13 @@ export function loadAddon(): KvmAddon {
   return cached;
 }
 
-/** Opens /dev/kvm, turning the usual failures into a one-line explanation. */
-export function openKvm(path = '/dev/kvm'): { addon: KvmAddon; kvm: KvmSystem } {
+/** The KVM device: /dev/kvm, or VMTRACE_KVM_DEVICE (e.g. to try the no-KVM path on a KVM host). */
+export function kvmDevicePath(): string {
+  return process.env.VMTRACE_KVM_DEVICE || '/dev/kvm';
+}
+
+/** Opens the KVM device, turning the usual failures into a one-line explanation. */
+export function openKvm(path = kvmDevicePath()): { addon: KvmAddon; kvm: KvmSystem } {
   const addon = loadAddon();
   if (!existsSync(path)) {
     throw new KvmUnavailableError(`${path} does not exist: this machine has no KVM (enable virtualization or load kvm_intel/kvm_amd); replay and inspect still work`);

@@ -123,7 +123,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       },
     });
     sink.flush();
-    writer.finish({
+    await writer.finish({
       endReason: result.endReason,
       message: result.message,
       regsBytes: loop.regsBytes,

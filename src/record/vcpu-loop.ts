@@ -1,17 +1,15 @@
-// The vCPU run loop: KVM_RUN, hand the exit to the devices, complete the instruction, record.
-// Hot path: kvm_run and the synced registers are read in place; nothing is allocated per exit.
-import { REGS_BYTES } from '../cpu-state.js';
-import { SREGS_BYTES } from '../kvm-structs.js';
+// The vCPU run loop: KVM_RUN, hand each exit to the devices, complete the instruction, record.
+// Exits arrive as snapshots in the addon's exit ring (see ExitRing); the hot path reads them in
+// place and allocates nothing per exit.
 import { EXIT, INTERNAL_ERROR_NAMES, exitReasonName } from '../trace/exit-reasons.js';
 import type { EndReason, ExitDetail, RecordKind } from '../trace/format.js';
 import type { RecordInput, TraceWriter } from '../trace/writer.js';
 import type { MmioBus, PortBus } from './devices/device.js';
+import { ExitRing } from './exit-ring.js';
 import { KVM_GUESTDBG, type Vcpu } from './kvm.js';
 import type { Machine } from './machine.js';
 
 const EINTR = 4;
-/** Offset of cr0 in struct kvm_sregs (after 8 segments and 2 descriptor tables). */
-const SREGS_CR0 = 224;
 const KICK_MS = 20;
 const HLT = 0xf4;
 /** Prefix bytes that may precede an opcode (legacy prefixes; REX only matters in long mode). */
@@ -35,29 +33,28 @@ export interface LoopResult {
   reasonCounts: Map<number, number>;
 }
 
+/** Exit kinds after which some hosts have already finished the instruction. */
+type Learnable = 'out' | 'mmio-write';
+
 export class VcpuLoop {
   private readonly vcpu: Vcpu;
   private readonly run: DataView;
   private readonly runBytes: Uint8Array;
-  private readonly timing: Float64Array;
-  private readonly regs: Uint8Array;
-  private readonly sregs: Uint8Array;
-  private readonly sregsWords: Uint32Array;
-  private readonly lastSregsWords: Uint32Array;
+  private readonly ring: ExitRing;
   private readonly L: Machine['addon']['runLayout'];
   private readonly t0: number;
+  private readonly lastSregsWords: Uint32Array;
   private records = 0;
   private readonly reasonCounts: number[] = [];
   private singleStep = false;
   /** Per exit kind: has this host already completed the instruction when it exits? */
-  private readonly hostCompletes = new Map<'out' | 'mmio-write', boolean>();
+  private readonly hostCompletes = new Map<Learnable, boolean>();
   // Reused for every record: the hot path allocates nothing.
   private readonly rec: RecordInput = { kind: 'exit', reason: 0, timeNs: 0, runNs: 0, regsBytes: new Uint8Array(0) };
   private readonly io = { port: 0, size: 0, out: false, count: 0, data: new Uint8Array(0) as Uint8Array };
   private readonly mm = { address: 0, length: 0, write: false, data: new Uint8Array(0) as Uint8Array };
   private scratch = new Uint8Array(4096);
   private readonly smallCopies: Uint8Array[] = [];
-  private readonly views = new Map<number, Uint8Array[]>();
 
   constructor(
     private readonly machine: Machine,
@@ -70,39 +67,38 @@ export class VcpuLoop {
     const buf = this.vcpu.runBuffer();
     this.run = new DataView(buf);
     this.runBytes = new Uint8Array(buf);
-    this.timing = new Float64Array(this.vcpu.timingBuffer());
-    this.regs = new Uint8Array(buf, this.L.syncRegs, REGS_BYTES);
-    this.sregs = new Uint8Array(buf, this.L.syncSregs, SREGS_BYTES);
-    this.sregsWords = new Uint32Array(buf, this.L.syncSregs, SREGS_BYTES / 4);
+    this.ring = new ExitRing(this.vcpu.exitRing(), this.L);
     this.lastSregsWords = new Uint32Array(machine.boot.sregsBytes.slice().buffer);
-    this.t0 = Number(process.hrtime.bigint()); // CLOCK_MONOTONIC, like the addon's timings
+    this.t0 = Number(process.hrtime.bigint()); // CLOCK_MONOTONIC, like the addon's timestamps
   }
 
-  /** The register bytes KVM last reported (after the final exit: the final state). */
+  /** The registers KVM last reported (after the final exit: the final state). */
   get regsBytes(): Uint8Array {
-    return this.regs.slice();
+    return this.ring.regs[this.lastSlot]!.slice();
   }
 
   get sregsBytes(): Uint8Array {
-    return Uint8Array.from(this.sregs);
+    return this.ring.sregs[this.lastSlot]!.slice();
   }
 
+  /** Ring slot of the most recent snapshot. */
+  private lastSlot = 0;
+
   async loop(opts: LoopOptions): Promise<LoopResult> {
-    const { vcpu } = this;
+    const { vcpu, ring } = this;
     this.singleStep = opts.singleStep;
     if (opts.singleStep) vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP);
     vcpu.startKickTimer(KICK_MS);
     let lastTick = performance.now();
-    let pendingExit = false;
-    let polls = 0;
+    let pending = false;
     let kicked = false;
     try {
       for (;;) {
         if (opts.stopRequested()) return this.end('interrupted', 'stopped by the user (Ctrl-C); the trace is complete up to here');
         if (this.records >= opts.maxExits) return this.end('max-exits', `stopped after --max-exits ${opts.maxExits} records`);
-        // The clock is read after a kick or every 256 exits: reading it per exit costs measurably.
-        if (kicked || (++polls & 0xff) === 0) {
+        if (kicked || this.records - this.tickRecords >= 256) {
           kicked = false;
+          this.tickRecords = this.records;
           const now = performance.now();
           if (now - lastTick >= KICK_MS) {
             lastTick = now;
@@ -111,38 +107,43 @@ export class VcpuLoop {
             if (Date.now() >= opts.deadline) return this.end('timeout', 'stopped by --timeout');
           }
         }
-        if (!pendingExit) {
-          const err = opts.singleStep ? this.stepOnce() : vcpu.run();
-          if (err === EINTR) {
-            kicked = true;
-            continue;
-          }
-          if (err !== 0) return this.end('error', `KVM_RUN failed: errno ${err}`);
+        // A pending exit (raised while completing the previous one) is already in slot 0.
+        const room = Math.min(ring.slots, opts.maxExits - this.records);
+        const n = pending ? 1 : opts.singleStep ? this.stepOnce() : vcpu.runBatch(room, this.hostCompletes.get('out') === true);
+        pending = false;
+        // Every slot but the last holds a single OUT that this host had fully completed.
+        for (let i = 0; i < n - 1; i++) this.onCompletedOut(i);
+        const slot = n - 1;
+        this.lastSlot = slot;
+        const err = ring.err(slot);
+        if (err === EINTR) {
+          kicked = true;
+          continue;
         }
-        pendingExit = false;
-        const reason = this.run.getUint32(this.L.exitReason, true);
+        if (err !== 0) return this.end('error', `KVM_RUN failed: errno ${err}`);
+        const reason = ring.exitReason(slot);
         switch (reason) {
           case EXIT.IO:
-            pendingExit = this.onIo();
+            pending = this.onIo(slot);
             break;
           case EXIT.MMIO:
-            pendingExit = this.onMmio();
+            pending = this.onMmio(slot);
             break;
           case EXIT.DEBUG:
-            this.record('step', reason);
+            this.record('step', reason, slot, slot);
             break;
           case EXIT.HLT:
-            this.record('exit', reason);
+            this.record('exit', reason, slot, slot);
             return this.end('hlt', 'guest halted (HLT)');
           case EXIT.SHUTDOWN:
-            this.record('exit', reason);
+            this.record('exit', reason, slot, slot);
             return this.end('shutdown', 'guest shut down (triple fault, or a mode this KVM cannot run)');
           case EXIT.FAIL_ENTRY:
-            return this.endWith(reason, 'fail-entry', this.failEntryDetail());
+            return this.endWith(reason, slot, 'fail-entry', this.failEntryDetail());
           case EXIT.INTERNAL_ERROR:
-            return this.endWith(reason, 'internal-error', this.internalErrorDetail());
+            return this.endWith(reason, slot, 'internal-error', this.internalErrorDetail(slot));
           default:
-            this.record('exit', reason);
+            this.record('exit', reason, slot, slot);
             return this.end('unexpected-exit', `unexpected exit ${exitReasonName(reason)} (${reason})`);
         }
       }
@@ -151,27 +152,25 @@ export class VcpuLoop {
     }
   }
 
+  private tickRecords = 0;
+
   /**
    * One single-step KVM_RUN. A HLT under single-step does not exit as HLT on every host, so
    * when the next instruction is HLT it runs with single-step off: the run then ends with the
    * same HLT exit as a plain run.
    */
   private stepOnce(): number {
-    if (!this.nextIsHlt()) return this.vcpu.run();
+    if (!this.nextIsHlt()) return this.vcpu.runBatch(1, false);
     this.vcpu.setGuestDebug(0);
     try {
-      return this.vcpu.run();
+      return this.vcpu.runBatch(1, false);
     } finally {
       this.vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP);
     }
   }
 
   private nextIsHlt(): boolean {
-    const v = new DataView(this.regs.buffer, this.regs.byteOffset);
-    const rip = v.getBigUint64(16 * 8, true);
-    const sregs = new DataView(this.sregs.buffer, this.sregs.byteOffset);
-    const csBase = sregs.getBigUint64(0, true);
-    const paging = (sregs.getUint32(SREGS_CR0, true) & 0x80000000) !== 0;
+    const { rip, csBase, paging } = this.ring.position(this.lastSlot);
     let linear = csBase + rip;
     for (let i = 0; i < 15; i++, linear++) {
       const phys = paging ? this.translate(linear) : linear;
@@ -192,48 +191,49 @@ export class VcpuLoop {
     return region?.bytes[addr - region.base];
   }
 
+  /** A batched single OUT: the device sees it now, its registers are those of its snapshot. */
+  private onCompletedOut(slot: number): void {
+    const { ring, io } = this;
+    const size = ring.ioSize(slot);
+    io.port = ring.ioPort(slot);
+    io.size = size;
+    io.out = true;
+    io.count = 1;
+    io.data = ring.ioData(slot, size);
+    this.ports.access(io.port, size, 1, true, io.data);
+    this.rec.io = io;
+    this.record('exit', EXIT.IO, slot, slot);
+  }
+
   /** Returns true when completing the instruction produced a new exit still to handle. */
-  private onIo(): boolean {
-    const { run, L } = this;
-    const out = run.getUint8(L.ioDirection) === 1;
-    const size = run.getUint8(L.ioSize);
-    const port = run.getUint16(L.ioPort, true);
-    const count = run.getUint32(L.ioCount, true);
-    const at = run.getUint32(L.ioDataOffset, true); // an offset into the kvm_run page: the high half is 0
-    const data = this.view(at, size * count);
-    this.ports.access(port, size, count, out, data);
-    const io = this.io;
-    io.port = port;
+  private onIo(slot: number): boolean {
+    const { ring, io } = this;
+    const out = ring.ioOut(slot);
+    const size = ring.ioSize(slot);
+    const count = ring.ioCount(slot);
+    const at = ring.ioDataOffset(slot);
+    const data = this.runBytes.subarray(at, at + size * count);
+    io.port = ring.ioPort(slot);
     io.size = size;
     io.out = out;
     io.count = count;
+    this.ports.access(io.port, size, count, out, data);
     io.data = this.keep(data);
     this.rec.io = io;
-    // A single OUT is the one exit kind some hosts have fully completed before exiting.
-    return this.completeAndRecord(EXIT.IO, out && count === 1 ? 'out' : 'other');
+    return this.completeAndRecord(EXIT.IO, slot, out && count === 1 ? 'out' : undefined);
   }
 
-  private onMmio(): boolean {
-    const { run, L } = this;
+  private onMmio(slot: number): boolean {
+    const { run, L, mm } = this;
     const length = run.getUint32(L.mmioLen, true);
-    const write = run.getUint8(L.mmioIsWrite) !== 0;
-    const mmio = this.mm;
-    mmio.address = run.getUint32(L.mmioPhysAddr, true) + run.getUint32(L.mmioPhysAddr + 4, true) * 0x100000000;
-    mmio.length = length;
-    mmio.write = write;
-    const data = this.view(L.mmioData, length);
-    this.mmio.access(mmio.address, write, data);
-    mmio.data = this.keep(data);
-    this.rec.mmio = mmio;
-    return this.completeAndRecord(EXIT.MMIO, write ? 'mmio-write' : 'other');
-  }
-
-  /** A view of kvm_run bytes; the views of the usual small payloads are made once. */
-  private view(at: number, length: number): Uint8Array {
-    const cache = this.views.get(at);
-    if (cache && length <= 8) return (cache[length] ??= this.runBytes.subarray(at, at + length));
-    if (length <= 8) this.views.set(at, []);
-    return this.runBytes.subarray(at, at + length);
+    mm.address = run.getUint32(L.mmioPhysAddr, true) + run.getUint32(L.mmioPhysAddr + 4, true) * 0x100000000;
+    mm.length = length;
+    mm.write = run.getUint8(L.mmioIsWrite) !== 0;
+    const data = this.runBytes.subarray(L.mmioData, L.mmioData + length);
+    this.mmio.access(mm.address, mm.write, data);
+    mm.data = this.keep(data);
+    this.rec.mmio = mm;
+    return this.completeAndRecord(EXIT.MMIO, slot, mm.write ? 'mmio-write' : undefined);
   }
 
   /** Copies exit data out of kvm_run (completion may bring a new exit that overwrites it). */
@@ -256,22 +256,37 @@ export class VcpuLoop {
    * or MMIO write the first one tells whether this host had already finished the instruction
    * (registers unchanged), and if so later ones are skipped: the next KVM_RUN finishes it anyway.
    * A single-step DEBUG exit that completion raises belongs to this same instruction and is
-   * absorbed; any other exit (the next batch of a rep ins/outs) is left pending.
+   * absorbed; any other exit (the next batch of a rep ins/outs) is left pending in slot 0.
    */
-  private completeAndRecord(reason: number, kind: 'out' | 'mmio-write' | 'other'): boolean {
-    const tAt = this.timing[1]!;
-    const tRun = tAt - this.timing[0]!;
-    let pending = false;
-    const learn = kind !== 'other' && !this.singleStep;
-    if (!learn || this.hostCompletes.get(kind) !== true) {
-      const before = learn && !this.hostCompletes.has(kind) ? this.regs.slice() : undefined;
-      const err = this.vcpu.complete();
-      if (err !== EINTR && err !== 0) throw new Error(`KVM_RUN (completing an IO/MMIO exit) failed: errno ${err}`);
-      pending = err === 0 && this.run.getUint32(this.L.exitReason, true) !== EXIT.DEBUG;
-      if (learn && before && err === EINTR) this.hostCompletes.set(kind, Buffer.compare(before, this.regs) === 0);
+  private completeAndRecord(reason: number, slot: number, learnable: Learnable | undefined): boolean {
+    const { ring } = this;
+    const tEnter = ring.tEnter(slot);
+    const tExit = ring.tExit(slot);
+    const learn = learnable !== undefined && !this.singleStep;
+    if (learn && this.hostCompletes.get(learnable) === true) {
+      this.record('exit', reason, slot, slot);
+      return false;
     }
-    this.record('exit', reason, tAt, tRun);
-    return pending;
+    const before = learn && !this.hostCompletes.has(learnable) ? ring.regs[slot]!.slice() : undefined;
+    const err = this.vcpu.complete(); // snapshots into slot 0
+    if (err !== EINTR && err !== 0) throw new Error(`KVM_RUN (completing an IO/MMIO exit) failed: errno ${err}`);
+    // String OUTs finish before exiting on every host, so only a plain OUT can teach anything.
+    if (before && err === EINTR && (learnable === 'mmio-write' || this.endsWithPlainOut(0))) {
+      this.hostCompletes.set(learnable!, Buffer.compare(before, ring.regs[0]!) === 0);
+    }
+    this.lastSlot = 0;
+    this.recordAt('exit', reason, 0, tEnter, tExit);
+    return err === 0 && ring.exitReason(0) !== EXIT.DEBUG;
+  }
+
+  /** Whether the instruction that ends right before RIP is `out imm8` / `out dx` (not OUTS). */
+  private endsWithPlainOut(slot: number): boolean {
+    const { rip, csBase, paging } = this.ring.position(slot);
+    if (paging) return false;
+    const at = Number(csBase + rip);
+    const last = this.readPhys(at - 1);
+    if (last === 0x6e || last === 0x6f) return false;
+    return last === 0xee || last === 0xef || this.readPhys(at - 2) === 0xe6 || this.readPhys(at - 2) === 0xe7;
   }
 
   private failEntryDetail(): { detail: ExitDetail; message: string } {
@@ -282,12 +297,12 @@ export class VcpuLoop {
     };
   }
 
-  private internalErrorDetail(): { detail: ExitDetail; message: string } {
+  private internalErrorDetail(slot: number): { detail: ExitDetail; message: string } {
     const sub = this.run.getUint32(this.L.internalSuberror, true);
     const n = Math.min(this.run.getUint32(this.L.internalNdata, true), 16);
     const data = Array.from({ length: n }, (_, i) => Number(this.run.getBigUint64(this.L.internalData + 8 * i, true)));
     const name = INTERNAL_ERROR_NAMES[sub] ?? String(sub);
-    const rip = new DataView(this.regs.buffer, this.regs.byteOffset).getBigUint64(16 * 8, true);
+    const { rip } = this.ring.position(slot);
     const hint = sub === 1 ? ' — KVM could not emulate the instruction (this host cannot run it in this mode)' : '';
     return {
       detail: { suberror: sub, suberrorName: name, data },
@@ -295,30 +310,34 @@ export class VcpuLoop {
     };
   }
 
-  private endWith(reason: number, endReason: EndReason, info: { detail: ExitDetail; message: string }): LoopResult {
+  private endWith(reason: number, slot: number, endReason: EndReason, info: { detail: ExitDetail; message: string }): LoopResult {
     this.rec.detail = info.detail;
-    this.record('exit', reason);
+    this.record('exit', reason, slot, slot);
     return this.end(endReason, info.message);
   }
 
-  private record(kind: RecordKind, reason: number, tAt = this.timing[1]!, tRun = tAt - this.timing[0]!): void {
+  /** Records an exit whose timing and registers are both those of one slot. */
+  private record(kind: RecordKind, reason: number, timingSlot: number, stateSlot: number): void {
+    this.recordAt(kind, reason, stateSlot, this.ring.tEnter(timingSlot), this.ring.tExit(timingSlot));
+  }
+
+  private recordAt(kind: RecordKind, reason: number, stateSlot: number, tEnter: number, tExit: number): void {
     const r = this.rec;
     r.kind = kind;
     r.reason = reason;
-    r.timeNs = Math.max(0, Math.round(tAt - this.t0));
-    r.runNs = Math.round(tRun);
-    r.regsBytes = this.regs;
-    r.sregsBytes = undefined;
-    if (this.sregsChanged()) r.sregsBytes = this.sregs;
+    r.timeNs = Math.max(0, Math.round(tExit - this.t0));
+    r.runNs = Math.round(tExit - tEnter);
+    r.regsBytes = this.ring.regs[stateSlot]!;
+    r.sregsBytes = this.sregsChanged(stateSlot) ? this.ring.sregs[stateSlot] : undefined;
     this.writer.writeRecord(r);
     r.io = r.mmio = r.detail = undefined;
     this.records++;
     this.reasonCounts[reason] = (this.reasonCounts[reason] ?? 0) + 1;
   }
 
-  /** Compares the synced sregs with the last recorded ones (and remembers them if changed). */
-  private sregsChanged(): boolean {
-    const cur = this.sregsWords;
+  /** Compares a slot's sregs with the last recorded ones (and remembers them if changed). */
+  private sregsChanged(slot: number): boolean {
+    const cur = this.ring.sregsWords[slot]!;
     const last = this.lastSregsWords;
     for (let i = 0; i < cur.length; i++) {
       if (cur[i] !== last[i]) {

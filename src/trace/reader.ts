@@ -91,6 +91,7 @@ function describe(v: unknown): string {
   if (v instanceof Uint8Array) return `${v.length} bytes of binary`;
   if (Array.isArray(v)) return 'an array';
   if (v === null) return 'nil';
+  if (typeof v === 'bigint') return `bigint ${v}`.slice(0, 40);
   return typeof v === 'object' ? 'a map' : `${typeof v} ${JSON.stringify(v)}`.slice(0, 40);
 }
 
@@ -216,7 +217,8 @@ function frameEnd(b: Buffer, p: number, end: number): number {
  * (fastRecord), everything else by msgpackr.
  */
 class ValueStream {
-  readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+  /** uint64/int64 as numbers: the writer stores integers above 2^32 (timeNs after 4.3 s) that way. */
+  readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
   /** Bytes read and not yet consumed start at buf[pos]; buf[0] is at file offset bufAt. */
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
@@ -363,7 +365,8 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
   if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
   const header = decodeHeader(raw.value, file, raw.offset);
   let sregs = header.boot.sregs;
-  let regsBytes = regsToBytes(header.boot.regs);
+  /** Registers after the previous record (the boot state at first): deltas apply to these. */
+  const cur = new RegsState(regsToBytes(header.boot.regs));
 
   const int64 = (stream.unpackr as { int64AsType?: string }).int64AsType === 'number';
 
@@ -374,7 +377,7 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
       if (pos >= buf.length) break;
       let rec: TraceRecord | undefined;
       try {
-        rec = fastRecord(buf, pos, buf.length, stream.offset, regsBytes, sregs, int64);
+        rec = fastRecord(buf, pos, buf.length, stream.offset, cur, sregs, int64);
       } catch {
         rec = undefined; // ran past the bytes read so far: frame() below decides
       }
@@ -389,10 +392,10 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
           trace.footer = decodeFooter(o, c, next.offset);
           return 'footer';
         }
-        rec = decodeRecord(o, c, next.offset, regsBytes, sregs);
+        rec = decodeRecord(o, c, next.offset, cur.bytes, sregs);
+        cur.bytes.set(rec.regsBytes);
       }
       sregs = rec.sregs;
-      regsBytes = rec.regsBytes;
       out.push(rec);
     }
     return 'more';
@@ -544,13 +547,45 @@ function decodeRecord(o: Obj, c: Check, offset: number, prevRegs: Uint8Array, pr
   return rec;
 }
 
-/** A decoded record; `regs` decodes regsBytes on first use. */
+/**
+ * Register bytes of fast-decoded records live in shared slabs (a typed array over 64 bytes gets
+ * its own off-heap buffer, about a microsecond each): 144 bytes per record, 4096 records per
+ * slab. A record keeps its slab and offset; `regsBytes` is a view made on first use.
+ */
+const SLAB_RECORDS = 4096;
+let slab = new Uint8Array(0);
+let slab32 = new Uint32Array(0);
+let slabUsed = 0;
+
+/** The running register state of one trace, and where records snapshot it. */
+class RegsState {
+  constructor(readonly bytes: Uint8Array) {}
+
+  /** Copies the current registers into a slab; returns the offset (the slab is `slab`). */
+  snapshot(): number {
+    if (slabUsed + REGS_BYTES > slab.length) {
+      slab = new Uint8Array(REGS_BYTES * SLAB_RECORDS);
+      slab32 = new Uint32Array(slab.buffer);
+      slabUsed = 0;
+    }
+    const at = slabUsed;
+    slab.set(this.bytes, at);
+    slabUsed += REGS_BYTES;
+    return at;
+  }
+}
+
+/** A decoded record; `regsBytes` and `regs` are made on first use. */
 class DecodedRecord implements TraceRecord {
   readonly reasonName: string;
   declare io?: IoPayload;
   declare mmio?: MmioPayload;
   declare detail?: ExitDetail;
+  #regsBytes: Uint8Array | undefined;
   #regs: Regs | undefined;
+  /** Slab (32-bit view) and byte offset holding the registers, when regsBytes is not made yet. */
+  #slab: Uint32Array | undefined;
+  #at = 0;
 
   constructor(
     readonly kind: RecordKind,
@@ -558,17 +593,50 @@ class DecodedRecord implements TraceRecord {
     readonly reason: number,
     readonly timeNs: number,
     readonly runNs: number,
-    readonly regsBytes: Uint8Array,
+    regsBytes: Uint8Array | undefined,
     readonly sregs: Sregs,
     readonly sregsChanged: boolean,
     readonly offset: number,
   ) {
     this.reasonName = exitReasonName(reason);
+    if (regsBytes !== undefined) this.#regsBytes = regsBytes;
+    else {
+      this.#slab = slab32;
+      this.#at = slabUsed - REGS_BYTES;
+    }
+  }
+
+  get regsBytes(): Uint8Array {
+    return (this.#regsBytes ??= new Uint8Array(this.#slab!.buffer, this.#at, REGS_BYTES));
   }
 
   get regs(): Regs {
     return (this.#regs ??= regsFromBytes(this.regsBytes));
   }
+
+  /** Same registers as `other` (compares the slabs directly when both are there). */
+  sameRegs(other: DecodedRecord): boolean {
+    const x = this.#slab;
+    const y = other.#slab;
+    if (x === undefined || y === undefined || this.#regsBytes !== undefined || other.#regsBytes !== undefined) {
+      return Buffer.compare(this.regsBytes, other.regsBytes) === 0;
+    }
+    let i = this.#at >> 2;
+    let j = other.#at >> 2;
+    for (const end = i + REGS_BYTES / 4; i < end; i++, j++) if (x[i] !== y[j]) return false;
+    return true;
+  }
+}
+
+/**
+ * True when two records hold the same register values: like comparing `regsBytes`, but records
+ * from this reader compare without making the views.
+ */
+export function sameRegisters(a: TraceRecord, b: TraceRecord): boolean {
+  if (a instanceof DecodedRecord && b instanceof DecodedRecord) return a.sameRegs(b);
+  const x = a.regsBytes;
+  const y = b.regsBytes;
+  return x.length === y.length && Buffer.compare(x, y) === 0;
 }
 
 // ---- fast path: records in the writer's layout, decoded straight from the bytes ----------------
@@ -578,12 +646,7 @@ class DecodedRecord implements TraceRecord {
 
 let fp = 0;
 let fBinAt = 0;
-/**
- * Register bytes of delta-encoded records are carved from a shared slab: a typed array over
- * 64 bytes gets its own off-heap buffer, which costs about a microsecond each.
- */
-let regsSlab = new Uint8Array(0);
-let regsSlabUsed = 0;
+
 let fInt64 = false;
 
 /** A msgpack number at fp (as msgpackr decodes it), or NaN for anything else. */
@@ -768,7 +831,7 @@ function fastRecord(
   start: number,
   end: number,
   offset: number,
-  prevRegs: Uint8Array,
+  cur: RegsState,
   prevSregs: Sregs,
   int64: boolean,
 ): DecodedRecord | undefined {
@@ -860,43 +923,37 @@ function fastRecord(
   // fp is now the end of the record (the caller continues there).
   if (!(fp <= end) || kind === undefined || regsAt < 0) return undefined;
   if (!Number.isFinite(seq) || !Number.isFinite(reason) || !Number.isFinite(timeNs) || !Number.isFinite(runNs)) return undefined;
-  let regsBytes: Uint8Array;
+  const state = cur.bytes;
   if (hasMask) {
     if (!Number.isInteger(mask) || mask < 0 || mask >= 1 << (REGS_BYTES / 8)) return undefined;
     let bits = 0;
     for (let m = mask; m; m &= m - 1) bits++;
     if (regsLen !== bits * 8) return undefined;
-    if (regsSlabUsed + REGS_BYTES > regsSlab.length) {
-      regsSlab = new Uint8Array(REGS_BYTES * 4096);
-      regsSlabUsed = 0;
-    }
-    regsBytes = new Uint8Array(regsSlab.buffer, regsSlabUsed, REGS_BYTES);
-    regsSlabUsed += REGS_BYTES;
-    regsBytes.set(prevRegs);
     let at = regsAt;
     for (let m = mask, o = 0; m; m >>>= 1, o += 8) {
       if (!(m & 1)) continue;
-      regsBytes[o] = b[at]!;
-      regsBytes[o + 1] = b[at + 1]!;
-      regsBytes[o + 2] = b[at + 2]!;
-      regsBytes[o + 3] = b[at + 3]!;
-      regsBytes[o + 4] = b[at + 4]!;
-      regsBytes[o + 5] = b[at + 5]!;
-      regsBytes[o + 6] = b[at + 6]!;
-      regsBytes[o + 7] = b[at + 7]!;
+      state[o] = b[at]!;
+      state[o + 1] = b[at + 1]!;
+      state[o + 2] = b[at + 2]!;
+      state[o + 3] = b[at + 3]!;
+      state[o + 4] = b[at + 4]!;
+      state[o + 5] = b[at + 5]!;
+      state[o + 6] = b[at + 6]!;
+      state[o + 7] = b[at + 7]!;
       at += 8;
     }
   } else {
     if (regsLen !== REGS_BYTES) return undefined;
-    regsBytes = new Uint8Array(b.buffer, b.byteOffset + regsAt, REGS_BYTES);
+    for (let i = 0; i < REGS_BYTES; i++) state[i] = b[regsAt + i]!;
   }
+  cur.snapshot();
   const rec = new DecodedRecord(
     kind,
     seq,
     reason,
     timeNs,
     runNs,
-    regsBytes,
+    undefined,
     sregsAt >= 0 ? sregsFromBytes(b.subarray(sregsAt, sregsAt + SREGS_BYTES)) : prevSregs,
     sregsAt >= 0,
     offset,

@@ -1,6 +1,8 @@
-// Streams a trace to disk. Records are buffered and flushed in chunks; every flush ends on a
-// record boundary, so a crash or Ctrl-C leaves a file readable up to its last flushed record.
-import { closeSync, openSync, writeSync } from 'node:fs';
+// Streams a trace to disk. Records are encoded into a buffer that is handed, in chunks that
+// end on record boundaries, to a background write: the vCPU loop never waits for the disk
+// (page-cache writeback can stall a writer for seconds), and a crash or Ctrl-C leaves a file
+// readable up to its last written record.
+import { close, closeSync, openSync, write, writeSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 
 import { REGS_BYTES, regsToBytes } from '../cpu-state.js';
@@ -20,6 +22,8 @@ import {
 } from './format.js';
 
 const FLUSH_BYTES = 1 << 20;
+/** Past this much unwritten data, flush() writes synchronously rather than queueing more. */
+const MAX_QUEUED_BYTES = 64 << 20;
 const ALL_REGS = (1 << (REGS_BYTES / 8)) - 1;
 
 
@@ -61,6 +65,13 @@ export class TraceWriter {
   /** changedRegs.subarray(0, 8 * n) for every n, made once. */
   private readonly changedViews = Array.from({ length: REGS_BYTES / 8 + 1 }, (_, n) => this.changedRegs.subarray(0, 8 * n));
   private closed = false;
+  /** Chunks handed off but not yet written, each with its file position. */
+  private readonly queue: Array<{ bytes: Uint8Array; position: number }> = [];
+  private queuedBytes = 0;
+  private nextPosition = 0;
+  private writing = false;
+  private drained: (() => void) | undefined;
+  private failure: Error | undefined;
 
   constructor(readonly path: string) {
     this.fd = openSync(path, 'w');
@@ -195,7 +206,7 @@ export class TraceWriter {
   }
 
   /** Writes the footer and closes the file; the trace is then complete. */
-  finish(f: FooterInput): void {
+  async finish(f: FooterInput): Promise<void> {
     const footer: Record<string, unknown> = {
       [K.kind]: KIND_CODE.end,
       why: f.endReason,
@@ -207,22 +218,79 @@ export class TraceWriter {
     };
     if (f.status !== undefined) footer.status = f.status;
     this.out.raw(this.packr.pack(footer));
+    this.flush();
+    await new Promise<void>((resolve) => {
+      this.drained = resolve;
+      this.pump();
+    });
     this.close();
   }
 
-  /** Closes without a footer: readers report the trace as truncated. */
+  /**
+   * Writes whatever is still queued, synchronously, and closes: the file then ends after the
+   * last complete record (without a footer, readers report it as truncated).
+   */
   close(): void {
     if (this.closed) return;
     this.flush();
-    closeSync(this.fd);
     this.closed = true;
+    for (const chunk of this.queue) writeAllSync(this.fd, chunk.bytes, chunk.position);
+    this.queue.length = 0;
+    // A background write still in flight closes the file when it ends (closing under it could
+    // hand its descriptor to another file).
+    if (!this.writing) closeSync(this.fd);
+    if (this.failure) throw this.failure;
   }
 
-  /** Writes out every complete record encoded so far. */
+  /** Hands every complete record encoded so far to the background writer. */
   flush(): void {
-    const { buf, used } = this.out;
-    let done = 0;
-    while (done < used) done += writeSync(this.fd, buf, done, used - done);
+    if (this.failure) throw this.failure;
+    const used = this.out.used;
+    if (used === 0) return;
+    const bytes = this.out.buf.slice(0, used);
     this.out.used = 0;
+    this.queue.push({ bytes, position: this.nextPosition });
+    this.nextPosition += used;
+    this.queuedBytes += used;
+    if (this.queuedBytes > MAX_QUEUED_BYTES) {
+      // The disk is far behind: stop queueing and wait for it here.
+      for (const chunk of this.queue.splice(0)) writeAllSync(this.fd, chunk.bytes, chunk.position);
+      this.queuedBytes = 0;
+    }
+    this.pump();
   }
+
+  private pump(): void {
+    if (this.writing) return;
+    const chunk = this.queue.shift();
+    if (!chunk) {
+      this.drained?.();
+      this.drained = undefined;
+      return;
+    }
+    this.writing = true;
+    write(this.fd, chunk.bytes, 0, chunk.bytes.length, chunk.position, (err, written) => {
+      this.writing = false;
+      this.queuedBytes -= chunk.bytes.length;
+      if (err) this.failure = new Error(`writing ${this.path} failed: ${err.message}`);
+      else if (written < chunk.bytes.length) {
+        this.queue.unshift({ bytes: chunk.bytes.subarray(written), position: chunk.position + written });
+      }
+      if (this.closed) {
+        if (this.queue.length === 0) close(this.fd, () => {});
+        else this.pump();
+        return;
+      }
+      if (this.failure) {
+        this.drained?.();
+        return;
+      }
+      this.pump();
+    });
+  }
+}
+
+function writeAllSync(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

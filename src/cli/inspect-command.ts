@@ -1,0 +1,219 @@
+import { Command } from 'commander';
+
+import { EXIT_LINE_HEADER, exitRows, formatExitRow, type ExitFilter } from '../inspect/exits.js';
+import { HtmlReportSink } from '../inspect/html.js';
+import { PerfettoWriter } from '../inspect/perfetto.js';
+import { ConsoleCollector, formatSummary, scanTrace, summarize, type TraceSink } from '../inspect/summary.js';
+import { hx, parseReason } from '../inspect/util.js';
+import { EXIT } from '../trace/exit-reasons.js';
+import { parseInteger, UsageError } from './parse.js';
+
+const HELP_AFTER = `
+Without a view option, prints a summary of the header (guest, image sha256, memory, mode, host,
+tool and format version, when it was recorded, whether the trace is complete and how the run
+ended) and exit statistics per exit reason, per IO port and per MMIO address: count, share of
+all exits and host time spent in KVM_RUN (entry to exit) min/avg/max in µs.
+
+Views (stdout):
+  --exits      one line per record: index, time, reason, port/address, direction, size, data
+               in hex and ASCII, RIP and the registers that changed since the previous record.
+               Filters (they imply --exits): --reason, --port, --addr, --from, --to, --limit.
+  --console    the guest's console output (bytes of OUT exits to the console port), raw.
+  --json       machine-readable: the summary as one JSON object, --exits as NDJSON (one
+               object per line), --console as one object. Fields: docs/inspect.md.
+Exports (files, in addition to the view):
+  --perfetto FILE   Chrome Trace Event JSON: open in https://ui.perfetto.dev or chrome://tracing
+  --html FILE       a self-contained HTML report (summary, timeline, charts, console)
+
+Exit codes: 0 done (also for a truncated trace: the summary says so), 2 bad usage or not a
+readable trace.
+
+Examples:
+  vmtrace inspect tiny_kernel.vmtrace
+  vmtrace inspect tiny_kernel.vmtrace --exits --reason IO --port 0xf1 --limit 20
+  vmtrace inspect tiny_kernel.vmtrace --console
+  vmtrace inspect tiny_kernel.vmtrace --exits --json | jq .rip
+  vmtrace inspect tiny_kernel.vmtrace --html report.html --perfetto trace.json`;
+
+interface Flags {
+  exits: boolean;
+  console: boolean;
+  json: boolean;
+  perfetto?: string;
+  html?: string;
+  reason: string[];
+  port: string[];
+  addr: string[];
+  from?: string;
+  to?: string;
+  limit?: string;
+  consolePort?: string;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+
+export function inspectCommand(): Command {
+  return new Command('inspect')
+    .description('summarize a trace: header, exit statistics; list exits, console text; export Perfetto / HTML')
+    .argument('<trace>', 'trace file written by vmtrace record')
+    .option('--exits', 'list the records, one line each', false)
+    .option('--console', "write the guest's console output (raw bytes) to stdout", false)
+    .option('--json', 'JSON output (NDJSON for --exits)', false)
+    .option('--perfetto <file>', 'also write a Chrome Trace Event JSON file (Perfetto, chrome://tracing)')
+    .option('--html <file>', 'also write a self-contained HTML report')
+    .option('--reason <reason>', 'only these exit reasons: name (IO, HLT, MMIO, …) or code; repeatable or comma list', collect, [])
+    .option('--port <port>', 'only IO exits on this port (0xf1); repeatable or comma list', collect, [])
+    .option('--addr <address>', 'only MMIO exits whose access covers this address; repeatable or comma list', collect, [])
+    .option('--from <n>', 'first record index to list (inclusive)')
+    .option('--to <n>', 'last record index to list (inclusive)')
+    .option('--limit <n>', 'list at most n records')
+    .option('--console-port <port>', 'console port(s) for --console (default: the header\'s console device, else 0xf1)', undefined)
+    .addHelpText('after', HELP_AFTER)
+    .action(async (file: string, flags: Flags, cmd: Command) => {
+      cmd.setOptionValue('exitCode', await runInspect(file, flags));
+    });
+}
+
+function filterFrom(flags: Flags): ExitFilter | undefined {
+  const f: ExitFilter = {};
+  let any = false;
+  if (flags.reason.length) {
+    f.reasons = flags.reason.map((r) => {
+      const code = parseReason(r);
+      if (code === undefined) throw new UsageError(`--reason: unknown exit reason '${r}' (names: ${Object.keys(EXIT).join(', ')}; or a number)`);
+      return code;
+    });
+    any = true;
+  }
+  if (flags.port.length) {
+    f.ports = flags.port.map((p) => {
+      const v = parseInteger(p, '--port');
+      if (v > 0xffff) throw new UsageError(`--port: '${p}' is not an IO port (0 to 0xffff)`);
+      return v;
+    });
+    any = true;
+  }
+  if (flags.addr.length) {
+    f.addresses = flags.addr.map((a) => parseInteger(a, '--addr'));
+    any = true;
+  }
+  if (flags.from !== undefined) {
+    f.from = parseInteger(flags.from, '--from');
+    any = true;
+  }
+  if (flags.to !== undefined) {
+    f.to = parseInteger(flags.to, '--to');
+    any = true;
+  }
+  if (flags.limit !== undefined) {
+    f.limit = parseInteger(flags.limit, '--limit');
+    any = true;
+  }
+  if (f.from !== undefined && f.to !== undefined && f.to < f.from) throw new UsageError(`--to ${f.to} is before --from ${f.from}`);
+  return any ? f : undefined;
+}
+
+/** Buffered stdout that stops quietly when the reader goes away (`| head`). */
+class Out {
+  private chunks: (string | Uint8Array)[] = [];
+  private size = 0;
+  closed = false;
+
+  constructor() {
+    // EPIPE (the reader went away) or any other write error: stop writing, quietly.
+    process.stdout.on('error', () => {
+      this.closed = true;
+    });
+  }
+
+  write(s: string | Uint8Array): void {
+    if (this.closed) return;
+    this.chunks.push(s);
+    this.size += s.length;
+    if (this.size >= 1 << 16) this.flush();
+  }
+
+  flush(): void {
+    if (!this.chunks.length || this.closed) return;
+    const allText = this.chunks.every((c) => typeof c === 'string');
+    const data = allText ? (this.chunks as string[]).join('') : Buffer.concat(this.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+    this.chunks = [];
+    this.size = 0;
+    process.stdout.write(data);
+  }
+
+  async drain(): Promise<void> {
+    this.flush();
+    if (process.stdout.writableNeedDrain && !this.closed) {
+      await new Promise<void>((resolve) => {
+        process.stdout.once('drain', resolve);
+        process.stdout.once('error', () => resolve());
+      });
+    }
+  }
+}
+
+async function runInspect(file: string, flags: Flags): Promise<number> {
+  const filter = filterFrom(flags);
+  const wantExits = flags.exits || filter !== undefined;
+  if (wantExits && flags.console) throw new UsageError('--console cannot be combined with --exits or its filters (--reason, --port, --addr, --from, --to, --limit)');
+  const consolePorts = flags.consolePort === undefined ? undefined : flags.consolePort.split(',').map((p) => parseInteger(p, '--console-port'));
+  if (consolePorts && !flags.console) throw new UsageError('--console-port only applies to --console');
+  if (flags.perfetto && flags.perfetto === flags.html) throw new UsageError('--perfetto and --html need different files');
+
+  const out = new Out();
+  const sinks: TraceSink[] = [];
+  let perfetto: PerfettoWriter | undefined;
+  let html: HtmlReportSink | undefined;
+  try {
+    if (flags.perfetto) sinks.push((perfetto = new PerfettoWriter(flags.perfetto)));
+    if (flags.html) sinks.push((html = new HtmlReportSink(flags.html, file)));
+  } catch (e) {
+    perfetto?.abort();
+    const err = e as NodeJS.ErrnoException;
+    throw new UsageError(`cannot write ${err.path ?? 'output file'}: ${err.code ?? err.message}`);
+  }
+
+  let truncated = false;
+  try {
+    if (wantExits) {
+      if (sinks.length) truncated = (await scanTrace(file, sinks)).end.truncated;
+      if (!flags.json) out.write(EXIT_LINE_HEADER + '\n');
+      let n = 0;
+      for await (const row of exitRows(file, filter)) {
+        out.write((flags.json ? JSON.stringify(row) : formatExitRow(row)) + '\n');
+        if (++n % 4096 === 0) await out.drain();
+        if (out.closed) break;
+      }
+    } else if (flags.console) {
+      const cons = new ConsoleCollector(flags.json ? 64 << 20 : 0, flags.json ? undefined : (d) => out.write(Buffer.from(d)), consolePorts);
+      const scan = await scanTrace(file, [cons, ...sinks]);
+      truncated = scan.end.truncated;
+      if (flags.json) {
+        const data = Buffer.from(cons.data());
+        out.write(
+          JSON.stringify({
+            schema: 'vmtrace-inspect-console/1',
+            ports: cons.portList.map((p) => hx(p)),
+            bytes: cons.bytes,
+            keptBytes: data.length,
+            text: data.toString('utf8'),
+            base64: data.toString('base64'),
+          }) + '\n',
+        );
+      }
+    } else {
+      const summary = await summarize(file, sinks);
+      truncated = summary.end.truncated;
+      out.write(flags.json ? JSON.stringify({ schema: 'vmtrace-inspect-summary/1', ...summary }, null, 2) + '\n' : formatSummary(summary));
+    }
+  } catch (e) {
+    perfetto?.abort();
+    throw e;
+  }
+  await out.drain();
+  if (perfetto) process.stderr.write(`vmtrace: wrote ${perfetto.path} (${perfetto.events} trace events) — open it in https://ui.perfetto.dev or chrome://tracing\n`);
+  if (html) process.stderr.write(`vmtrace: wrote ${html.path} (HTML report)\n`);
+  if (truncated && (wantExits || flags.console)) process.stderr.write(`vmtrace: note: ${file} is truncated (no footer): the recording did not finish\n`);
+  return 0;
+}
