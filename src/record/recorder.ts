@@ -99,7 +99,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       load: opts.loadAddress,
       entry: opts.entry,
       consolePort: opts.consolePort,
-      inputBytes: opts.input.length,
+      input: opts.input,
       maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
       timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
       step: opts.singleStep,

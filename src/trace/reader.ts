@@ -102,15 +102,11 @@ interface RawValue {
 
 const INCOMPLETE = -1;
 const INVALID = -2;
-/** Set by frameEnd: the value just framed contains an extension type (msgpackr must decode it). */
-let framedExt = false;
-
 /**
  * End (exclusive) of the msgpack value that starts at `p`, INCOMPLETE when `end` cuts it, or
  * INVALID at a byte msgpack does not define (0xc1). Iterative: counts values still to skip.
  */
 function frameEnd(b: Buffer, p: number, end: number): number {
-  framedExt = false;
   let left = 1;
   while (left > 0) {
     if (p >= end) return INCOMPLETE;
@@ -125,37 +121,33 @@ function frameEnd(b: Buffer, p: number, end: number): number {
       p += 1;
     } else if (t <= 0xbf) p += 1 + (t & 0x1f);
     else {
-      const need = (n: number) => p + n <= end;
       switch (t) {
         case 0xc4: // bin 8
         case 0xd9: // str 8
-          if (!need(2)) return INCOMPLETE;
+          if (p + 2 > end) return INCOMPLETE;
           p += 2 + b[p + 1]!;
           break;
         case 0xc5: // bin 16
         case 0xda: // str 16
-          if (!need(3)) return INCOMPLETE;
+          if (p + 3 > end) return INCOMPLETE;
           p += 3 + b.readUInt16BE(p + 1);
           break;
         case 0xc6: // bin 32
         case 0xdb: // str 32
-          if (!need(5)) return INCOMPLETE;
+          if (p + 5 > end) return INCOMPLETE;
           p += 5 + b.readUInt32BE(p + 1);
           break;
         case 0xc7: // ext 8
-          if (!need(2)) return INCOMPLETE;
+          if (p + 2 > end) return INCOMPLETE;
           p += 3 + b[p + 1]!;
-          framedExt = true;
           break;
         case 0xc8: // ext 16
-          if (!need(3)) return INCOMPLETE;
+          if (p + 3 > end) return INCOMPLETE;
           p += 4 + b.readUInt16BE(p + 1);
-          framedExt = true;
           break;
         case 0xc9: // ext 32
-          if (!need(5)) return INCOMPLETE;
+          if (p + 5 > end) return INCOMPLETE;
           p += 6 + b.readUInt32BE(p + 1);
-          framedExt = true;
           break;
         case 0xca: // float 32
         case 0xce: // uint 32
@@ -181,25 +173,24 @@ function frameEnd(b: Buffer, p: number, end: number): number {
         case 0xd7:
         case 0xd8:
           p += 2 + (1 << (t - 0xd4));
-          framedExt = true;
           break;
         case 0xdc: // array 16
-          if (!need(3)) return INCOMPLETE;
+          if (p + 3 > end) return INCOMPLETE;
           left += b.readUInt16BE(p + 1);
           p += 3;
           break;
         case 0xdd: // array 32
-          if (!need(5)) return INCOMPLETE;
+          if (p + 5 > end) return INCOMPLETE;
           left += b.readUInt32BE(p + 1);
           p += 5;
           break;
         case 0xde: // map 16
-          if (!need(3)) return INCOMPLETE;
+          if (p + 3 > end) return INCOMPLETE;
           left += 2 * b.readUInt16BE(p + 1);
           p += 3;
           break;
         case 0xdf: // map 32
-          if (!need(5)) return INCOMPLETE;
+          if (p + 5 > end) return INCOMPLETE;
           left += 2 * b.readUInt32BE(p + 1);
           p += 5;
           break;
@@ -217,16 +208,20 @@ function frameEnd(b: Buffer, p: number, end: number): number {
  * (fastRecord), everything else by msgpackr.
  */
 class ValueStream {
-  /** uint64/int64 as numbers: the writer stores integers above 2^32 (timeNs after 4.3 s) that way. */
-  readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+  /**
+   * uint64/int64 as numbers: the writer stores integers above 2^32 (timeNs after 4.3 s) that way.
+   * copyBuffers: binary values are copies, not views into the read buffers (which are reused).
+   */
+  readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
   /** Bytes read and not yet consumed start at buf[pos]; buf[0] is at file offset bufAt. */
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
+  /** The whole buffer `buf` is a part of, and the other one (reused by the next fill). */
+  private whole: Buffer | undefined;
+  private spare: Buffer | undefined;
   private bufAt = 0;
   /** End (exclusive, in buf) of the complete value at pos, after frame() returned true. */
   valueEnd = 0;
-  /** Whether that value holds an extension type. */
-  valueExt = false;
   private eof = false;
   private position = 0;
   /** Offset where an incomplete value starts when the file ends inside it. */
@@ -249,7 +244,6 @@ class ValueStream {
     const e = frameEnd(buf, pos, buf.length);
     if (e >= 0) {
       this.valueEnd = e;
-      this.valueExt = framedExt;
       return true;
     }
     if (e === INVALID) this.invalid();
@@ -303,17 +297,25 @@ class ValueStream {
     throw new TraceError(this.file, this.offset + at, `not valid msgpack (${message})`);
   }
 
+  /**
+   * Reads the next chunk behind the unconsumed bytes. Two buffers take turns, so memory stays at
+   * two chunks however long the file is: nothing handed out points into them (binary values are
+   * copied out), so a buffer is free for reuse once its bytes are consumed.
+   */
   private async fill(): Promise<void> {
     const left = this.buf.length - this.pos;
     // Read at least as much as is pending, so a value bigger than a chunk is read in O(size).
     const size = Math.max(CHUNK_BYTES, left);
-    const chunk = Buffer.allocUnsafe(left + size);
-    this.buf.copy(chunk, 0, this.pos);
-    const { bytesRead } = await this.fh.read(chunk, left, size, this.position);
+    let next = this.spare;
+    if (next === undefined || next.length < left + size) next = Buffer.allocUnsafe(left + size);
+    this.buf.copy(next, 0, this.pos);
+    this.spare = this.whole;
+    this.whole = next;
+    const { bytesRead } = await this.fh.read(next, left, size, this.position);
     this.position += bytesRead;
     this.bufAt += this.pos;
     this.pos = 0;
-    this.buf = chunk.subarray(0, left + bytesRead);
+    this.buf = next.subarray(0, left + bytesRead);
     if (bytesRead === 0) this.eof = true;
   }
 }
@@ -559,7 +561,14 @@ let slabUsed = 0;
 
 /** The running register state of one trace, and where records snapshot it. */
 class RegsState {
-  constructor(readonly bytes: Uint8Array) {}
+  readonly bytes: Uint8Array;
+  private readonly words: Uint32Array;
+
+  constructor(initial: Uint8Array) {
+    this.bytes = new Uint8Array(REGS_BYTES);
+    this.bytes.set(initial);
+    this.words = new Uint32Array(this.bytes.buffer);
+  }
 
   /** Copies the current registers into a slab; returns the offset (the slab is `slab`). */
   snapshot(): number {
@@ -569,11 +578,14 @@ class RegsState {
       slabUsed = 0;
     }
     const at = slabUsed;
-    slab.set(this.bytes, at);
+    const w = this.words;
+    for (let i = 0, j = at >> 2; i < REGS_BYTES / 4; i++, j++) slab32[j] = w[i]!;
     slabUsed += REGS_BYTES;
     return at;
   }
 }
+
+const REASON_NAMES: string[] = Array.from({ length: 64 }, (_, code) => exitReasonName(code));
 
 /** A decoded record; `regsBytes` and `regs` are made on first use. */
 class DecodedRecord implements TraceRecord {
@@ -598,7 +610,7 @@ class DecodedRecord implements TraceRecord {
     readonly sregsChanged: boolean,
     readonly offset: number,
   ) {
-    this.reasonName = exitReasonName(reason);
+    this.reasonName = (reason >= 0 && reason < 64 && REASON_NAMES[reason]) || exitReasonName(reason);
     if (regsBytes !== undefined) this.#regsBytes = regsBytes;
     else {
       this.#slab = slab32;
@@ -639,11 +651,14 @@ export function sameRegisters(a: TraceRecord, b: TraceRecord): boolean {
   return x.length === y.length && Buffer.compare(x, y) === 0;
 }
 
-// ---- fast path: records in the writer's layout, decoded straight from the bytes ----------------
-// Accepts exactly what decodeRecord accepts and builds the same values; on anything unusual
-// (another encoding, a detail map, a value decodeRecord would reject) it returns undefined and
-// the record goes through msgpackr and decodeRecord, which also produce the error messages.
+// ---- fast path: records decoded straight from the bytes -----------------------------------------
+// fastRecord reads the exact layout TraceWriter produces in one straight pass; other key orders
+// and number encodings go to fastRecordAnyOrder. Both accept only what decodeRecord accepts
+// and build the same values. On anything else (a detail map, extension types, a value
+// decodeRecord would reject, a record cut by the end of the buffer) they return undefined and
+// the record goes through msgpackr and decodeRecord, which also word the errors.
 
+/** Position in the buffer: where the record just decoded ends. */
 let fp = 0;
 let fBinAt = 0;
 
@@ -709,12 +724,9 @@ function fNumRare(b: Buffer, t: number): number {
   }
 }
 
-/**
- * Payload bytes: small ones are copied into their own (on-heap, cheap) array, big ones are a
- * view into the file buffer.
- */
+/** Payload bytes, copied out of the read buffer (small ones byte by byte: cheaper than a call). */
 function bytesAt(b: Buffer, at: number, n: number): Uint8Array {
-  if (n > 64) return new Uint8Array(b.buffer, b.byteOffset + at, n);
+  if (n > 64) return Uint8Array.prototype.slice.call(b, at, at + n);
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = b[at + i]!;
   return out;
@@ -826,7 +838,202 @@ function fMmio(b: Buffer, end: number): MmioPayload | undefined {
   return { address, length, write: write !== 0, data: bytesAt(b, dataAt, dataLen) };
 }
 
+/** Bytes of an unsigned msgpack integer starting with byte t (0: not one). */
+function uLen(t: number): number {
+  return t < 0x80 ? 1 : t === 0xcc ? 2 : t === 0xcd ? 3 : t === 0xce ? 5 : t === 0xcf ? 9 : 0;
+}
+
+/** The unsigned msgpack integer at p (its first byte is t, uLen(t) > 0). */
+function uVal(b: Buffer, p: number, t: number): number {
+  if (t < 0x80) return t;
+  if (t === 0xcc) return b[p + 1]!;
+  if (t === 0xcd) return (b[p + 1]! << 8) | b[p + 2]!;
+  if (t === 0xce) return b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
+  return (b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)) * 0x100000000 +
+    (b[p + 5]! * 0x1000000 + ((b[p + 6]! << 16) | (b[p + 7]! << 8) | b[p + 8]!));
+}
+
+/**
+ * The record in exactly the layout TraceWriter produces (keys in its order, unsigned integers,
+ * bin 8 payloads), decoded in one straight pass; anything else goes to fastRecordAnyOrder.
+ */
 function fastRecord(
+  b: Buffer,
+  start: number,
+  end: number,
+  offset: number,
+  cur: RegsState,
+  prevSregs: Sregs,
+  int64: boolean,
+): DecodedRecord | undefined {
+  const head = b[start]!;
+  // fixmap: k n r t d g + optional gm, s, io, mm
+  if (head < 0x86 || head > 0x8a || start + 40 > end) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  let fields = head & 0x0f;
+  let p = start + 1;
+  let t: number;
+  let n: number;
+  // k
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x6b || b[p + 2] !== 0xa1) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  const kc = b[p + 3];
+  const kind: RecordKind | undefined = kc === 0x78 ? 'exit' : kc === 0x73 ? 'step' : undefined;
+  if (kind === undefined) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  p += 4;
+  // n r t d
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x6e || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  const seq = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x72 || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  const reason = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x74 || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  const timeNs = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x64 || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+  const runNs = uVal(b, p + 2, t);
+  p += 2 + n;
+  fields -= 5;
+  // gm + g (changed registers) or g (all of them)
+  const state = cur.bytes;
+  if (b[p] === 0xa2 && b[p + 1] === 0x67 && b[p + 2] === 0x6d) {
+    t = b[p + 3]!;
+    n = uLen(t);
+    if (n === 0 || n > 5) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+    const mask = uVal(b, p + 3, t);
+    p += 3 + n;
+    if (mask >= 1 << (REGS_BYTES / 8) || b[p] !== 0xa1 || b[p + 1] !== 0x67 || b[p + 2] !== 0xc4) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+    let bits = 0;
+    for (let m = mask; m; m &= m - 1) bits++;
+    if (b[p + 3] !== bits * 8 || p + 4 + bits * 8 > end || fields < 2) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+    // Validation of the rest must not fail after the state is patched: check it first.
+    const after = p + 4 + bits * 8;
+    if (!fastTail(b, after, end, fields - 2)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+    let at = p + 4;
+    for (let m = mask, o = 0; m; m >>>= 1, o += 8) {
+      if (!(m & 1)) continue;
+      state[o] = b[at]!;
+      state[o + 1] = b[at + 1]!;
+      state[o + 2] = b[at + 2]!;
+      state[o + 3] = b[at + 3]!;
+      state[o + 4] = b[at + 4]!;
+      state[o + 5] = b[at + 5]!;
+      state[o + 6] = b[at + 6]!;
+      state[o + 7] = b[at + 7]!;
+      at += 8;
+    }
+    return finishFast(b, kind, seq, reason, timeNs, runNs, cur, prevSregs, offset);
+  }
+  return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
+}
+
+/** What fastTail found after the registers (module state: no object per record). */
+let tailEnd = 0;
+let tailSregsAt = -1;
+let tailIo: IoPayload | undefined;
+let tailMmio: MmioPayload | undefined;
+
+/** Optional s, io, mm in the writer's order and layout, exactly `fields` of them; false otherwise. */
+function fastTail(b: Buffer, p: number, end: number, fields: number): boolean {
+  let sregsAt = -1;
+  let io: IoPayload | undefined;
+  let mmio: MmioPayload | undefined;
+  if (fields > 0 && b[p] === 0xa1 && b[p + 1] === 0x73) {
+    if (b[p + 2] !== 0xc5 || b[p + 3] !== SREGS_BYTES >> 8 || b[p + 4] !== (SREGS_BYTES & 0xff) || p + 5 + SREGS_BYTES > end) return false;
+    sregsAt = p + 5;
+    p += 5 + SREGS_BYTES;
+    fields--;
+  }
+  if (fields > 0 && b[p] === 0xa2 && b[p + 1] === 0x69 && b[p + 2] === 0x6f) {
+    // io: 85 a1 'p' u a1 'z' u a1 'o' u a1 'c' u a1 'v' c4 len
+    if (b[p + 3] !== 0x85 || b[p + 4] !== 0xa1 || b[p + 5] !== 0x70) return false;
+    p += 6;
+    let t = b[p]!;
+    let n = uLen(t);
+    if (n === 0 || n > 5) return false;
+    const port = uVal(b, p, t);
+    p += n;
+    if (b[p] !== 0xa1 || b[p + 1] !== 0x7a) return false;
+    const size = b[p + 2]!;
+    if ((size !== 1 && size !== 2 && size !== 4) || b[p + 3] !== 0xa1 || b[p + 4] !== 0x6f) return false;
+    const out = b[p + 5]!;
+    if (out > 0x7f || b[p + 6] !== 0xa1 || b[p + 7] !== 0x63) return false;
+    p += 8;
+    t = b[p]!;
+    n = uLen(t);
+    if (n === 0 || n > 5) return false;
+    const count = uVal(b, p, t);
+    p += n;
+    if (b[p] !== 0xa1 || b[p + 1] !== 0x76 || b[p + 2] !== 0xc4) return false;
+    const len = b[p + 3]!;
+    if (len !== size * count || p + 4 + len > end) return false;
+    io = { port, size, direction: out ? 'out' : 'in', count, data: bytesAt(b, p + 4, len) };
+    p += 4 + len;
+    fields--;
+  }
+  if (fields > 0 && b[p] === 0xa2 && b[p + 1] === 0x6d && b[p + 2] === 0x6d) {
+    // mm: 84 a1 'a' u a1 'l' u a1 'w' u a1 'v' c4 len
+    if (b[p + 3] !== 0x84 || b[p + 4] !== 0xa1 || b[p + 5] !== 0x61) return false;
+    p += 6;
+    let t = b[p]!;
+    let n = uLen(t);
+    if (n === 0 || n > 5) return false;
+    const address = uVal(b, p, t);
+    p += n;
+    if (b[p] !== 0xa1 || b[p + 1] !== 0x6c) return false;
+    t = b[p + 2]!;
+    n = uLen(t);
+    if (n === 0 || n > 5) return false;
+    const length = uVal(b, p + 2, t);
+    p += 2 + n;
+    if (b[p] !== 0xa1 || b[p + 1] !== 0x77) return false;
+    const write = b[p + 2]!;
+    if (write > 0x7f || b[p + 3] !== 0xa1 || b[p + 4] !== 0x76 || b[p + 5] !== 0xc4) return false;
+    const len = b[p + 6]!;
+    if (len !== length || p + 7 + len > end) return false;
+    mmio = { address, length, write: write !== 0, data: bytesAt(b, p + 7, len) };
+    p += 7 + len;
+    fields--;
+  }
+  if (fields !== 0 || p > end) return false;
+  tailEnd = p;
+  tailSregsAt = sregsAt;
+  tailIo = io;
+  tailMmio = mmio;
+  return true;
+}
+
+function finishFast(
+  b: Buffer,
+  kind: RecordKind,
+  seq: number,
+  reason: number,
+  timeNs: number,
+  runNs: number,
+  cur: RegsState,
+  prevSregs: Sregs,
+  offset: number,
+): DecodedRecord {
+  cur.snapshot();
+  const s = tailSregsAt;
+  const rec = new DecodedRecord(
+    kind,
+    seq,
+    reason,
+    timeNs,
+    runNs,
+    undefined,
+    s >= 0 ? sregsFromBytes(b.subarray(s, s + SREGS_BYTES)) : prevSregs,
+    s >= 0,
+    offset,
+  );
+  if (tailIo !== undefined) rec.io = tailIo;
+  if (tailMmio !== undefined) rec.mmio = tailMmio;
+  fp = tailEnd;
+  return rec;
+}
+
+/** Records in any key order and any number encoding (still no detail, no extension types). */
+function fastRecordAnyOrder(
   b: Buffer,
   start: number,
   end: number,

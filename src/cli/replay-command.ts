@@ -1,0 +1,85 @@
+import { Command } from 'commander';
+
+import { ConsoleDecoder } from '../devices/console-output.js';
+import { replayTrace } from '../replay/engine.js';
+import { formatDivergence, summaryLine, toJson } from '../replay/report.js';
+import { openTrace } from '../trace/reader.js';
+import { parseInteger } from './parse.js';
+
+const HELP_AFTER = `
+Replay needs no KVM: the guest's image, memory layout and initial vCPU state come from the
+trace header, and every value the guest read (IN, MMIO reads) comes from the trace. Each exit the
+interpreter reaches is compared with the next recorded one: reason, port/address, size,
+direction, data written, and the registers after the instruction (docs/exit-semantics.md).
+For --step traces the full register state is compared after every instruction.
+
+The guest's console output is reproduced on stdout; the verdict goes to stderr.
+
+Exit codes:
+  0  every record matched (also when the recording ended in a KVM emulation failure: replay
+     stops at the same instruction and says so)
+  1  the replay diverged: the report names the record, the fields and registers that differ
+     and the last instructions executed
+  2  bad usage or an unreadable trace
+
+Examples:
+  vmtrace replay traces/tiny_kernel.vmtrace
+  vmtrace replay --json traces/grp_alu.step.vmtrace
+  vmtrace replay --no-exec some.vmtrace      # console output only, no interpreter`;
+
+interface Flags {
+  json: boolean;
+  exec: boolean;
+  quiet: boolean;
+  maxInstructions?: string;
+}
+
+export function replayCommand(): Command {
+  return new Command('replay')
+    .description('re-execute a trace in the x86 interpreter (no KVM needed) and check every exit')
+    .argument('<trace>', 'a trace written by `vmtrace record`')
+    .option('--json', 'print the result as one JSON object on stdout (console output is not printed)', false)
+    .option('--no-exec', 'no interpreter: reproduce the console output from the recorded exits only')
+    .option('-q, --quiet', 'do not print the guest console', false)
+    .option('--max-instructions <n>', 'give up when the guest runs this many instructions without reaching the next recorded exit', '2000000000')
+    .addHelpText('after', HELP_AFTER)
+    .action(async (file: string, flags: Flags, cmd: Command) => {
+      cmd.setOptionValue('exitCode', flags.exec ? await runReplay(file, flags) : await consoleOnly(file, flags));
+    });
+}
+
+async function runReplay(file: string, flags: Flags): Promise<number> {
+  const print = !flags.json && !flags.quiet;
+  const result = await replayTrace(file, {
+    maxInstructions: parseInteger(flags.maxInstructions ?? '2000000000', '--max-instructions'),
+    onConsole: print ? (bytes) => process.stdout.write(bytes) : undefined,
+  });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(toJson(result, file), null, 2)}\n`);
+  } else {
+    if (!result.ok) process.stderr.write(`${formatDivergence(result, file)}\n`);
+    process.stderr.write(`vmtrace: ${summaryLine(result)}\n`);
+  }
+  return result.ok ? 0 : 1;
+}
+
+async function consoleOnly(file: string, flags: Flags): Promise<number> {
+  const trace = await openTrace(file);
+  try {
+    const decoder = new ConsoleDecoder(trace.header.devices);
+    let exits = 0;
+    for await (const batch of trace.batches()) {
+      for (const rec of batch) {
+        if (rec.kind === 'exit') exits++;
+        const bytes = decoder.bytes(rec);
+        if (bytes && !flags.quiet && !flags.json) process.stdout.write(bytes);
+      }
+    }
+    const end = trace.truncated ? 'truncated trace' : `recording ended: ${trace.footer?.endReason}`;
+    if (flags.json) process.stdout.write(`${JSON.stringify({ trace: file, exits, truncated: trace.truncated, recordedEnd: trace.footer?.endReason })}\n`);
+    else process.stderr.write(`vmtrace: reproduced the console of ${exits} recorded exits without executing the guest (${end})\n`);
+    return 0;
+  } finally {
+    await trace.close();
+  }
+}

@@ -1,0 +1,604 @@
+// `vmtrace diff` as a library: compares two traces record by record while both stream in
+// lockstep (memory stays flat: only a small ring of context records is kept), reports the first
+// divergence in detail and counts every difference by kind.
+//
+// Trace `a` is the EXPECTED one and `b` the ACTUAL one (as in a test: golden trace vs new run).
+import { REG_NAMES, diffSregs, regsFromBytes, type Sregs } from '../cpu-state.js';
+import type { TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
+import { openTrace, sameRegisters, type OpenedTrace } from '../trace/reader.js';
+import { RecordCursor } from './cursor.js';
+import { bytesAscii, bytesHex, describePayload, hx, ripOf, sameBytes, sregsField } from './util.js';
+
+export interface DiffOptions {
+  /** Also compare host timestamps (timeNs, runNs). Default false: they differ on every run. */
+  timestamps?: boolean;
+  /** Also compare host facts, createdAt, tool version and the host's CPUID table. Default false. */
+  host?: boolean;
+  /** Records of context shown before and after the first divergence (default 3). */
+  context?: number;
+  /** How many differing records are listed in `records` (default 20; all are counted). */
+  maxListed?: number;
+}
+
+export type DifferenceKind =
+  | 'header'
+  | 'host'
+  | 'kind'
+  | 'reason'
+  | 'payload'
+  | 'registers'
+  | 'sregs'
+  | 'detail'
+  | 'timestamps'
+  | 'length'
+  | 'truncation'
+  | 'footer';
+
+export const DIFFERENCE_KINDS: DifferenceKind[] = [
+  'header',
+  'host',
+  'kind',
+  'reason',
+  'payload',
+  'registers',
+  'sregs',
+  'detail',
+  'timestamps',
+  'length',
+  'truncation',
+  'footer',
+];
+
+/** One field that differs: `expected` is trace a's value, `actual` trace b's. */
+export interface FieldDiff {
+  kind: DifferenceKind;
+  /** `guest.sha256`, `reason`, `io.data`, `rax`, `cs.base`, `footer.endReason`, … */
+  field: string;
+  expected: string;
+  actual: string;
+}
+
+export interface RecordDiff {
+  index: number;
+  fields: FieldDiff[];
+}
+
+export interface ContextLine {
+  index: number;
+  /** The record of trace a in brief, or null when a has no record with this index. */
+  expected: string | null;
+  actual: string | null;
+  /** True when the two records are equal (as compared). */
+  same: boolean;
+  /** Kinds of difference between the two records (empty when same). */
+  differences: DifferenceKind[];
+}
+
+export interface TraceSide {
+  file: string;
+  records: number;
+  exits: number;
+  steps: number;
+  complete: boolean;
+  truncated: boolean;
+  truncatedAt: number | null;
+  endReason: string | null;
+  message: string | null;
+}
+
+export interface FirstDivergence {
+  /** 'record': records at `index` differ; 'length': one trace ends at `index`; 'footer': only the footers differ. */
+  where: 'record' | 'length' | 'footer';
+  /** Record index (for 'length': the first index only one trace has); null for 'footer'. */
+  index: number | null;
+  description: string;
+  /** Differing fields other than registers. */
+  fields: FieldDiff[];
+  /** Differing registers and special-register fields, with both values. */
+  registers: FieldDiff[];
+  /** Records around the divergence from both traces. */
+  context: ContextLine[];
+}
+
+export interface DiffResult {
+  identical: boolean;
+  expected: TraceSide;
+  actual: TraceSide;
+  options: { timestamps: boolean; host: boolean };
+  /** Record pairs compared (the shorter trace's length). */
+  compared: number;
+  /** Header differences (kind 'header', or 'host' with --host). */
+  header: FieldDiff[];
+  first: FirstDivergence | null;
+  /** Per kind: records with such a difference (length: extra records; header/host/footer: fields; truncation: 0 or 1). */
+  counts: Record<DifferenceKind, number>;
+  /** Per kind: index of the first record with such a difference. */
+  firstIndex: Partial<Record<DifferenceKind, number>>;
+  /** Records that differ in any way. */
+  differingRecords: number;
+  /** The first `maxListed` differing records. */
+  records: RecordDiff[];
+  /** Footer and completeness differences (kinds 'footer' and 'truncation'). */
+  footer: FieldDiff[];
+}
+
+// ---- comparisons ------------------------------------------------------------------------------
+
+function f(kind: DifferenceKind, field: string, expected: unknown, actual: unknown): FieldDiff {
+  return { kind, field, expected: show(expected), actual: show(actual) };
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'bigint') return hx(v);
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return bytesHex(v, 32);
+  if (v === undefined) return '(none)';
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? hx(x) : x));
+}
+
+function stable(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (typeof x === 'bigint') return hx(x);
+    if (x instanceof Uint8Array) return bytesHex(x);
+    if (x && typeof x === 'object' && !Array.isArray(x)) {
+      return Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)));
+    }
+    return x;
+  });
+}
+
+function sregsDiffs(a: Sregs, b: Sregs, prefix = ''): FieldDiff[] {
+  return diffSregs(a, b).map((p) => f('sregs', prefix + p, hx(sregsField(a, p)), hx(sregsField(b, p))));
+}
+
+function regsDiffs(a: Uint8Array, b: Uint8Array, prefix = ''): FieldDiff[] {
+  const ra = regsFromBytes(a);
+  const rb = regsFromBytes(b);
+  return REG_NAMES.filter((n) => ra[n] !== rb[n]).map((n) => f('registers', prefix + n, ra[n], rb[n]));
+}
+
+export function compareHeaders(a: TraceHeader, b: TraceHeader, host: boolean): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  const cmp = (kind: DifferenceKind, field: string, x: unknown, y: unknown) => {
+    if (stable(x) !== stable(y)) out.push(f(kind, field, typeof x === 'object' ? stable(x) : x, typeof y === 'object' ? stable(y) : y));
+  };
+  cmp('header', 'format.major', a.format.major, b.format.major);
+  cmp('header', 'guest.sha256', a.guest.sha256, b.guest.sha256);
+  cmp('header', 'guest.imageBytes', a.guest.image.length, b.guest.image.length);
+  cmp('header', 'guest.loadAddress', hx(a.guest.loadAddress), hx(b.guest.loadAddress));
+  cmp('header', 'semantics.singleStep', a.semantics.singleStep, b.semantics.singleStep);
+  cmp('header', 'boot.mode', a.boot.mode, b.boot.mode);
+  for (const n of REG_NAMES) cmp('header', `boot.regs.${n}`, hx(a.boot.regs[n]), hx(b.boot.regs[n]));
+  for (const d of sregsDiffs(a.boot.sregs, b.boot.sregs, 'boot.sregs.')) out.push({ ...d, kind: 'header' });
+  cmp('header', 'memory', a.memory.map((m) => `${m.kind} ${hx(m.base)}+${hx(m.size)}`).join(', '), b.memory.map((m) => `${m.kind} ${hx(m.base)}+${hx(m.size)}`).join(', '));
+  const blobs = (h: TraceHeader) => h.initialMemory.map((m) => `${hx(m.address)}+${m.bytes.length}`).join(', ');
+  cmp('header', 'initialMemory', blobs(a), blobs(b));
+  const n = Math.min(a.initialMemory.length, b.initialMemory.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.initialMemory[i]!.bytes;
+    const y = b.initialMemory[i]!.bytes;
+    if (x.length === y.length && !sameBytes(x, y)) {
+      let at = 0;
+      while (x[at] === y[at]) at++;
+      out.push(f('header', `initialMemory[${i}].bytes`, `byte ${at} = ${hx(x[at]!)}`, `byte ${at} = ${hx(y[at]!)}`));
+    }
+  }
+  const devs = (h: TraceHeader) => h.devices.map((d) => `${d.name} ${d.kind} ${hx(d.base)}+${d.length}`).join(', ');
+  cmp('header', 'devices', devs(a), devs(b));
+  if (host) {
+    cmp('host', 'format.minor', a.format.minor, b.format.minor);
+    cmp('host', 'tool', `${a.tool?.name} ${a.tool?.version}`, `${b.tool?.name} ${b.tool?.version}`);
+    cmp('host', 'createdAt', a.createdAt, b.createdAt);
+    const keys = new Set([...Object.keys(a.host ?? {}), ...Object.keys(b.host ?? {})]);
+    for (const k of keys) cmp('host', `host.${k}`, (a.host as unknown as Record<string, unknown>)[k], (b.host as unknown as Record<string, unknown>)[k]);
+    cmp('host', 'boot.cpuid', a.boot.cpuid, b.boot.cpuid);
+  }
+  return out;
+}
+
+/** Fast equality of two records (everything but sregs, which the caller tracks as a state). */
+function sameRecord(a: TraceRecord, b: TraceRecord, timestamps: boolean): boolean {
+  if (a.reason !== b.reason || a.kind !== b.kind) return false;
+  if (timestamps && (a.timeNs !== b.timeNs || a.runNs !== b.runNs)) return false;
+  if (!sameRegisters(a, b)) return false;
+  const x = a.io;
+  const y = b.io;
+  if (x !== undefined || y !== undefined) {
+    if (x === undefined || y === undefined) return false;
+    if (x.port !== y.port || x.size !== y.size || x.direction !== y.direction || x.count !== y.count || !sameBytes(x.data, y.data)) return false;
+  }
+  const m = a.mmio;
+  const n = b.mmio;
+  if (m !== undefined || n !== undefined) {
+    if (m === undefined || n === undefined) return false;
+    if (m.address !== n.address || m.length !== n.length || m.write !== n.write || !sameBytes(m.data, n.data)) return false;
+  }
+  if ((a.detail !== undefined || b.detail !== undefined) && stable(a.detail) !== stable(b.detail)) return false;
+  return true;
+}
+
+/** Every differing field of two records (the slow path, only for records that differ). */
+export function compareRecords(a: TraceRecord, b: TraceRecord, opts: { timestamps?: boolean } = {}): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  if (a.kind !== b.kind) out.push(f('kind', 'kind', a.kind, b.kind));
+  if (a.reason !== b.reason) out.push(f('reason', 'reason', `${a.reasonName} (${a.reason})`, `${b.reasonName} (${b.reason})`));
+  const x = a.io;
+  const y = b.io;
+  if (x && y) {
+    if (x.port !== y.port) out.push(f('payload', 'io.port', hx(x.port), hx(y.port)));
+    if (x.direction !== y.direction) out.push(f('payload', 'io.direction', x.direction, y.direction));
+    if (x.size !== y.size) out.push(f('payload', 'io.size', x.size, y.size));
+    if (x.count !== y.count) out.push(f('payload', 'io.count', x.count, y.count));
+    if (!sameBytes(x.data, y.data)) out.push(f('payload', 'io.data', dataShow(x.data), dataShow(y.data)));
+  } else if (x || y) {
+    out.push(f('payload', 'io', x ? describeIo(a) : '(none)', y ? describeIo(b) : '(none)'));
+  }
+  const m = a.mmio;
+  const n = b.mmio;
+  if (m && n) {
+    if (m.address !== n.address) out.push(f('payload', 'mmio.address', hx(m.address), hx(n.address)));
+    if (m.write !== n.write) out.push(f('payload', 'mmio.direction', m.write ? 'write' : 'read', n.write ? 'write' : 'read'));
+    if (m.length !== n.length) out.push(f('payload', 'mmio.length', m.length, n.length));
+    if (!sameBytes(m.data, n.data)) out.push(f('payload', 'mmio.data', dataShow(m.data), dataShow(n.data)));
+  } else if (m || n) {
+    out.push(f('payload', 'mmio', m ? describeIo(a) : '(none)', n ? describeIo(b) : '(none)'));
+  }
+  if ((a.detail !== undefined || b.detail !== undefined) && stable(a.detail) !== stable(b.detail)) {
+    out.push(f('detail', 'detail', a.detail === undefined ? '(none)' : stable(a.detail), b.detail === undefined ? '(none)' : stable(b.detail)));
+  }
+  if (opts.timestamps) {
+    if (a.timeNs !== b.timeNs) out.push(f('timestamps', 'timeNs', a.timeNs, b.timeNs));
+    if (a.runNs !== b.runNs) out.push(f('timestamps', 'runNs', a.runNs, b.runNs));
+  }
+  if (!sameRegisters(a, b)) out.push(...regsDiffs(a.regsBytes, b.regsBytes));
+  if (a.sregs !== b.sregs) out.push(...sregsDiffs(a.sregs, b.sregs));
+  return out;
+}
+
+function dataShow(d: Uint8Array): string {
+  return `${bytesHex(d, 32)} "${bytesAscii(d, 32)}"`;
+}
+
+function describeIo(r: TraceRecord): string {
+  return describePayload(r, 16);
+}
+
+/** One record in a few words, for context lines: `IO out 0xf1 1 48 "H" rip=0x4`. */
+export function briefRecord(r: TraceRecord): string {
+  const what = r.kind === 'step' && !r.io && !r.mmio ? `step ${r.reasonName}` : describePayload(r, 8);
+  return `${what} rip=${hx(ripOf(r))}`;
+}
+
+function side(file: string, t: OpenedTrace, records: number, exits: number): TraceSide {
+  return {
+    file,
+    records,
+    exits,
+    steps: records - exits,
+    complete: t.footer !== undefined,
+    truncated: t.truncated,
+    truncatedAt: t.truncatedAt ?? null,
+    endReason: t.footer?.endReason ?? null,
+    message: t.footer?.message ?? null,
+  };
+}
+
+function compareFooters(a: OpenedTrace, b: OpenedTrace): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  const fa = a.footer;
+  const fb = b.footer;
+  const state = (t: OpenedTrace) =>
+    t.footer ? `complete (footer: ${t.footer.endReason})` : `truncated (no footer${t.truncatedAt !== undefined ? `, incomplete record at byte ${t.truncatedAt}` : ''})`;
+  if (!fa || !fb) {
+    if (!!fa !== !!fb) out.push(f('truncation', 'complete', state(a), state(b)));
+    return out;
+  }
+  const cmp = (field: keyof TraceFooter) => {
+    if (fa[field] !== fb[field]) out.push(f('footer', `footer.${field}`, fa[field], fb[field]));
+  };
+  cmp('endReason');
+  cmp('message');
+  cmp('exits');
+  cmp('records');
+  cmp('status');
+  for (const n of REG_NAMES) if (fa.regs[n] !== fb.regs[n]) out.push(f('footer', `footer.regs.${n}`, fa.regs[n], fb.regs[n]));
+  for (const d of sregsDiffs(fa.sregs, fb.sregs, 'footer.sregs.')) out.push({ ...d, kind: 'footer' });
+  return out;
+}
+
+// ---- the lockstep walk ------------------------------------------------------------------------
+
+/**
+ * Compares trace `a` (expected) with trace `b` (actual). Throws TraceError when either file is
+ * not a readable trace (a truncated trace is fine: that is a difference).
+ */
+export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): Promise<DiffResult> {
+  const timestamps = opts.timestamps ?? false;
+  const host = opts.host ?? false;
+  const K = Math.max(0, opts.context ?? 3);
+  const maxListed = opts.maxListed ?? 20;
+  const ta = await openTrace(a);
+  let tb: OpenedTrace;
+  try {
+    tb = await openTrace(b);
+  } catch (e) {
+    await ta.close();
+    throw e;
+  }
+  const counts = Object.fromEntries(DIFFERENCE_KINDS.map((k) => [k, 0])) as Record<DifferenceKind, number>;
+  const firstIndex: Partial<Record<DifferenceKind, number>> = {};
+  const records: RecordDiff[] = [];
+  let differing = 0;
+  let first: FirstDivergence | null = null;
+  /** Context: ring of the last K record pairs before the divergence, then K pairs after it. */
+  const ring: [TraceRecord, TraceRecord][] = [];
+  let afterLeft = 0;
+
+  try {
+    const header = compareHeaders(ta.header, tb.header, host);
+    for (const d of header) counts[d.kind]++;
+
+    const ca = new RecordCursor(ta);
+    const cb = new RecordCursor(tb);
+    let index = 0;
+    let exitsA = 0;
+    let exitsB = 0;
+    let lastSa: Sregs = ta.header.boot.sregs;
+    let lastSb: Sregs = tb.header.boot.sregs;
+    let sregsSame = diffSregs(lastSa, lastSb).length === 0;
+
+    const onDifference = (ra: TraceRecord, rb: TraceRecord, i: number) => {
+      const fields = compareRecords(ra, rb, { timestamps });
+      if (fields.length === 0) return;
+      differing++;
+      const kinds = new Set(fields.map((d) => d.kind));
+      for (const k of kinds) {
+        counts[k]++;
+        if (firstIndex[k] === undefined) firstIndex[k] = i;
+      }
+      if (records.length < maxListed) records.push({ index: i, fields });
+      if (first === null) {
+        const context: ContextLine[] = ring.map(([x, y], j) => contextLine(i - ring.length + j, x, y, timestamps));
+        context.push(contextLine(i, ra, rb, timestamps));
+        first = {
+          where: 'record',
+          index: i,
+          description: `records differ in: ${[...kinds].join(', ')}`,
+          fields: fields.filter((d) => d.kind !== 'registers' && d.kind !== 'sregs'),
+          registers: fields.filter((d) => d.kind === 'registers' || d.kind === 'sregs'),
+          context,
+        };
+        afterLeft = K;
+      }
+    };
+
+    for (;;) {
+      const [ha, hb] = await Promise.all([ca.ready(), cb.ready()]);
+      if (!ha || !hb) break;
+      const A = ca.batch;
+      const B = cb.batch;
+      const n = Math.min(A.length - ca.pos, B.length - cb.pos);
+      for (let k = 0; k < n; k++, index++) {
+        const ra = A[ca.pos + k]!;
+        const rb = B[cb.pos + k]!;
+        if (ra.kind === 'exit') exitsA++;
+        if (rb.kind === 'exit') exitsB++;
+        if (ra.sregs !== lastSa || rb.sregs !== lastSb) {
+          lastSa = ra.sregs;
+          lastSb = rb.sregs;
+          sregsSame = diffSregs(lastSa, lastSb).length === 0;
+        }
+        if (!sregsSame || !sameRecord(ra, rb, timestamps)) onDifference(ra, rb, index);
+        if (first === null) {
+          if (K > 0) {
+            if (ring.length === K) ring.shift();
+            ring.push([ra, rb]);
+          }
+        } else if (afterLeft > 0 && index > (first as FirstDivergence).index!) {
+          (first as FirstDivergence).context.push(contextLine(index, ra, rb, timestamps));
+          afterLeft--;
+        }
+      }
+      ca.pos += n;
+      cb.pos += n;
+    }
+    const compared = index;
+
+    // One trace may go on: count (and show the start of) its extra records.
+    const longer = (await ca.ready()) ? ca : (await cb.ready()) ? cb : undefined;
+    let extra = 0;
+    if (longer) {
+      const isA = longer === ca;
+      const extraLines: ContextLine[] = [];
+      let firstExtra: TraceRecord | undefined;
+      while (await longer.ready()) {
+        const batch = longer.batch;
+        for (let k = longer.pos; k < batch.length; k++) {
+          const r = batch[k]!;
+          if (r.kind === 'exit') isA ? exitsA++ : exitsB++;
+          firstExtra ??= r;
+          if (extraLines.length < Math.max(K, 1)) {
+            const line = briefRecord(r);
+            extraLines.push({ index: compared + extra, expected: isA ? line : null, actual: isA ? null : line, same: false, differences: ['length'] });
+          }
+          extra++;
+        }
+        longer.pos = batch.length;
+      }
+      counts.length = extra;
+      firstIndex.length = compared;
+      if (first === null) {
+        const context: ContextLine[] = ring.map(([x, y], j) => contextLine(compared - ring.length + j, x, y, timestamps));
+        context.push(...extraLines);
+        const [shortName, longName] = isA ? ['actual', 'expected'] : ['expected', 'actual'];
+        first = {
+          where: 'length',
+          index: compared,
+          description:
+            `the ${shortName} trace ends after ${compared} records but the ${longName} trace goes on with ${extra} more, ` +
+            `starting with #${compared}: ${briefRecord(firstExtra!)}`,
+          fields: [f('length', 'records', isA ? compared + extra : compared, isA ? compared : compared + extra)],
+          registers: [],
+          context,
+        };
+      } else if (afterLeft > 0) {
+        (first as FirstDivergence).context.push(...extraLines.slice(0, afterLeft));
+      }
+    }
+
+    const footer = compareFooters(ta, tb);
+    for (const d of footer) counts[d.kind] = d.kind === 'truncation' ? 1 : counts[d.kind] + 1;
+    if (first === null && footer.length) {
+      first = {
+        where: 'footer',
+        index: null,
+        description: footer.some((d) => d.kind === 'truncation')
+          ? 'all records agree, but only one trace is complete'
+          : 'all records agree, but the footers (how the runs ended) differ',
+        fields: footer.filter((d) => !d.field.startsWith('footer.regs.') && !d.field.startsWith('footer.sregs.')),
+        registers: footer.filter((d) => d.field.startsWith('footer.regs.') || d.field.startsWith('footer.sregs.')),
+        context: ring.map(([x, y], j) => contextLine(compared - ring.length + j, x, y, timestamps)),
+      };
+    }
+    const identical = header.length === 0 && differing === 0 && extra === 0 && footer.length === 0;
+    return {
+      identical,
+      expected: side(a, ta, longer === ca ? compared + extra : compared, exitsA),
+      actual: side(b, tb, longer === cb ? compared + extra : compared, exitsB),
+      options: { timestamps, host },
+      compared,
+      header,
+      first,
+      counts,
+      firstIndex,
+      differingRecords: differing,
+      records,
+      footer,
+    };
+  } finally {
+    await Promise.all([ta.close(), tb.close()]);
+  }
+}
+
+function contextLine(index: number, a: TraceRecord, b: TraceRecord, timestamps: boolean): ContextLine {
+  const differences = [...new Set(compareRecords(a, b, { timestamps }).map((d) => d.kind))];
+  return { index, expected: briefRecord(a), actual: briefRecord(b), same: differences.length === 0, differences };
+}
+
+// ---- text --------------------------------------------------------------------------------------
+
+function describeSide(s: TraceSide): string {
+  const counts = s.steps ? `${s.records} records (${s.exits} exits, ${s.steps} steps)` : `${s.records} exits`;
+  const state = s.complete ? `complete, ended ${s.endReason}` : `TRUNCATED (no footer)`;
+  return `${counts}, ${state}`;
+}
+
+function fieldTable(rows: FieldDiff[], indent = '  '): string[] {
+  if (!rows.length) return [];
+  const w = Math.max('field'.length, ...rows.map((r) => r.field.length)) + 2;
+  const we = Math.max('expected (a)'.length, ...rows.map((r) => r.expected.length)) + 2;
+  return [
+    `${indent}${'field'.padEnd(w)}${'expected (a)'.padEnd(we)}actual (b)`,
+    ...rows.map((r) => `${indent}${r.field.padEnd(w)}${r.expected.padEnd(we)}${r.actual}`),
+  ];
+}
+
+const KIND_TEXT: Record<DifferenceKind, string> = {
+  header: 'header (image, boot state, memory, devices)',
+  host: 'host facts (--host)',
+  kind: 'record kind (exit/step)',
+  reason: 'exit reason',
+  payload: 'IO/MMIO payload',
+  registers: 'registers',
+  sregs: 'special registers',
+  detail: 'exit detail',
+  timestamps: 'timestamps (--timestamps)',
+  length: 'length (extra records in one trace)',
+  truncation: 'completeness (one trace is truncated)',
+  footer: 'footer (how the run ended)',
+};
+
+/**
+ * The diff as text: a verdict, the first divergence with expected/actual values and context
+ * from both traces, then every kind of difference with counts. Written to stand alone as a
+ * test failure message.
+ */
+export function formatDiff(r: DiffResult): string {
+  const L: string[] = [];
+  const ignored = [
+    r.options.timestamps ? undefined : 'host timestamps (compare with --timestamps)',
+    r.options.host ? undefined : 'host facts and recording date (compare with --host)',
+  ].filter(Boolean);
+  if (r.identical) {
+    const n = r.expected.steps ? `${r.compared} records: ${r.expected.exits} exits, ${r.expected.steps} steps` : `${r.compared} exits`;
+    const trunc = r.expected.truncated ? '; both traces are truncated at the same point' : '';
+    L.push(`identical (${n}${trunc})`);
+    if (ignored.length) L.push(`  ignored: ${ignored.join('; ')}`);
+    return L.join('\n') + '\n';
+  }
+  L.push('traces differ');
+  L.push(`  expected (a): ${r.expected.file} — ${describeSide(r.expected)}`);
+  L.push(`  actual   (b): ${r.actual.file} — ${describeSide(r.actual)}`);
+  if (ignored.length) L.push(`  ignored: ${ignored.join('; ')}`);
+  if (r.header.length) {
+    L.push('');
+    L.push(`Header differences (${r.header.length}):`);
+    L.push(...fieldTable(r.header));
+  }
+  const d = r.first;
+  if (d) {
+    L.push('');
+    L.push(
+      d.where === 'footer'
+        ? `First divergence: after the last record — ${d.description}`
+        : d.where === 'length'
+          ? `First divergence at record #${d.index}: ${d.description}`
+          : `First divergence at record #${d.index} — ${d.description}`,
+    );
+    L.push(...fieldTable(d.fields));
+    if (d.registers.length) {
+      if (d.fields.length) L.push('');
+      L.push(`  registers that differ (${d.registers.length}):`);
+      L.push(...fieldTable(d.registers, '    '));
+    }
+    if (d.context.length) {
+      L.push('');
+      L.push('  context (record: expected (a) | actual (b); ">" marks the divergence):');
+      const w = Math.max(20, ...d.context.map((c) => (c.expected ?? '(no record)').length)) + 2;
+      for (const c of d.context) {
+        const mark = c.index === d.index ? '>' : ' ';
+        const ex = c.expected ?? '(no record — trace ended)';
+        let ac = c.same ? '(same)' : (c.actual ?? '(no record — trace ended)');
+        if (!c.same && c.actual !== null && c.expected !== null) ac += `   ≠ ${c.differences.join(', ')}`;
+        L.push(`  ${mark}${String(c.index).padStart(8)}  ${ex.padEnd(w)}| ${ac}`);
+      }
+    }
+  }
+  L.push('');
+  L.push(`Summary (${r.compared} record pairs compared, ${r.differingRecords} differ):`);
+  for (const k of DIFFERENCE_KINDS) {
+    const n = r.counts[k];
+    if (!n) continue;
+    let what: string;
+    if (k === 'header' || k === 'host' || k === 'footer') what = `${n} field${n === 1 ? '' : 's'}`;
+    else if (k === 'truncation') what = r.expected.truncated ? 'expected (a) is truncated' : 'actual (b) is truncated';
+    else if (k === 'length') what = `${n} extra record${n === 1 ? '' : 's'} in ${r.expected.records > r.actual.records ? 'expected (a)' : 'actual (b)'} from #${r.firstIndex.length}`;
+    else what = `${n} record${n === 1 ? '' : 's'} (first #${r.firstIndex[k]})`;
+    L.push(`  ${KIND_TEXT[k].padEnd(46)} ${what}`);
+  }
+  if (r.footer.length && d?.where !== 'footer') {
+    L.push('');
+    L.push('Footer differences:');
+    L.push(...fieldTable(r.footer));
+  }
+  if (r.records.length > 1) {
+    L.push('');
+    L.push(`Differing records (first ${r.records.length}${r.differingRecords > r.records.length ? ` of ${r.differingRecords}` : ''}):`);
+    for (const rec of r.records) {
+      const parts = rec.fields.slice(0, 4).map((x) => `${x.field} ${x.expected} → ${x.actual}`);
+      if (rec.fields.length > 4) parts.push(`… ${rec.fields.length - 4} more`);
+      L.push(`  #${rec.index}: ${parts.join('; ')}`);
+    }
+  }
+  return L.join('\n') + '\n';
+}

@@ -1,0 +1,178 @@
+// `vmtrace inspect --exits` as a library: one row per record, filtered, with the registers that
+// changed since the previous record in the file (the boot state for the first record).
+import { REG_NAMES, diffSregs, regsFromBytes, type Regs, type Sregs } from '../cpu-state.js';
+import type { TraceHeader, TraceRecord } from '../trace/format.js';
+import { openTrace } from '../trace/reader.js';
+import { RecordCursor } from './cursor.js';
+import { bytesAscii, bytesHex, col, hx, sregsField } from './util.js';
+
+export interface ExitFilter {
+  /** Exit reason codes to keep (empty/undefined: all). */
+  reasons?: number[];
+  /** IO ports to keep (records with an IO payload on one of them). */
+  ports?: number[];
+  /** MMIO addresses: keeps MMIO records whose access covers one of them. */
+  addresses?: number[];
+  /** First record index to show (inclusive). */
+  from?: number;
+  /** Last record index to show (inclusive). */
+  to?: number;
+  /** Stop after this many rows. */
+  limit?: number;
+}
+
+/** One record as `--exits --json` prints it (a line of NDJSON). 64-bit values are `0x…` strings. */
+export interface ExitRow {
+  index: number;
+  kind: 'exit' | 'step';
+  reason: string;
+  reasonCode: number;
+  timeNs: number;
+  runNs: number;
+  io?: { port: string; direction: 'in' | 'out'; size: number; count: number; data: string; ascii: string };
+  mmio?: { address: string; direction: 'read' | 'write'; length: number; data: string; ascii: string };
+  detail?: Record<string, unknown>;
+  rip: string;
+  /** Registers (not rip) whose value differs from the previous record's, with the new value. */
+  changed: Record<string, string>;
+  /** Special-register fields (`es.base`, `cr0`) that changed, with the new value. */
+  sregsChanged: Record<string, string>;
+}
+
+export function matches(f: ExitFilter, r: TraceRecord, index: number): boolean {
+  if (f.from !== undefined && index < f.from) return false;
+  if (f.to !== undefined && index > f.to) return false;
+  if (f.reasons?.length && !f.reasons.includes(r.reason)) return false;
+  const wantPort = !!f.ports?.length;
+  const wantAddr = !!f.addresses?.length;
+  if (wantPort || wantAddr) {
+    const portOk = wantPort && r.io !== undefined && f.ports!.includes(r.io.port);
+    const m = r.mmio;
+    const addrOk = wantAddr && m !== undefined && f.addresses!.some((a) => a >= m.address && a < m.address + Math.max(1, m.length));
+    if (!portOk && !addrOk) return false;
+  }
+  return true;
+}
+
+function changedRegs(prev: Regs, cur: Regs): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of REG_NAMES) if (n !== 'rip' && prev[n] !== cur[n]) out[n] = hx(cur[n]);
+  return out;
+}
+
+function changedSregs(prev: Sregs, cur: Sregs): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of diffSregs(prev, cur)) out[f] = hx(sregsField(cur, f));
+  return out;
+}
+
+export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs: Sregs): ExitRow {
+  const regs = r.regs;
+  const row = {
+    index,
+    kind: r.kind,
+    reason: r.reasonName,
+    reasonCode: r.reason,
+    timeNs: r.timeNs,
+    runNs: r.runNs,
+  } as ExitRow;
+  if (r.io) {
+    const { port, direction, size, count, data } = r.io;
+    row.io = { port: hx(port), direction, size, count, data: bytesHex(data), ascii: bytesAscii(data) };
+  }
+  if (r.mmio) {
+    const { address, write, length, data } = r.mmio;
+    row.mmio = { address: hx(address), direction: write ? 'write' : 'read', length, data: bytesHex(data), ascii: bytesAscii(data) };
+  }
+  if (r.detail) row.detail = r.detail;
+  row.rip = hx(regs.rip);
+  row.changed = changedRegs(prevRegs, regs);
+  row.sregsChanged = r.sregs === prevSregs ? {} : changedSregs(prevSregs, r.sregs);
+  return row;
+}
+
+/**
+ * Yields the rows that pass `filter`, streaming. Register changes are relative to the previous
+ * record in the file, whether or not it passed the filter.
+ */
+export async function* exitRows(file: string, filter: ExitFilter = {}): AsyncGenerator<ExitRow, void, undefined> {
+  const trace = await openTrace(file);
+  const c = new RecordCursor(trace);
+  try {
+    const header: TraceHeader = trace.header;
+    let prevBytes: Uint8Array | undefined;
+    let prevRegs: Regs = header.boot.regs;
+    let prevSregs: Sregs = header.boot.sregs;
+    let shown = 0;
+    let index = 0;
+    const limit = filter.limit ?? Infinity;
+    if (limit <= 0) return;
+    while (await c.ready()) {
+      const batch = c.batch;
+      const rows: ExitRow[] = [];
+      let stop = false;
+      for (let i = c.pos; i < batch.length; i++, index++) {
+        const r = batch[i]!;
+        if (filter.to !== undefined && index > filter.to) {
+          stop = true;
+          break;
+        }
+        if (matches(filter, r, index)) {
+          if (prevBytes !== undefined) prevRegs = regsFromBytes(prevBytes);
+          rows.push(exitRow(r, index, prevRegs, prevSregs));
+          if (++shown >= limit) stop = true;
+        }
+        prevBytes = r.regsBytes;
+        prevSregs = r.sregs;
+        if (stop) break;
+      }
+      c.pos = batch.length;
+      yield* rows;
+      if (stop) return;
+    }
+  } finally {
+    if (!c.done) await c.stop().catch(() => undefined);
+    await trace.close();
+  }
+}
+
+const TEXT_BYTES = 8;
+
+export const EXIT_LINE_HEADER =
+  col('#', 8, true) + '  ' + col('time ms', 12, true) + '  ' + col('reason', 8) + col('port/addr', 12) + col('dir', 6) +
+  col('size', 6) + col('data', 2 * TEXT_BYTES + 3) + col('ascii', TEXT_BYTES + 3) + col('rip', 10) + 'changed';
+
+/** One `--exits` text line. */
+export function formatExitRow(row: ExitRow): string {
+  let where = '';
+  let dir = '';
+  let size = '';
+  let data = '';
+  let ascii = '';
+  if (row.io) {
+    where = row.io.port;
+    dir = row.io.direction;
+    size = row.io.count > 1 ? `${row.io.size}×${row.io.count}` : String(row.io.size);
+    data = row.io.data;
+    ascii = row.io.ascii;
+  } else if (row.mmio) {
+    where = row.mmio.address;
+    dir = row.mmio.direction;
+    size = String(row.mmio.length);
+    data = row.mmio.data;
+    ascii = row.mmio.ascii;
+  }
+  if (data.length > 2 * TEXT_BYTES) data = data.slice(0, 2 * TEXT_BYTES) + '…';
+  if (ascii.length > TEXT_BYTES) ascii = ascii.slice(0, TEXT_BYTES) + '…';
+  const changes = [
+    ...Object.entries(row.changed).map(([k, v]) => `${k}=${v}`),
+    ...Object.entries(row.sregsChanged).map(([k, v]) => `${k}=${v}`),
+  ];
+  if (row.detail) changes.push(JSON.stringify(row.detail));
+  const reason = row.kind === 'step' && row.reason === 'DEBUG' ? 'step' : row.reason;
+  return (
+    col(String(row.index), 8, true) + '  ' + col((row.timeNs / 1e6).toFixed(6), 12, true) + '  ' +
+    col(reason, 8) + col(where, 12) + col(dir, 6) + col(size, 6) + col(data, 2 * TEXT_BYTES + 3) +
+    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + col(row.rip, 10) + changes.join(' ')
+  ).trimEnd();
+}

@@ -1,0 +1,26 @@
+// vmtrace inspect/diff as a library (no CLI needed): summaries, exit listings, console text,
+// Perfetto and HTML exports, and the trace diff.
+export { RecordCursor, forEachRecord } from './cursor.js';
+export { StatsAccumulator, TimeHistogram } from './stats.js';
+export type { ExitStats, StatRow, ReasonRow, PortRow, MmioRow, RunTime } from './stats.js';
+export {
+  summarize,
+  scanTrace,
+  formatSummary,
+  traceInfo,
+  traceEnd,
+  consolePorts,
+  ConsoleCollector,
+  StatsSink,
+} from './summary.js';
+export type { Summary, TraceInfo, TraceEnd, TraceSink, ScanResult } from './summary.js';
+export { exitRows, exitRow, formatExitRow, matches, EXIT_LINE_HEADER } from './exits.js';
+export type { ExitFilter, ExitRow } from './exits.js';
+export { PerfettoWriter } from './perfetto.js';
+export { HtmlReportSink, renderHtml } from './html.js';
+export type { HtmlModel } from './html.js';
+export { diffTraces, formatDiff, compareRecords, compareHeaders, briefRecord, DIFFERENCE_KINDS } from './diff.js';
+export type { DiffOptions, DiffResult, DifferenceKind, FieldDiff, FirstDivergence, ContextLine, TraceSide, RecordDiff } from './diff.js';
+export { writeSyntheticTrace, syntheticHeader } from './synthetic.js';
+export type { SyntheticOptions } from './synthetic.js';
+export { parseReason } from './util.js';

@@ -1,0 +1,269 @@
+// `vmtrace inspect` default view as a library: the header in brief, how the trace ended and the
+// exit statistics, computed in one streaming pass that other consumers (console text, Perfetto,
+// HTML) can join as sinks.
+import type { HostFacts, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
+import { openTrace, type OpenedTrace } from '../trace/reader.js';
+import { forEachRecord } from './cursor.js';
+import { StatsAccumulator, type ExitStats, type StatRow } from './stats.js';
+import { col, humanBytes, humanNs, hx, usFromNs } from './util.js';
+
+/** The header, in brief and JSON-safe (addresses as `0x…` strings). */
+export interface TraceInfo {
+  file: string;
+  /** Trace format version, `major.minor`. */
+  format: string;
+  tool: { name: string; version: string };
+  /** When the recording started (ISO 8601). */
+  createdAt: string;
+  guest: { name: string; sha256: string; imageBytes: number; loadAddress: string };
+  memory: { base: string; size: number; kind: string }[];
+  mode: { boot: string; singleStep: boolean };
+  host: HostFacts;
+  devices: { name: string; kind: string; base: string; length: number }[];
+  options: Record<string, unknown>;
+}
+
+/** How the file ended. */
+export interface TraceEnd {
+  /** True when the file has a footer. */
+  complete: boolean;
+  truncated: boolean;
+  /** Byte offset of an incomplete record at the end of a truncated file. */
+  truncatedAt: number | null;
+  endReason: string | null;
+  message: string | null;
+  status: number | null;
+  /** Counts the footer states (they must agree with what was read). */
+  footerExits: number | null;
+  footerRecords: number | null;
+}
+
+export interface Summary {
+  trace: TraceInfo;
+  end: TraceEnd;
+  stats: ExitStats;
+  console: { ports: string[]; bytes: number };
+}
+
+export function traceInfo(file: string, h: TraceHeader): TraceInfo {
+  return {
+    file,
+    format: `${h.format.major}.${h.format.minor}`,
+    tool: { name: String(h.tool?.name ?? 'unknown'), version: String(h.tool?.version ?? 'unknown') },
+    createdAt: h.createdAt,
+    guest: { name: h.guest.name, sha256: h.guest.sha256, imageBytes: h.guest.image.length, loadAddress: hx(h.guest.loadAddress) },
+    memory: h.memory.map((m) => ({ base: hx(m.base), size: m.size, kind: m.kind })),
+    mode: { boot: h.boot.mode, singleStep: h.semantics.singleStep },
+    host: h.host,
+    devices: h.devices.map((d) => ({ name: d.name, kind: d.kind, base: hx(d.base), length: d.length })),
+    options: h.options,
+  };
+}
+
+export function traceEnd(t: { footer: TraceFooter | undefined; truncated: boolean; truncatedAt: number | undefined }): TraceEnd {
+  const f = t.footer;
+  return {
+    complete: f !== undefined,
+    truncated: t.truncated,
+    truncatedAt: t.truncatedAt ?? null,
+    endReason: f?.endReason ?? null,
+    message: f?.message ?? null,
+    status: f?.status ?? null,
+    footerExits: f?.exits ?? null,
+    footerRecords: f?.records ?? null,
+  };
+}
+
+/** The console ports named in the header (a device named 'console'), else 0xf1. */
+export function consolePorts(h: TraceHeader): number[] {
+  const ports: number[] = [];
+  for (const d of h.devices) {
+    if (d.name === 'console' && d.kind === 'port') for (let p = d.base; p < d.base + d.length; p++) ports.push(p);
+  }
+  return ports.length ? ports : [0xf1];
+}
+
+/** Collects what the guest wrote to its console: bytes of OUT exits to the console port(s). */
+export class ConsoleCollector implements TraceSink {
+  bytes = 0;
+  private readonly ports = new Set<number>();
+  private readonly chunks: Uint8Array[] = [];
+  private kept = 0;
+  /** True when more than `keep` bytes were written (only the first `keep` are kept). */
+  overflow = false;
+
+  /**
+   * @param keep bytes to keep in memory (default 1 MiB); `onBytes` sees all of them.
+   */
+  constructor(
+    private readonly keep = 1 << 20,
+    private readonly onBytes?: (data: Uint8Array) => void,
+    ports?: number[],
+  ) {
+    for (const p of ports ?? []) this.ports.add(p);
+  }
+
+  header(h: TraceHeader): void {
+    if (this.ports.size === 0) for (const p of consolePorts(h)) this.ports.add(p);
+  }
+
+  get portList(): number[] {
+    return [...this.ports];
+  }
+
+  record(r: TraceRecord): void {
+    const io = r.io;
+    if (io === undefined || io.direction !== 'out' || !this.ports.has(io.port)) return;
+    this.bytes += io.data.length;
+    this.onBytes?.(io.data);
+    if (this.kept < this.keep) {
+      const part = io.data.subarray(0, this.keep - this.kept);
+      this.chunks.push(Uint8Array.from(part));
+      this.kept += part.length;
+      if (part.length < io.data.length) this.overflow = true;
+    } else if (io.data.length) this.overflow = true;
+  }
+
+  /** The kept console bytes. */
+  data(): Uint8Array {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+export interface TraceSink {
+  header?(h: TraceHeader, trace: OpenedTrace): void;
+  record(r: TraceRecord, index: number): void;
+  end?(end: TraceEnd, records: number): void;
+}
+
+export interface ScanResult {
+  header: TraceHeader;
+  info: TraceInfo;
+  end: TraceEnd;
+  records: number;
+}
+
+/**
+ * Streams `file` once, handing every record to every sink. Throws TraceError for a bad file; a
+ * truncated file is read up to its last complete record.
+ */
+export async function scanTrace(file: string, sinks: TraceSink[]): Promise<ScanResult> {
+  const trace = await openTrace(file);
+  try {
+    for (const s of sinks) s.header?.(trace.header, trace);
+    let records: number;
+    if (sinks.length === 1) {
+      const only = sinks[0]!;
+      records = await forEachRecord(trace, (r, i) => only.record(r, i));
+    } else {
+      records = await forEachRecord(trace, (r, i) => {
+        for (const s of sinks) s.record(r, i);
+      });
+    }
+    const end = traceEnd(trace);
+    for (const s of sinks) s.end?.(end, records);
+    return { header: trace.header, info: traceInfo(file, trace.header), end, records };
+  } finally {
+    await trace.close();
+  }
+}
+
+/** Statistics as a sink. */
+export class StatsSink implements TraceSink {
+  readonly acc = new StatsAccumulator();
+  record(r: TraceRecord): void {
+    this.acc.add(r);
+  }
+}
+
+/** Header summary, end state, exit statistics and console byte count of a trace, in one pass. */
+export async function summarize(file: string, extraSinks: TraceSink[] = []): Promise<Summary> {
+  const stats = new StatsSink();
+  const cons = new ConsoleCollector(0);
+  const scan = await scanTrace(file, [stats, cons, ...extraSinks]);
+  return {
+    trace: scan.info,
+    end: scan.end,
+    stats: stats.acc.result(),
+    console: { ports: cons.portList.map((p) => hx(p)), bytes: cons.bytes },
+  };
+}
+
+// ---- text rendering ---------------------------------------------------------------------------
+
+function endLine(s: Summary): string {
+  const e = s.end;
+  const n = s.stats;
+  const counts = n.steps ? `${n.records} records (${n.exits} exits, ${n.steps} steps)` : `${n.records} exits`;
+  if (e.complete) {
+    const status = e.status !== null ? `, exit status ${e.status}` : '';
+    return `complete — ${e.message} [${e.endReason}${status}], ${counts}`;
+  }
+  const at = e.truncatedAt !== null ? ` (incomplete record at byte ${e.truncatedAt})` : '';
+  return `TRUNCATED — the file ends without a footer after ${counts}${at}; the recording did not finish`;
+}
+
+function table(title: string, keyHeader: string, rows: (StatRow & { bytes?: number })[], withBytes: boolean): string[] {
+  const out = [title];
+  if (rows.length === 0) return [...out, '  (none)'];
+  const keyW = Math.max(keyHeader.length, ...rows.map((r) => r.key.length)) + 2;
+  const head = [
+    col(keyHeader, keyW),
+    col('Samples', 9, true),
+    col('Samples%', 10, true),
+    col('Time%', 9, true),
+    col('Min µs', 11, true),
+    col('Avg µs', 11, true),
+    col('Max µs', 11, true),
+  ];
+  if (withBytes) head.push(col('Bytes', 10, true));
+  out.push('  ' + head.join('').trimEnd());
+  for (const r of rows) {
+    const cells = [
+      col(r.key, keyW),
+      col(String(r.count), 9, true),
+      col(r.percent.toFixed(2) + '%', 10, true),
+      col(r.timePercent.toFixed(2) + '%', 9, true),
+      col(usFromNs(r.run.minNs), 11, true),
+      col(usFromNs(r.run.avgNs), 11, true),
+      col(usFromNs(r.run.maxNs), 11, true),
+    ];
+    if (withBytes) cells.push(col(String(r.bytes ?? 0), 10, true));
+    out.push('  ' + cells.join(''));
+  }
+  return out;
+}
+
+/** The human-readable summary `vmtrace inspect` prints. */
+export function formatSummary(s: Summary): string {
+  const t = s.trace;
+  const st = s.stats;
+  const mem = t.memory.map((m) => `${humanBytes(m.size)} ${m.kind.toUpperCase()} at ${m.base}`).join(', ') || 'none';
+  const devices = t.devices.map((d) => `${d.name} ${d.kind} ${d.base}${d.length > 1 ? `+${d.length}` : ''}`).join(', ') || 'none';
+  const h = t.host;
+  const lines = [
+    `Trace      ${t.file}`,
+    `Status     ${endLine(s)}`,
+    `Guest      ${t.guest.name}, ${t.guest.imageBytes} bytes loaded at ${t.guest.loadAddress}`,
+    `Image      sha256 ${t.guest.sha256}`,
+    `Memory     ${mem}`,
+    `Mode       ${t.mode.boot} mode; ${t.mode.singleStep ? 'single-step trace (one record per instruction)' : 'exit trace (one record per vCPU exit)'}`,
+    `Devices    ${devices}`,
+    `Host       Linux ${h.kernel}, KVM module ${h.kvmModule} (API ${h.kvmApiVersion}), CPU ${h.cpuVendor} ${h.cpuModel}`,
+    `Recorded   ${t.createdAt} by ${t.tool.name} ${t.tool.version}, trace format ${t.format}`,
+  ];
+  if (st.firstTimeNs !== null && st.lastTimeNs !== null) {
+    lines.push(
+      `Timeline   first exit ${humanNs(st.firstTimeNs)}, last ${humanNs(st.lastTimeNs)} after the recording started; ` +
+        `${humanNs(st.run.totalNs)} in KVM_RUN`,
+    );
+  }
+  if (s.console.bytes) lines.push(`Console    ${s.console.bytes} bytes written to ${s.console.ports.join(', ')} (vmtrace inspect --console)`);
+  lines.push('');
+  lines.push(...table(`Exit reasons (${st.records} ${st.steps ? 'records' : 'exits'}; time = host time in KVM_RUN, entry to exit)`, 'Reason', st.byReason, false));
+  lines.push('');
+  lines.push(...table('IO ports', 'Port:dir', st.byPort, true));
+  lines.push('');
+  lines.push(...table('MMIO addresses', 'Address:dir', st.byMmio, true));
+  return lines.join('\n') + '\n';
+}

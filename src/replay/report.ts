@@ -1,0 +1,47 @@
+// Human and JSON forms of a replay result (docs/replay.md documents the JSON shape).
+import type { FieldDiff } from './compare.js';
+import type { ReplayResult } from './engine.js';
+
+function table(rows: FieldDiff[], indent: string): string[] {
+  const w = Math.max(5, ...rows.map((r) => r.field.length));
+  const we = Math.max(8, ...rows.map((r) => r.expected.length));
+  return [
+    `${indent}${'field'.padEnd(w)}  ${'expected'.padEnd(we)}  actual`,
+    ...rows.map((r) => `${indent}${r.field.padEnd(w)}  ${r.expected.padEnd(we)}  ${r.actual}`),
+  ];
+}
+
+/** The one-line verdict printed last (stderr). */
+export function summaryLine(r: ReplayResult): string {
+  const what = r.singleStep
+    ? `${r.matched} instructions (${r.exits} exits), registers compared after every instruction`
+    : `${r.exits} exits (${r.instructions} instructions)`;
+  if (r.ok) return `replayed ${what}: all matched${r.note ? `; ${r.note}` : ''}`;
+  const d = r.divergence!;
+  return `DIVERGED at ${r.singleStep ? 'instruction' : 'exit'} #${d.index} after ${r.matched} matching records: ${d.message}`;
+}
+
+export function formatDivergence(r: ReplayResult, file: string): string {
+  const d = r.divergence;
+  if (!d) return '';
+  const lines = [`divergence (${d.kind}) at record #${d.index}, byte offset ${d.offset} of ${file}`, `  ${d.message}`];
+  if (d.fields.length) lines.push(...table(d.fields, '  '));
+  if (d.registers.length) lines.push('  registers that differ:', ...table(d.registers, '    '));
+  if (d.history.length) {
+    lines.push(`  last ${d.history.length} instructions executed (oldest first):`);
+    for (const h of d.history) lines.push(`    ${h.at}  ${Buffer.from(h.bytes).toString('hex').padEnd(20)}  ${h.text}`);
+  }
+  return lines.join('\n');
+}
+
+/** The --json object: ReplayResult with instruction bytes as hex strings. */
+export function toJson(r: ReplayResult, file: string): unknown {
+  return {
+    trace: file,
+    ...r,
+    divergence: r.divergence && {
+      ...r.divergence,
+      history: r.divergence.history.map((h) => ({ at: h.at, bytes: Buffer.from(h.bytes).toString('hex'), text: h.text })),
+    },
+  };
+}

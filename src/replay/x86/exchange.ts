@@ -1,0 +1,100 @@
+// Conversion between the exchange format (Regs/Sregs with bigints, cpu-state.ts) and the
+// machine's number-based state. Not on the hot path.
+
+import { REG_NAMES, type Regs, type Segment, type Sregs } from '../../cpu-state.js';
+import { FLAGS_FIXED1, SEG_COUNT } from './constants.js';
+import type { Machine } from './machine.js';
+
+/** REG_NAMES order (rax rbx rcx rdx rsi rdi rsp rbp r8..r15) -> encoding number. */
+const GPR_NUM: Record<string, number> = {
+  rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7,
+  r8: 8, r9: 9, r10: 10, r11: 11, r12: 12, r13: 13, r14: 14, r15: 15,
+};
+const SEG_KEYS = ['es', 'cs', 'ss', 'ds', 'fs', 'gs', 'tr', 'ldt'] as const;
+const M32 = 0xffffffffn;
+
+const lo = (v: bigint): number => Number(v & M32);
+const hi = (v: bigint): number => Number((v >> 32n) & M32);
+const join = (l: number, h: number): bigint => (BigInt(h >>> 0) << 32n) | BigInt(l >>> 0);
+
+export function loadState(m: Machine, regs: Regs, sregs: Sregs): void {
+  for (const name of REG_NAMES) {
+    const v = BigInt.asUintN(64, regs[name]);
+    if (name === 'rip') {
+      m.eip = lo(v);
+      m.ripHi = hi(v);
+    } else if (name === 'rflags') {
+      m.fl.set((lo(v) & 0x3f7fd7) | FLAGS_FIXED1);
+      m.flagsHi = hi(v);
+    } else {
+      const n = GPR_NUM[name]!;
+      m.r32[n * 2] = lo(v);
+      m.r32[n * 2 + 1] = hi(v);
+    }
+  }
+  for (let s = 0; s < SEG_COUNT; s++) {
+    const g: Segment = sregs[SEG_KEYS[s]!];
+    const base = BigInt.asUintN(64, g.base);
+    m.sel[s] = g.selector;
+    m.segBase[s] = lo(base);
+    m.segBaseHi[s] = hi(base);
+    m.segLimit[s] = g.limit >>> 0;
+    const a = m.segAttr[s]!;
+    a.type = g.type; a.present = g.present; a.dpl = g.dpl; a.db = g.db; a.s = g.s;
+    a.l = g.l; a.g = g.g; a.avl = g.avl; a.unusable = g.unusable;
+  }
+  m.cr0 = lo(sregs.cr0);
+  m.cr0Hi = hi(sregs.cr0);
+  m.cr2 = sregs.cr2;
+  m.cr3 = sregs.cr3;
+  m.cr4 = lo(sregs.cr4);
+  m.cr4Hi = hi(sregs.cr4);
+  m.cr8 = sregs.cr8;
+  m.efer = sregs.efer;
+  m.apicBase = sregs.apic_base;
+  m.gdtBase = lo(sregs.gdt.base);
+  m.gdtBaseHi = hi(sregs.gdt.base);
+  m.gdtLimit = sregs.gdt.limit;
+  m.idtBase = lo(sregs.idt.base);
+  m.idtBaseHi = hi(sregs.idt.base);
+  m.idtLimit = sregs.idt.limit;
+  m.updateMode();
+}
+
+export function saveRegs(m: Machine): Regs {
+  const regs = {} as Regs;
+  for (const name of REG_NAMES) {
+    if (name === 'rip') regs.rip = join(m.eip, m.ripHi);
+    else if (name === 'rflags') regs.rflags = join(m.fl.get(), m.flagsHi);
+    else {
+      const n = GPR_NUM[name]!;
+      regs[name] = join(m.r32[n * 2]!, m.r32[n * 2 + 1]!);
+    }
+  }
+  return regs;
+}
+
+export function saveSregs(m: Machine): Sregs {
+  const seg = (s: number): Segment => {
+    const a = m.segAttr[s]!;
+    return {
+      base: join(m.segBase[s]!, m.segBaseHi[s]!),
+      limit: m.segLimit[s]!,
+      selector: m.sel[s]!,
+      type: a.type, present: a.present, dpl: a.dpl, db: a.db, s: a.s,
+      l: a.l, g: a.g, avl: a.avl, unusable: a.unusable,
+    };
+  };
+  return {
+    es: seg(0), cs: seg(1), ss: seg(2), ds: seg(3), fs: seg(4), gs: seg(5), tr: seg(6), ldt: seg(7),
+    cr0: join(m.cr0, m.cr0Hi),
+    cr2: m.cr2,
+    cr3: m.cr3,
+    cr4: join(m.cr4, m.cr4Hi),
+    cr8: m.cr8,
+    efer: m.efer,
+    apic_base: m.apicBase,
+    gdt: { base: join(m.gdtBase, m.gdtBaseHi), limit: m.gdtLimit },
+    idt: { base: join(m.idtBase, m.idtBaseHi), limit: m.idtLimit },
+  };
+}

@@ -1,0 +1,109 @@
+// Data movement: MOV (all forms), MOVZX/MOVSX, XCHG, XLAT, LEA, LDS/LES/LFS/LGS/LSS,
+// CBW/CWDE/CWD/CDQ, and the 486 exchange-and-compare family (XADD, CMPXCHG, CMPXCHG8B).
+
+import { CS, DS, ES, FS, GS, I_AL, I_AX, I_BX, I_EAX, I_EBX, I_ECX, I_EDX, SS, VEC_UD, ZF, sext } from '../constants.js';
+import { K_MEM } from '../insn.js';
+import type { Exec } from '../opdef.js';
+
+export const mov: Exec = (c, i) => c.wr1(i, c.rd2(i));
+
+/** MOV Sreg,Ew (MOV CS is #UD) */
+export const movToSreg: Exec = (c, i) => {
+  if (i.a1 === CS) c.fault(VEC_UD);
+  c.loadSeg(i.a1, c.rd2(i) & 0xffff);
+};
+
+/** MOV Rv/Mw,Sreg: a memory destination is always 16 bits, a register one zero-extended. */
+export const movFromSreg: Exec = (c, i) => {
+  const v = c.sel[i.a2]!;
+  if (i.k1 === K_MEM) c.write16(i.seg, c.ea(i), v);
+  else c.wr1(i, v);
+};
+
+export const movzx: Exec = (c, i) => c.wr1(i, c.rd2(i));
+export const movsx: Exec = (c, i) => c.wr1(i, sext(c.rd2(i), i.s2));
+
+export const xchg: Exec = (c, i) => {
+  const a = c.rd1(i);
+  const b = c.rd2(i);
+  // operand 1 is the memory one if any: written first, so a fault leaves registers unchanged
+  c.wr1(i, b);
+  c.wr2(i, a);
+};
+
+/** XLAT: AL <- [seg:(E)BX + AL] */
+export const xlat: Exec = (c, i) => {
+  const bx = i.asz === 2 ? c.r16[I_BX]! : c.r32[I_EBX]! >>> 0;
+  c.r8[I_AL] = c.read8(i.seg, c.wrapAddr(i, bx + c.r8[I_AL]!));
+};
+
+export const lea: Exec = (c, i) => c.wr1(i, c.ea(i));
+
+function loadFarPointer(seg: number): Exec {
+  return (c, i) => {
+    const off = c.ea(i);
+    const s = i.s1;
+    const v = c.readMem(i.seg, off, s);
+    const sel = c.read16(i.seg, c.wrapAddr(i, off + s));
+    c.loadSeg(seg, sel);
+    c.wr1(i, v);
+  };
+}
+export const les = loadFarPointer(ES);
+export const lds = loadFarPointer(DS);
+export const lss = loadFarPointer(SS);
+export const lfs = loadFarPointer(FS);
+export const lgs = loadFarPointer(GS);
+
+/** CBW/CWDE (98) */
+export const cbw: Exec = (c, i) => {
+  if (i.osz === 2) c.r16[I_AX] = (c.r8[I_AL]! << 24) >> 24;
+  else c.r32[I_EAX] = (c.r16[I_AX]! << 16) >> 16;
+};
+
+/** CWD/CDQ (99) */
+export const cwd: Exec = (c, i) => {
+  if (i.osz === 2) c.r16[8] = c.r16[I_AX]! & 0x8000 ? 0xffff : 0;
+  else c.r32[I_EDX] = c.r32[I_EAX]! < 0 ? -1 : 0;
+};
+
+export const xadd: Exec = (c, i) => {
+  const d = c.rd1(i);
+  const s = c.rd2(i);
+  const sum = c.fl.add(d, s, i.s1);
+  if (i.k1 === K_MEM) { c.wr1(i, sum); c.wr2(i, d); }
+  else { c.wr2(i, d); c.wr1(i, sum); }
+};
+
+/** CMPXCHG Ev,Gv: compare accumulator with dest; equal: dest <- src, else acc <- dest. */
+export const cmpxchg: Exec = (c, i) => {
+  const s = i.s1;
+  const d = c.rd1(i);
+  const acc = c.getReg(0, s);
+  c.fl.sub(acc, d, s);
+  if (acc === d) {
+    c.wr1(i, c.rd2(i));
+  } else {
+    c.wr1(i, d); // the destination is always written back
+    c.setReg(0, s, d);
+  }
+};
+
+/** CMPXCHG8B m64 */
+export const cmpxchg8b: Exec = (c, i) => {
+  const off = c.ea(i);
+  const lo = c.read32(i.seg, off);
+  const hi = c.read32(i.seg, c.wrapAddr(i, off + 4));
+  const r = c.r32;
+  if (lo === r[I_EAX]! >>> 0 && hi === r[I_EDX]! >>> 0) {
+    c.write32(i.seg, off, r[I_EBX]!);
+    c.write32(i.seg, c.wrapAddr(i, off + 4), r[I_ECX]!);
+    c.fl.assign(ZF, ZF);
+  } else {
+    c.write32(i.seg, off, lo);
+    c.write32(i.seg, c.wrapAddr(i, off + 4), hi);
+    r[I_EAX] = lo;
+    r[I_EDX] = hi;
+    c.fl.assign(ZF, 0);
+  }
+};

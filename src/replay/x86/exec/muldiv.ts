@@ -1,0 +1,185 @@
+// MUL, IMUL (1/2/3 operands), DIV, IDIV. 32x32->64 products and 64/32 divisions are done in
+// 16-bit limbs with exact double arithmetic (no BigInt).
+
+import { AF, ARITH, CF, I_AX, I_DX, I_EAX, I_EDX, OF, PF, SF, VEC_DE, ZF, sext } from '../constants.js';
+import type { Exec } from '../opdef.js';
+import type { Machine } from '../machine.js';
+
+/** MUL/IMUL leave SF, ZF, AF, PF undefined: like AMD Zen CPUs we leave them unchanged. */
+const MUL_UNDEF = SF | ZF | AF | PF;
+
+function setMulFlags(c: Machine, overflow: number): void {
+  c.fl.assign(CF | OF, overflow ? CF | OF : 0);
+  c.setUndef(MUL_UNDEF);
+}
+
+let mulHi = 0;
+/** Unsigned 32x32 multiply: returns the low 32 bits, high 32 bits in mulHi. */
+function mul32(a: number, b: number): number {
+  const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
+  const p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  mulHi = (p11 + (p01 >>> 16) + (p10 >>> 16) + Math.floor(mid / 0x10000)) >>> 0;
+  return (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
+}
+
+/** Signed 32x32 multiply of uint32-encoded operands: low 32 bits returned, high in mulHi. */
+function imul32(a: number, b: number): number {
+  const lo = mul32(a >>> 0, b >>> 0);
+  let hi = mulHi;
+  if (a & 0x80000000) hi -= b >>> 0;
+  if (b & 0x80000000) hi -= a >>> 0;
+  mulHi = hi >>> 0;
+  return lo;
+}
+
+let divRem = 0;
+/** Unsigned (hi:lo) / d for hi < d < 2^32: quotient returned, remainder in divRem. */
+function div64(hi: number, lo: number, d: number): number {
+  let r = hi;
+  let x = r * 0x10000 + (lo >>> 16);
+  const q1 = Math.floor(x / d);
+  r = x - q1 * d;
+  x = r * 0x10000 + (lo & 0xffff);
+  const q0 = Math.floor(x / d);
+  divRem = x - q0 * d;
+  return q1 * 0x10000 + q0;
+}
+
+export const mul: Exec = (c, i) => {
+  const s = i.s1;
+  const src = c.rd1(i);
+  if (s === 1) {
+    const r = c.r8[0]! * src;
+    c.r16[I_AX] = r;
+    const hi = r >>> 8;
+    setMulFlags(c, hi);
+  } else if (s === 2) {
+    const r = c.r16[I_AX]! * src;
+    c.r16[I_AX] = r;
+    c.r16[I_DX] = r >>> 16;
+    const hi = r >>> 16;
+    setMulFlags(c, hi);
+  } else {
+    const lo = mul32(c.r32[I_EAX]! >>> 0, src);
+    c.r32[I_EAX] = lo;
+    c.r32[I_EDX] = mulHi;
+    setMulFlags(c, mulHi);
+  }
+};
+
+/** One-operand IMUL: AX/DX:AX/EDX:EAX <- accumulator * r/m. */
+export const imul1: Exec = (c, i) => {
+  const s = i.s1;
+  const src = c.rd1(i);
+  if (s === 1) {
+    const r = ((c.r8[0]! << 24) >> 24) * sext(src, 1);
+    c.r16[I_AX] = r;
+    const ov = r !== (r << 24) >> 24 ? 1 : 0;
+    setMulFlags(c, ov);
+  } else if (s === 2) {
+    const r = ((c.r16[I_AX]! << 16) >> 16) * sext(src, 2);
+    c.r16[I_AX] = r;
+    c.r16[I_DX] = r >> 16;
+    const ov = r !== (r << 16) >> 16 ? 1 : 0;
+    setMulFlags(c, ov);
+  } else {
+    const lo = imul32(c.r32[I_EAX]!, src);
+    c.r32[I_EAX] = lo;
+    c.r32[I_EDX] = mulHi;
+    const ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
+    setMulFlags(c, ov);
+  }
+};
+
+function imulTrunc(c: Machine, a: number, b: number, s: number): number {
+  let lo: number;
+  let ov: number;
+  if (s === 2) {
+    const r = sext(a, 2) * sext(b, 2);
+    lo = r & 0xffff;
+    ov = r !== (r << 16) >> 16 ? 1 : 0;
+  } else {
+    lo = imul32(a, b);
+    ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
+  }
+  setMulFlags(c, ov);
+  return lo;
+}
+
+/** IMUL Gv,Ev */
+export const imul2: Exec = (c, i) => c.wr1(i, imulTrunc(c, c.rd1(i), c.rd2(i), i.s1));
+/** IMUL Gv,Ev,Iz / Gv,Ev,Ibs */
+export const imul3: Exec = (c, i) => c.wr1(i, imulTrunc(c, c.rd2(i), c.rd3(i), i.s1));
+
+/**
+ * DIV/IDIV leave all six arithmetic flags undefined. AMD Zen CPUs set AF and clear SF, ZF, PF,
+ * keeping CF and OF; we do the same.
+ */
+function setDivFlags(c: Machine): void {
+  c.fl.assign(AF | SF | ZF | PF, AF);
+  c.setUndef(ARITH);
+}
+
+export const div: Exec = (c, i) => {
+  const s = i.s1;
+  const d = c.rd1(i);
+  if (d === 0) c.fault(VEC_DE);
+  if (s === 1) {
+    const n = c.r16[I_AX]!;
+    const q = Math.floor(n / d);
+    if (q > 0xff) c.fault(VEC_DE);
+    c.r16[I_AX] = ((n % d) << 8) | q;
+  } else if (s === 2) {
+    const n = c.r16[I_DX]! * 0x10000 + c.r16[I_AX]!;
+    const q = Math.floor(n / d);
+    if (q > 0xffff) c.fault(VEC_DE);
+    c.r16[I_DX] = n % d;
+    c.r16[I_AX] = q;
+  } else {
+    const hi = c.r32[I_EDX]! >>> 0;
+    if (hi >= d) c.fault(VEC_DE);
+    const q = div64(hi, c.r32[I_EAX]! >>> 0, d);
+    c.r32[I_EAX] = q;
+    c.r32[I_EDX] = divRem;
+  }
+  setDivFlags(c);
+};
+
+export const idiv: Exec = (c, i) => {
+  const s = i.s1;
+  const d = sext(c.rd1(i), s);
+  if (d === 0) c.fault(VEC_DE);
+  if (s === 1) {
+    const n = (c.r16[I_AX]! << 16) >> 16;
+    const q = Math.trunc(n / d);
+    if (q > 127 || q < -128) c.fault(VEC_DE);
+    c.r16[I_AX] = ((n - q * d) << 8) | (q & 0xff);
+  } else if (s === 2) {
+    const n = (c.r16[I_DX]! << 16) | c.r16[I_AX]!;
+    const q = Math.trunc(n / d);
+    if (q > 32767 || q < -32768) c.fault(VEC_DE);
+    c.r16[I_AX] = q;
+    c.r16[I_DX] = n - q * d;
+  } else {
+    let hi = c.r32[I_EDX]! >>> 0;
+    let lo = c.r32[I_EAX]! >>> 0;
+    const negN = (hi & 0x80000000) !== 0;
+    if (negN) {
+      // two's complement negate of hi:lo
+      lo = (~lo + 1) >>> 0;
+      hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
+    }
+    const ad = Math.abs(d);
+    if (hi >= ad) c.fault(VEC_DE);
+    const uq = div64(hi, lo, ad);
+    const ur = divRem;
+    const negQ = negN !== d < 0;
+    if (negQ ? uq > 0x80000000 : uq > 0x7fffffff) c.fault(VEC_DE);
+    c.r32[I_EAX] = negQ ? -uq : uq;
+    c.r32[I_EDX] = negN ? -ur : ur;
+  }
+  setDivFlags(c);
+};
+
+

@@ -1,0 +1,203 @@
+// Lazy arithmetic flags: the one place where CF/PF/AF/ZF/SF/OF are computed.
+//
+// Arithmetic instructions record their operands and result (op, dst, src, res, size, cin) and
+// mark the flags they define as `pending`; a flag is only computed when somebody asks for it
+// (a Jcc, PUSHF, ADC...). Flags that an instruction sets to explicit values (shifts, MUL,
+// BCD...) are written into `bits` directly. Everything that is not an arithmetic flag (IF, DF,
+// TF, IOPL...) always lives in `bits`.
+
+import { AF, ARITH, CF, OF, PARITY, PF, SF, ZF, trunc } from './constants.js';
+
+/** res = dst + src + cin */
+const OP_ADD = 0;
+/** res = dst - src - cin */
+const OP_SUB = 1;
+/** only SF/ZF/PF pending, derived from res */
+const OP_RESULT = 2;
+
+export class LazyFlags {
+  /** RFLAGS; the bits listed in `pending` are stale and must be derived from the lazy state. */
+  bits = 2;
+  /** Arithmetic flag bits whose value is still implied by (op, dst, src, res, size, cin). */
+  pending = 0;
+  op = OP_RESULT;
+  dst = 0;
+  src = 0;
+  res = 0;
+  /** operand size in bytes (1, 2, 4) */
+  size = 1;
+  /** carry-in of ADC/SBB */
+  cin = 0;
+
+  // ---------------------------------------------------------------- producers
+
+  add(d: number, s: number, size: number): number {
+    const r = trunc(d + s, size);
+    this.op = OP_ADD; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = 0;
+    this.pending = ARITH;
+    return r;
+  }
+
+  adc(d: number, s: number, size: number): number {
+    const c = this.cf();
+    const r = trunc(d + s + c, size);
+    this.op = OP_ADD; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = c;
+    this.pending = ARITH;
+    return r;
+  }
+
+  sub(d: number, s: number, size: number): number {
+    const r = trunc(d - s, size);
+    this.op = OP_SUB; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = 0;
+    this.pending = ARITH;
+    return r;
+  }
+
+  sbb(d: number, s: number, size: number): number {
+    const c = this.cf();
+    const r = trunc(d - s - c, size);
+    this.op = OP_SUB; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = c;
+    this.pending = ARITH;
+    return r;
+  }
+
+  /** INC: like ADD 1 but CF is preserved. */
+  inc(d: number, size: number): number {
+    this.fixCF();
+    const r = trunc(d + 1, size);
+    this.op = OP_ADD; this.dst = d; this.src = 1; this.res = r; this.size = size; this.cin = 0;
+    this.pending = ARITH & ~CF;
+    return r;
+  }
+
+  /** DEC: like SUB 1 but CF is preserved. */
+  dec(d: number, size: number): number {
+    this.fixCF();
+    const r = trunc(d - 1, size);
+    this.op = OP_SUB; this.dst = d; this.src = 1; this.res = r; this.size = size; this.cin = 0;
+    this.pending = ARITH & ~CF;
+    return r;
+  }
+
+  /** AND/OR/XOR/TEST: CF=OF=0, SF/ZF/PF from the result; AF (undefined) := 0. */
+  logic(r: number, size: number): number {
+    this.bits &= ~(CF | OF | AF);
+    this.op = OP_RESULT; this.res = r; this.size = size;
+    this.pending = SF | ZF | PF;
+    return r;
+  }
+
+  /**
+   * SF/ZF/PF from `r`; CF, OF, AF set explicitly (each argument 0 or 1).
+   * Used by shifts, multiplications and the BCD adjustments.
+   */
+  result(r: number, size: number, cf: number, of: number, af: number): void {
+    this.bits = (this.bits & ~(CF | OF | AF)) | (cf ? CF : 0) | (of ? OF : 0) | (af ? AF : 0);
+    this.op = OP_RESULT; this.res = r; this.size = size;
+    this.pending = SF | ZF | PF;
+  }
+
+  /** Set the flags in `mask` to the corresponding bits of `value`; others keep their values. */
+  assign(mask: number, value: number): void {
+    if (this.pending & mask) this.materialize();
+    this.bits = (this.bits & ~mask) | (value & mask);
+  }
+
+  setCF(v: number): void {
+    this.pending &= ~CF;
+    this.bits = v ? this.bits | CF : this.bits & ~CF;
+  }
+
+  // ---------------------------------------------------------------- consumers (0 or 1)
+
+  cf(): number {
+    if ((this.pending & CF) === 0) return this.bits & CF;
+    if (this.op === OP_ADD) return this.res < this.dst || (this.cin !== 0 && this.res === this.dst) ? 1 : 0;
+    if (this.op === OP_SUB) return this.dst < this.src || (this.cin !== 0 && this.dst === this.src) ? 1 : 0;
+    return 0;
+  }
+
+  zf(): number {
+    if ((this.pending & ZF) === 0) return (this.bits >> 6) & 1;
+    return this.res === 0 ? 1 : 0;
+  }
+
+  sf(): number {
+    if ((this.pending & SF) === 0) return (this.bits >> 7) & 1;
+    return (this.res >>> (this.size * 8 - 1)) & 1;
+  }
+
+  pf(): number {
+    if ((this.pending & PF) === 0) return (this.bits >> 2) & 1;
+    return PARITY[this.res & 0xff] >> 2;
+  }
+
+  af(): number {
+    if ((this.pending & AF) === 0) return (this.bits >> 4) & 1;
+    return ((this.dst ^ this.src ^ this.res) >> 4) & 1;
+  }
+
+  of(): number {
+    if ((this.pending & OF) === 0) return (this.bits >> 11) & 1;
+    const sh = this.size * 8 - 1;
+    if (this.op === OP_ADD) return (((this.dst ^ this.res) & (this.src ^ this.res)) >>> sh) & 1;
+    if (this.op === OP_SUB) return (((this.dst ^ this.src) & (this.dst ^ this.res)) >>> sh) & 1;
+    return 0;
+  }
+
+  /** Evaluate condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
+  cond(cc: number): boolean {
+    switch (cc) {
+      case 0x0: return this.of() !== 0;
+      case 0x1: return this.of() === 0;
+      case 0x2: return this.cf() !== 0;
+      case 0x3: return this.cf() === 0;
+      case 0x4: return this.zf() !== 0;
+      case 0x5: return this.zf() === 0;
+      case 0x6: return (this.cf() | this.zf()) !== 0;
+      case 0x7: return (this.cf() | this.zf()) === 0;
+      case 0x8: return this.sf() !== 0;
+      case 0x9: return this.sf() === 0;
+      case 0xa: return this.pf() !== 0;
+      case 0xb: return this.pf() === 0;
+      case 0xc: return this.sf() !== this.of();
+      case 0xd: return this.sf() === this.of();
+      case 0xe: return this.zf() !== 0 || this.sf() !== this.of();
+      default: return this.zf() === 0 && this.sf() === this.of();
+    }
+  }
+
+  /** Compute all pending flags into `bits`. */
+  materialize(): void {
+    const p = this.pending;
+    if (p === 0) return;
+    let v = this.bits & ~p;
+    if (p & CF) v |= this.cf();
+    if (p & PF) v |= this.pf() << 2;
+    if (p & AF) v |= this.af() << 4;
+    if (p & ZF) v |= this.zf() << 6;
+    if (p & SF) v |= this.sf() << 7;
+    if (p & OF) v |= this.of() << 11;
+    this.bits = v;
+    this.pending = 0;
+  }
+
+  /** Full RFLAGS value (low 32 bits). */
+  get(): number {
+    this.materialize();
+    return this.bits;
+  }
+
+  /** Replace RFLAGS (caller passes a value with reserved bits already fixed). */
+  set(v: number): void {
+    this.bits = v;
+    this.pending = 0;
+  }
+
+  private fixCF(): void {
+    if (this.pending & CF) {
+      this.bits = (this.bits & ~CF) | this.cf();
+      this.pending &= ~CF;
+    }
+  }
+}

@@ -1,0 +1,7 @@
+// x86 interpreter for replaying KVM guests (real mode for now). See README.md.
+
+export { Cpu } from './cpu.js';
+export { disassemble } from './disasm.js';
+export type {
+  CpuidEntry, CpuOptions, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor,
+} from './types.js';

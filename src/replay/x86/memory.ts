@@ -1,0 +1,202 @@
+// Guest-physical memory: RAM regions (arrays owned by the caller, written in place) and MMIO
+// (everything else, forwarded to the sink). Accesses straddling RAM and MMIO are split per
+// byte. Multi-byte values are little-endian.
+
+import { STOP_MMIO } from './constants.js';
+import type { DecodeCache } from './icache.js';
+import type { ExitSink, RamRegion } from './types.js';
+
+interface Region {
+  base: number;
+  end: number;
+  bytes: Uint8Array;
+}
+
+/** Receives the "this instruction did MMIO" notification. */
+export interface StopFlags {
+  stop: number;
+}
+
+export class PhysMem {
+  private readonly regions: Region[];
+  // most recently used region (fast path)
+  private hBase = 0;
+  private hLen = 0;
+  private hBytes: Uint8Array = new Uint8Array(0);
+  /** one past the highest RAM byte */
+  readonly ramEnd: number;
+
+  constructor(
+    ram: RamRegion[],
+    private readonly sink: ExitSink,
+    private readonly owner: StopFlags,
+    private readonly code: DecodeCache | null,
+  ) {
+    this.regions = ram
+      .map((r) => ({ base: r.base, end: r.base + r.bytes.length, bytes: r.bytes }))
+      .sort((a, b) => a.base - b.base);
+    for (let k = 1; k < this.regions.length; k++) {
+      if (this.regions[k]!.base < this.regions[k - 1]!.end) throw new Error('overlapping RAM regions');
+    }
+    this.ramEnd = this.regions.length ? this.regions[this.regions.length - 1]!.end : 0;
+    if (this.regions.length) this.hit(this.regions[0]!);
+  }
+
+  private hit(r: Region): void {
+    this.hBase = r.base;
+    this.hLen = r.end - r.base;
+    this.hBytes = r.bytes;
+  }
+
+  /** RAM region containing physical address a, or undefined (MMIO). */
+  region(a: number): Region | undefined {
+    const rs = this.regions;
+    for (let k = 0; k < rs.length; k++) {
+      const r = rs[k]!;
+      if (a >= r.base && a < r.end) return r;
+    }
+    return undefined;
+  }
+
+  /** RAM bytes and offset backing physical address a (for instruction fetch), or null. */
+  ramAt(a: number): { bytes: Uint8Array; off: number; avail: number } | null {
+    const r = this.region(a);
+    return r ? { bytes: r.bytes, off: a - r.base, avail: r.end - a } : null;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  read8(a: number): number {
+    const o = a - this.hBase;
+    if (o >= 0 && o < this.hLen) return this.hBytes[o]!;
+    return this.readSlow(a, 1);
+  }
+
+  read16(a: number): number {
+    const o = a - this.hBase;
+    if (o >= 0 && o + 2 <= this.hLen) {
+      const b = this.hBytes;
+      return b[o]! | (b[o + 1]! << 8);
+    }
+    return this.readSlow(a, 2);
+  }
+
+  read32(a: number): number {
+    const o = a - this.hBase;
+    if (o >= 0 && o + 4 <= this.hLen) {
+      const b = this.hBytes;
+      return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+    }
+    return this.readSlow(a, 4);
+  }
+
+  read(a: number, size: number): number {
+    return size === 1 ? this.read8(a) : size === 2 ? this.read16(a) : this.read32(a);
+  }
+
+  private readSlow(a: number, size: number): number {
+    const r = this.region(a);
+    if (r !== undefined && a + size <= r.end) {
+      this.hit(r);
+      return size === 1 ? this.read8(a) : size === 2 ? this.read16(a) : this.read32(a);
+    }
+    if (r === undefined && this.region(a + size - 1) === undefined && !this.ramInside(a, size)) {
+      return Number(this.mmioRead(a, size));
+    }
+    let v = 0;
+    for (let k = size - 1; k >= 0; k--) {
+      const rb = this.region(a + k);
+      const byte = rb !== undefined ? rb.bytes[a + k - rb.base]! : Number(this.mmioRead(a + k, 1));
+      v = v * 256 + byte;
+    }
+    return v;
+  }
+
+  private ramInside(a: number, size: number): boolean {
+    for (let k = 1; k < size - 1; k++) if (this.region(a + k) !== undefined) return true;
+    return false;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  write8(a: number, v: number): void {
+    const o = a - this.hBase;
+    if (o >= 0 && o < this.hLen) {
+      this.hBytes[o] = v;
+      if (this.code !== null && this.code.marks[a >>> 12] !== undefined) this.code.written(a, 1);
+      return;
+    }
+    this.writeSlow(a, 1, v);
+  }
+
+  write16(a: number, v: number): void {
+    const o = a - this.hBase;
+    if (o >= 0 && o + 2 <= this.hLen) {
+      const b = this.hBytes;
+      b[o] = v;
+      b[o + 1] = v >> 8;
+      if (this.code !== null && (this.code.marks[a >>> 12] !== undefined || this.code.marks[(a + 1) >>> 12] !== undefined)) {
+        this.code.written(a, 2);
+      }
+      return;
+    }
+    this.writeSlow(a, 2, v);
+  }
+
+  write32(a: number, v: number): void {
+    const o = a - this.hBase;
+    if (o >= 0 && o + 4 <= this.hLen) {
+      const b = this.hBytes;
+      b[o] = v;
+      b[o + 1] = v >> 8;
+      b[o + 2] = v >> 16;
+      b[o + 3] = v >> 24;
+      if (this.code !== null && (this.code.marks[a >>> 12] !== undefined || this.code.marks[(a + 3) >>> 12] !== undefined)) {
+        this.code.written(a, 4);
+      }
+      return;
+    }
+    this.writeSlow(a, 4, v);
+  }
+
+  write(a: number, size: number, v: number): void {
+    if (size === 1) this.write8(a, v);
+    else if (size === 2) this.write16(a, v);
+    else this.write32(a, v);
+  }
+
+  private writeSlow(a: number, size: number, v: number): void {
+    const r = this.region(a);
+    if (r !== undefined && a + size <= r.end) {
+      this.hit(r);
+      this.write(a, size, v);
+      return;
+    }
+    if (r === undefined && this.region(a + size - 1) === undefined && !this.ramInside(a, size)) {
+      this.mmioWrite(a, size, BigInt(v >>> 0) & ((1n << BigInt(size * 8)) - 1n));
+      return;
+    }
+    for (let k = 0; k < size; k++) {
+      const byte = Math.floor(v / 2 ** (8 * k)) & 0xff;
+      const rb = this.region(a + k);
+      if (rb !== undefined) {
+        rb.bytes[a + k - rb.base] = byte;
+        if (this.code !== null) this.code.written(a + k, 1);
+      } else {
+        this.mmioWrite(a + k, 1, BigInt(byte));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ MMIO
+
+  mmioRead(a: number, size: number): bigint {
+    this.owner.stop |= STOP_MMIO;
+    return BigInt.asUintN(size * 8, this.sink.mmioRead(a, size));
+  }
+
+  mmioWrite(a: number, size: number, v: bigint): void {
+    this.owner.stop |= STOP_MMIO;
+    this.sink.mmioWrite(a, size, v);
+  }
+}

@@ -1,0 +1,99 @@
+// `inspect --exits` as a library: filters, row shapes (the NDJSON objects), register changes.
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { exitRows, formatExitRow, type ExitFilter, type ExitRow } from '../../src/inspect/exits.js';
+import { realModeSregs } from '../../src/inspect/synthetic.js';
+import { parseReason } from '../../src/inspect/util.js';
+import { sregsToBytes } from '../../src/kvm-structs.js';
+import { EXIT } from '../../src/trace/exit-reasons.js';
+import { synth, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+
+const sregs = realModeSregs();
+sregs.es = { ...sregs.es, base: 0xffff0n, selector: 0xffff };
+const file = await synth(tmp.path('t.vmtrace'), {
+  exits: 100,
+  mutate: (i, rec) => {
+    if (i === 20) rec.sregsBytes = sregsToBytes(sregs);
+  },
+});
+
+async function rows(filter: ExitFilter = {}): Promise<ExitRow[]> {
+  const out: ExitRow[] = [];
+  for await (const r of exitRows(file, filter)) out.push(r);
+  return out;
+}
+
+describe('exitRows', () => {
+  it('lists every record with payload, RIP and changed registers', async () => {
+    const all = await rows();
+    expect(all).toHaveLength(101);
+    expect(all.map((r) => r.index)).toEqual([...Array(101).keys()]);
+    expect(all[0]).toEqual({
+      index: 0,
+      kind: 'exit',
+      reason: 'IO',
+      reasonCode: 2,
+      timeNs: 1_000_500,
+      runNs: 300,
+      io: { port: '0xf1', direction: 'out', size: 1, count: 1, data: '48', ascii: 'H' },
+      rip: '0x4',
+      changed: { rax: '0x48' },
+      sregsChanged: {},
+    });
+    // Record 1: rcx 0 -> 1, rax 'H' -> 'e'.
+    expect(all[1]!.changed).toEqual({ rax: '0x65', rcx: '0x1' });
+    expect(all[6]!.io).toEqual({ port: '0x60', direction: 'in', size: 1, count: 1, data: '1c', ascii: '.' });
+    expect(all[10]!.mmio).toEqual({ address: '0x100000', direction: 'write', length: 2, data: '0a5a', ascii: '.Z' });
+    expect(all[10]!.io).toBeUndefined();
+    expect(all[20]!.sregsChanged).toEqual({ 'es.base': '0xffff0', 'es.selector': '0xffff' });
+    expect(all[21]!.sregsChanged).toEqual({});
+    expect(all[100]).toMatchObject({ reason: 'HLT', reasonCode: 5, rip: '0x195' });
+    // NDJSON-safe.
+    for (const r of all) expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+  });
+
+  it('filters by reason (name, code, several), port, address, range and limit', async () => {
+    expect((await rows({ reasons: [EXIT.HLT] })).map((r) => r.index)).toEqual([100]);
+    expect((await rows({ reasons: [EXIT.MMIO] })).map((r) => r.index)).toEqual([10, 21, 32, 43, 54, 65, 76, 87, 98]);
+    expect((await rows({ reasons: [EXIT.MMIO, EXIT.HLT] })).length).toBe(10);
+    expect((await rows({ ports: [0x60] })).every((r) => r.io?.port === '0x60')).toBe(true);
+    expect((await rows({ ports: [0x60] })).length).toBe(13);
+    expect((await rows({ ports: [0x60, 0xf1] })).length).toBe(91);
+    // --addr matches accesses that cover the address: the 2-byte write at 0x100000 covers 0x100001.
+    expect((await rows({ addresses: [0x100001] })).map((r) => r.mmio?.direction)).toEqual(Array(5).fill('write'));
+    expect((await rows({ addresses: [0x100004] })).length).toBe(4);
+    expect((await rows({ addresses: [0x200000] })).length).toBe(0);
+    expect((await rows({ from: 95 })).map((r) => r.index)).toEqual([95, 96, 97, 98, 99, 100]);
+    expect((await rows({ from: 5, to: 7 })).map((r) => r.index)).toEqual([5, 6, 7]);
+    expect((await rows({ reasons: [EXIT.IO], from: 8, limit: 3 })).map((r) => r.index)).toEqual([8, 9, 11]);
+    expect((await rows({ limit: 0 })).length).toBe(0);
+  });
+
+  it('reports register changes relative to the previous record in the file, filtered or not', async () => {
+    const [r] = await rows({ reasons: [EXIT.HLT] });
+    // HLT follows record 99 (rcx 99 -> 99 unchanged; rip moves; rax unchanged).
+    expect(r!.changed).toEqual({});
+    expect(r!.rip).toBe('0x195');
+  });
+
+  it('formats a readable text line', async () => {
+    const [io, , mm] = await rows({ from: 0, to: 10, reasons: [EXIT.IO, EXIT.MMIO], limit: 11 }).then((x) => [x[0], x[1], x.at(-1)]);
+    expect(formatExitRow(io!)).toMatch(/^\s+0\s+1\.000500\s+IO\s+0xf1\s+out\s+1\s+48\s+"H"\s+0x4\s+rax=0x48$/);
+    expect(formatExitRow(mm!)).toMatch(/10\s+\S+\s+MMIO\s+0x100000\s+write\s+2\s+0a5a\s+"\.Z"/);
+  });
+});
+
+describe('parseReason', () => {
+  it('takes names in any case, KVM_EXIT_ prefixes, EXIT_n and codes', () => {
+    expect(parseReason('IO')).toBe(2);
+    expect(parseReason('hlt')).toBe(5);
+    expect(parseReason('KVM_EXIT_MMIO')).toBe(6);
+    expect(parseReason('2')).toBe(2);
+    expect(parseReason('0x11')).toBe(17);
+    expect(parseReason('EXIT_99')).toBe(99);
+    expect(parseReason('bogus')).toBeUndefined();
+  });
+});
