@@ -14,9 +14,9 @@ function table(rows: FieldDiff[], indent: string): string[] {
 /** The one-line verdict printed last (stderr). */
 export function summaryLine(r: ReplayResult): string {
   const what = r.singleStep
-    ? `${r.matched} instructions (${r.exits} exits), registers compared after every instruction`
-    : `${r.exits} exits (${r.instructions} instructions)`;
-  if (r.ok) return `replayed ${what}: all matched${r.note ? `; ${r.note}` : ''}`;
+    ? `all ${r.matched} instructions matched (${r.exits} exits), registers compared after every instruction`
+    : `all ${r.exits} exits matched (${r.instructions} instructions replayed)`;
+  if (r.ok) return `${what}${r.note ? `; ${r.note}` : ''}`;
   const d = r.divergence!;
   return `DIVERGED at ${r.singleStep ? 'instruction' : 'exit'} #${d.index} after ${r.matched} matching records: ${d.message}`;
 }
