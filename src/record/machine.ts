@@ -4,7 +4,7 @@ import { regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import { loadMemory } from '../boot/memory.js';
 import type { CpuidEntry, MemoryBlob, MemoryRegion } from '../trace/format.js';
-import { KVM_CAP, openKvm, type KvmAddon, type KvmSystem, type Vcpu, type Vm } from './kvm.js';
+import { KVM_CAP, KvmUnavailableError, openKvm, type KvmAddon, type KvmSystem, type Vcpu, type Vm } from './kvm.js';
 
 /** Where Intel VMX keeps its real-mode TSS (three pages below 4 GiB, as QEMU places it). */
 const TSS_ADDR = 0xfffbd000;
@@ -32,6 +32,10 @@ export interface Machine {
 
 export function createMachine(spec: MachineSpec): Machine {
   const { addon, kvm } = openKvm();
+  if (!kvm.checkExtension(KVM_CAP.IMMEDIATE_EXIT)) {
+    // Completing an exit before reading registers (docs/exit-semantics.md) relies on it.
+    throw new KvmUnavailableError('this KVM lacks KVM_CAP_IMMEDIATE_EXIT (Linux 4.11+), which vmtrace needs to record');
+  }
   const vm = new addon.Vm(kvm);
   vm.setTssAddr(TSS_ADDR);
   const ram = spec.memory.map((r, slot) => ({ base: r.base, bytes: new Uint8Array(vm.addMemory(slot, r.base, r.size)) }));
