@@ -144,8 +144,14 @@ export function openKvm(path = kvmDevicePath()): { addon: KvmAddon; kvm: KvmSyst
   } catch {
     throw new KvmUnavailableError(`no permission to open ${path}: add your user to the 'kvm' group (then log in again) or run as root`);
   }
-  const kvm = new addon.KvmSystem(path);
-  const version = kvm.apiVersion();
+  let kvm: KvmSystem;
+  let version: number;
+  try {
+    kvm = new addon.KvmSystem(path);
+    version = kvm.apiVersion();
+  } catch (e) {
+    throw new KvmUnavailableError(`${path} cannot be used as a KVM device (${(e as Error).message}); replay and inspect still work`);
+  }
   if (version !== 12) throw new KvmUnavailableError(`${path} reports KVM API version ${version}; vmtrace needs 12`);
   return { addon, kvm };
 }

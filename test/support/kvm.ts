@@ -1,14 +1,18 @@
 // Whether this machine can record, and why not: tests that need KVM skip with this reason.
-import { existsSync } from 'node:fs';
+import { openKvm } from '../../src/record/kvm.js';
 
-import { ADDON_PATH } from '../../src/record/kvm.js';
+let cached: { ok: boolean; reason: string } | undefined;
 
+/** Tries what `vmtrace record` does first: load the addon and open the KVM device. */
 export function kvmAvailability(): { ok: boolean; reason: string } {
-  const device = process.env.VMTRACE_KVM_DEVICE ?? '/dev/kvm';
-  if (process.platform !== 'linux') return { ok: false, reason: `not Linux (${process.platform})` };
-  if (!existsSync(device)) return { ok: false, reason: `${device} does not exist` };
-  if (!existsSync(ADDON_PATH)) return { ok: false, reason: 'the KVM addon is not built (npm run build:addon)' };
-  return { ok: true, reason: '' };
+  if (cached) return cached;
+  try {
+    openKvm();
+    cached = { ok: true, reason: '' };
+  } catch (e) {
+    cached = { ok: false, reason: (e as Error).message };
+  }
+  return cached;
 }
 
 /** A describe() title that carries the skip reason, so skipped tests say why in the report. */
