@@ -11,6 +11,8 @@ export function kvmAvailability(): { ok: boolean; reason: string } {
     cached = { ok: true, reason: '' };
   } catch (e) {
     cached = { ok: false, reason: (e as Error).message };
+    // Printed so that a run without KVM says why recording tests were skipped.
+    console.warn(`[vmtrace tests] skipping tests that record under KVM: ${cached.reason}`);
   }
   return cached;
 }
