@@ -111,8 +111,14 @@ export class VcpuLoop {
         const room = Math.min(ring.slots, opts.maxExits - this.records);
         const n = pending ? 1 : opts.singleStep ? this.stepOnce() : vcpu.runBatch(room, this.hostCompletes.get('out') === true);
         pending = false;
-        // Every slot but the last holds a single OUT that this host had fully completed.
-        for (let i = 0; i < n - 1; i++) this.onCompletedOut(i);
+        // Every slot but the last holds a single OUT that this host had fully completed. A
+        // device may end the run at one of them: what the guest did after it is not recorded.
+        let i = 0;
+        for (; i < n - 1 && !opts.stopRequested(); i++) this.onCompletedOut(i);
+        if (i < n - 1) {
+          this.lastSlot = Math.max(0, i - 1);
+          continue;
+        }
         const slot = n - 1;
         this.lastSlot = slot;
         const err = ring.err(slot);
