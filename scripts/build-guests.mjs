@@ -1,53 +1,150 @@
 #!/usr/bin/env node
-// Assemble the real-mode test guests: guests/<name>.S -> guests/<name>.bin (flat binary loaded at 0).
-// Usage: node scripts/build-guests.mjs [name...]   (default: every guests/*.S)
+// Build the test guests (docs/guests.md):
+//   guests/<name>.S   -> guests/<name>.bin       real-mode flat binaries (as + ld, loaded at 0)
+//   guests/c/<name>.c -> guests/<name>-32.elf    C guests on the runtime in guests/c/rt: 32-bit
+//                        guests/<name>-64.elf    multiboot ELF32 and/or 64-bit ELF64 (gcc + ld)
+//   guests/c/<name>.S -> guests/<name>-32.elf    small assembly guests without the runtime
+// Every bootable image lands in guests/, where goldens (traces/) pair with their guest by name.
+// Each C or assembly guest says what to build in a comment line of its source:
+//   guest: 32 64 console=0xe9      (word sizes; the runtime's console: 0xf1, 0xe9 or uart)
+//   guest: 32 asm                  (assembly only, linked with rt/link32.ld)
+// Usage: node scripts/build-guests.mjs [name...]   (default: all; a name is e.g. echo or sieve)
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const guestsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'guests');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const guestsDir = join(root, 'guests');
+const cDir = join(guestsDir, 'c');
+const rtDir = join(cDir, 'rt');
 
 class BuildError extends Error {}
 
 function run(tool, args) {
   const r = spawnSync(tool, args, { encoding: 'utf8' });
-  if (r.error?.code === 'ENOENT') throw new BuildError(`'${tool}' not found; install GNU binutils (as, ld)`);
+  if (r.error?.code === 'ENOENT') throw new BuildError(`'${tool}' not found; install ${tool === 'gcc' ? 'gcc (with 32-bit support: gcc-multilib)' : 'GNU binutils (as, ld)'}`);
   if (r.error) throw new BuildError(`${tool}: ${r.error.message}`);
   return r;
 }
 
-function build(name, tmp) {
+function check(r, what) {
+  if (r.status !== 0) throw new BuildError(`${what}:\n${(r.stderr || r.stdout).trim()}`);
+}
+
+/** Moves a freshly built file into place atomically (copying across filesystems). */
+function install(built, out) {
+  try {
+    renameSync(built, out);
+  } catch (e) {
+    if (e.code !== 'EXDEV') throw e;
+    copyFileSync(built, `${out}.tmp`);
+    renameSync(`${out}.tmp`, out);
+  }
+  console.log(`${relative(guestsDir, out).padEnd(20)} ${statSync(out).size} bytes`);
+}
+
+// ---- real-mode flat binaries --------------------------------------------------------------
+
+function buildReal(name, tmp) {
   const obj = join(tmp, `${name}.o`);
   const bin = join(tmp, `${name}.bin`);
   // -I so that `.include "lib16.inc"` resolves next to the sources.
-  let r = run('as', ['--32', '-I', guestsDir, '-o', obj, join(guestsDir, `${name}.S`)]);
-  if (r.status !== 0) throw new BuildError(`${name}.S failed to assemble:\n${r.stderr.trim()}`);
-  r = run('ld', ['-m', 'elf_i386', '-Ttext=0', '-e', 'start', '--oformat=binary', '-o', bin, obj]);
-  if (r.status !== 0) throw new BuildError(`${name}: link failed:\n${r.stderr.trim()}`);
-  const out = join(guestsDir, `${name}.bin`);
-  try {
-    renameSync(bin, out);
-  } catch (e) {
-    if (e.code !== 'EXDEV') throw e;
-    copyFileSync(bin, `${out}.tmp`); // other filesystem: copy next to the target, then rename atomically
-    renameSync(`${out}.tmp`, out);
-  }
-  console.log(`${`${name}.bin`.padEnd(18)} ${statSync(out).size} bytes`);
+  check(run('as', ['--32', '-I', guestsDir, '-o', obj, join(guestsDir, `${name}.S`)]), `${name}.S failed to assemble`);
+  check(run('ld', ['-m', 'elf_i386', '-Ttext=0', '-e', 'start', '--oformat=binary', '-o', bin, obj]), `${name}: link failed`);
+  install(bin, join(guestsDir, `${name}.bin`));
 }
 
+// ---- C and assembly guests for protected and long mode ---------------------------------------
+
+const CFLAGS = [
+  '-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror',
+  '-ffreestanding', '-nostdlib', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
+  '-fno-pic', '-fno-pie', '-fno-stack-protector', '-fcf-protection=none',
+  '-mgeneral-regs-only', '-mno-sse', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-fno-ident',
+];
+const ARCH = {
+  32: { cflags: ['-m32', '-march=i686'], as: '--32', ld: 'elf_i386' },
+  64: { cflags: ['-m64', '-mno-red-zone', '-mcmodel=small'], as: '--64', ld: 'elf_x86_64' },
+};
+const RUNTIME_C = ['console.c', 'printf.c', 'lib.c', 'trap.c'];
+const CONSOLES = { '0xf1': ['-DRT_CONSOLE_PORT=0xf1'], '0xe9': ['-DRT_CONSOLE_PORT=0xe9'], uart: ['-DRT_CONSOLE_UART=1'] };
+
+/** The `guest:` line of a C or assembly guest: word sizes, console, assembly only. */
+function guestSpec(file) {
+  const line = /^\s*(?:\/\*|\*|\/\/|#)?\s*guest:\s*(.*?)\s*(?:\*\/)?$/m.exec(readFileSync(file, 'utf8'));
+  if (!line) throw new BuildError(`${relative(root, file)} has no 'guest: 32 64 console=…' line`);
+  const spec = { bits: [], console: '0xe9', asm: false };
+  for (const word of line[1].split(/\s+/)) {
+    if (word === '32' || word === '64') spec.bits.push(Number(word));
+    else if (word === 'asm') spec.asm = true;
+    else if (word.startsWith('console=') && word.slice(8) in CONSOLES) spec.console = word.slice(8);
+    else throw new BuildError(`${relative(root, file)}: unknown word '${word}' in its guest: line`);
+  }
+  if (!spec.bits.length) throw new BuildError(`${relative(root, file)}: its guest: line names no word size (32, 64)`);
+  return spec;
+}
+
+function link(bits, objs, out) {
+  const ld = ['-m', ARCH[bits].ld, '-T', join(rtDir, `link${bits}.ld`), '-nostdlib', '--build-id=none', '-z', 'max-page-size=0x1000', '-z', 'noexecstack', '-o', out, ...objs];
+  check(run('ld', ld), `${basename(out)}: link failed`);
+}
+
+function buildC(name, tmp) {
+  const src = join(cDir, `${name}.c`);
+  const spec = guestSpec(src);
+  for (const bits of spec.bits) {
+    const dir = mkdtempSync(join(tmp, `${name}-${bits}-`));
+    const flags = [...CFLAGS, ...ARCH[bits].cflags, ...CONSOLES[spec.console], '-I', cDir];
+    const objs = [];
+    for (const s of [`start${bits}.S`, `isr${bits}.S`]) {
+      const obj = join(dir, `${basename(s, '.S')}.o`);
+      check(run('as', [ARCH[bits].as, '-o', obj, join(rtDir, s)]), `rt/${s} failed to assemble`);
+      objs.push(obj); // start code first: _start right behind the multiboot header
+    }
+    for (const s of [src, ...RUNTIME_C.map((f) => join(rtDir, f))]) {
+      const obj = join(dir, `${basename(s, '.c')}.o`);
+      check(run('gcc', [...flags, '-c', '-o', obj, s]), `${relative(root, s)} (${bits}-bit) failed to compile`);
+      objs.push(obj);
+    }
+    const elf = join(dir, `${name}-${bits}.elf`);
+    link(bits, objs, elf);
+    install(elf, join(guestsDir, `${name}-${bits}.elf`));
+  }
+}
+
+function buildAsm(name, tmp) {
+  const src = join(cDir, `${name}.S`);
+  const spec = guestSpec(src);
+  for (const bits of spec.bits) {
+    const obj = join(tmp, `${name}-${bits}.o`);
+    const elf = join(tmp, `${name}-${bits}.elf`);
+    check(run('as', [ARCH[bits].as, '-o', obj, src]), `c/${name}.S failed to assemble`);
+    link(bits, [obj], elf);
+    install(elf, join(guestsDir, `${name}-${bits}.elf`));
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
 function main(args) {
-  const all = readdirSync(guestsDir).filter((f) => f.endsWith('.S')).map((f) => basename(f, '.S')).sort();
-  const names = args.map((a) => basename(a).replace(/\.(S|bin)$/, ''));
-  for (const n of names) if (!all.includes(n)) throw new BuildError(`no such guest: guests/${n}.S`);
-  const targets = names.length ? names : all;
-  if (!targets.length) throw new BuildError('no guests/*.S found');
+  const list = (dir, ext) => readdirSync(dir).filter((f) => f.endsWith(ext)).map((f) => basename(f, ext)).sort();
+  const real = list(guestsDir, '.S');
+  const cGuests = list(cDir, '.c');
+  const asmGuests = list(cDir, '.S');
+  const all = [...real, ...cGuests, ...asmGuests];
+  const names = args.map((a) => basename(a).replace(/(-(32|64)\.elf|\.(S|c|bin))$/, ''));
+  for (const n of names) if (!all.includes(n)) throw new BuildError(`no such guest: ${n} (guests/*.S, guests/c/*.c, guests/c/*.S)`);
+  const want = (n) => names.length === 0 || names.includes(n);
   run('as', ['--version']);
   run('ld', ['--version']);
+  if (cGuests.some(want)) run('gcc', ['--version']);
   const tmp = mkdtempSync(join(tmpdir(), 'vmtrace-guests-'));
   try {
-    for (const name of targets) build(name, tmp);
+    for (const n of real.filter(want)) buildReal(n, tmp);
+    for (const n of cGuests.filter(want)) buildC(n, tmp);
+    for (const n of asmGuests.filter(want)) buildAsm(n, tmp);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

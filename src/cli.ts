@@ -6,6 +6,7 @@ import { diffCommand } from './cli/diff-command.js';
 import { inspectCommand } from './cli/inspect-command.js';
 import { recordCommand } from './cli/record-command.js';
 import { replayCommand } from './cli/replay-command.js';
+import { testCommand } from './cli/test-command.js';
 import { UsageError } from './cli/parse.js';
 import { KvmUnavailableError } from './record/kvm.js';
 import { TraceError } from './trace/reader.js';
@@ -22,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`vmtrace: ${str.replace(/^error: /, '')}`) })
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [recordCommand(), replayCommand(), inspectCommand(), diffCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [recordCommand(), replayCommand(), inspectCommand(), diffCommand(), testCommand()]) program.addCommand(cmd.exitOverride());
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -1,52 +1,87 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
-import { KvmUnavailableError } from '../record/kvm.js';
-import { defaultTraceName, record, RECORD_EXIT_CODES, summarize } from '../record/recorder.js';
+import type { BootPlan } from '../boot/profiles.js';
+import { ImageError } from '../image/errors.js';
+import { detectImage } from '../image/load.js';
+import { DeviceSpecError, resolveDevices, type DeviceSpec } from '../record/devices/catalog.js';
+import { defaultTraceName, prepareBoot, record, recordExitCode, summarize } from '../record/recorder.js';
+import type { BootMode } from '../trace/format.js';
 import { parseEntry, parseInteger, parseSize, UsageError } from './parse.js';
 
 const HELP_AFTER = `
-The guest is a flat binary loaded at --load (default 0) and started in real mode at --entry
-(default CS=0, IP=load address), exactly like the classic tiny KVM demo. Its console is port
-0xf1: OUT prints a byte to stdout, IN reads the next byte of --input (0 when exhausted).
+The image is a flat binary, an ELF32/ELF64 executable or a multiboot (v1) kernel; --mode auto
+(the default) boots ELF64 in long mode, ELF32 and multiboot kernels in 32-bit protected mode, and
+anything else as a flat binary in real mode, exactly like the classic tiny KVM demo (loaded at
+--load, default 0, started at --entry CS:IP, default 0000:<load>). In protected and long mode
+vmtrace builds a flat GDT, a TSS and (long mode) identity-mapped page tables; multiboot kernels get
+EAX=0x2BADB002 and EBX -> a multiboot information block (memory map: docs/guests.md).
 Every vCPU exit is written to the trace with full registers (docs/trace-format.md).
 
+Devices (docs/devices.md), default set: console@0xf1 debugcon@0xe9 uart16550@0x3f8 input@0xf2
+isa-debug-exit@0xf4 acpi-poweroff@0x604.
+  console         OUT prints a byte, IN reads the next --input byte (0 when exhausted)
+  debugcon        Bochs/QEMU port 0xe9: OUT prints, IN reads 0xe9
+  uart16550       COM1: THR prints, LSR says the transmitter is empty, RBR reads --input
+  input           IN base: next --input byte; IN base+1: 1 while bytes remain
+  isa-debug-exit  a write of v ends the run with status (v << 1) | 1 (the exit code)
+  acpi-poweroff   writing 0x2000 (SLP_EN) powers off: the run ends, exit code 0
+Unclaimed ports and MMIO addresses read as all ones and ignore writes (--strict: an error).
+
 Exit codes:
-  0    the guest halted (HLT)
-  1    the guest ended abnormally (triple fault, KVM entry failure or internal error)
-  2    bad usage or input (missing image, bad option value)
+  0    the guest halted (HLT) or powered off
+  1    the guest ended abnormally (triple fault, KVM entry failure or internal error, --strict)
+  2    bad usage or input (missing or malformed image, bad option value)
   3    KVM is not available here (no /dev/kvm, no permission, addon not built)
   4    a limit stopped the run (--max-exits, --timeout); the trace is complete
   130  stopped by Ctrl-C; the trace is complete up to that point
+  N    the guest wrote v to isa-debug-exit: N = ((v << 1) | 1) & 0xff
 
 Examples:
   vmtrace record guests/tiny_kernel.bin
   echo -n 'hi' | vmtrace record guests/echo.bin --input -
-  vmtrace record guests/tiny_kernel.bin --step -o /tmp/tiny-step.vmtrace`;
+  vmtrace record guests/tiny_kernel.bin --step -o /tmp/tiny-step.vmtrace
+  vmtrace record guests/sieve-64.elf
+  vmtrace record --mode protected guests/crc32-32.elf --devices debugcon,exit --strict
+  vmtrace record kernel.bin --mode protected --load 0x100000 --entry 0x100000`;
 
 interface Flags {
   output?: string;
-  mem: string;
-  load: string;
+  mode: string;
+  mem?: string;
+  load?: string;
   entry?: string;
+  entrySymbol?: string;
   input?: string;
-  consolePort: string;
+  devices?: string;
+  device?: string[];
+  without?: string[];
+  consolePort?: string;
+  strict: boolean;
   maxExits?: string;
   timeout?: string;
   step: boolean;
   quiet: boolean;
 }
 
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
 export function recordCommand(): Command {
   return new Command('record')
     .description('run a guest image under KVM and write every vCPU exit to a trace')
-    .argument('<image>', 'flat binary guest image (e.g. guests/tiny_kernel.bin)')
+    .argument('<image>', 'guest image: flat binary, ELF32/ELF64 or multiboot kernel (e.g. guests/tiny_kernel.bin)')
     .option('-o, --output <file>', 'trace file to write (default: <image name>.vmtrace in the current directory)')
-    .option('-m, --mem <size>', 'guest RAM at physical 0 (K/M/G suffixes)', '1M')
-    .option('--load <addr>', 'guest-physical address to load the image at', '0')
-    .option('--entry <cs:ip>', 'real-mode entry point, hex (default: 0000:<load address>)')
-    .option('-i, --input <file>', "bytes the guest reads with IN from the console port ('-' for stdin)")
-    .option('--console-port <port>', 'console IO port', '0xf1')
+    .addOption(new Option('--mode <mode>', 'CPU mode at entry').choices(['auto', 'real', 'protected', 'long']).default('auto'))
+    .option('-m, --mem <size>', 'guest RAM at physical 0, K/M/G suffixes (default: 1M in real mode, 16M otherwise, more if the image needs it)')
+    .option('--load <addr>', 'flat images: guest-physical load address (default: 0 in real mode, 0x100000 otherwise)')
+    .option('--entry <addr>', 'entry point: CS:IP in hex in real mode (default 0000:<load>), a linear address otherwise (default: the image\'s)')
+    .option('--entry-symbol <name>', 'ELF images: start at this .symtab symbol')
+    .option('-i, --input <file>', "bytes the guest reads from the console, UART and input ports ('-' for stdin)")
+    .option('--devices <list>', 'the devices to attach, comma-separated NAME[@PORT] (or none); default: the set below')
+    .option('--device <name@port>', 'attach NAME at PORT, or move it there (repeatable)', collect)
+    .option('--without <name>', 'do not attach NAME (repeatable)', collect)
+    .option('--console-port <port>', 'the console device\'s port (same as --device console@PORT)')
+    .option('--strict', 'an access to an unclaimed port or MMIO address ends the run with an error', false)
     .option('--max-exits <n>', 'stop after this many exits (records)')
     .option('--timeout <seconds>', 'stop after this much wall time')
     .addOption(new Option('--step', 'single-step: one record per instruction, registers after it').default(false))
@@ -65,12 +100,49 @@ function readInput(what: string, path: string): Uint8Array {
   }
 }
 
+/** Loads the image and plans the boot; image problems become usage errors (exit 2). */
+function bootPlan(imagePath: string, image: Uint8Array, flags: Flags): BootPlan {
+  const imageName = imagePath.split('/').pop()!;
+  try {
+    const detected = detectImage(image, imageName);
+    const mode = flags.mode === 'auto' ? detected.mode : (flags.mode as BootMode);
+    let entry: { cs: number; ip: number } | number | undefined;
+    if (flags.entry !== undefined) entry = mode === 'real' ? parseEntry(flags.entry) : parseInteger(flags.entry, '--entry');
+    return prepareBoot({
+      image,
+      imageName,
+      mode,
+      memBytes: flags.mem === undefined ? undefined : parseSize(flags.mem, '--mem'),
+      load: flags.load === undefined ? undefined : parseInteger(flags.load, '--load'),
+      entry,
+      entrySymbol: flags.entrySymbol,
+    });
+  } catch (e) {
+    // Messages name the file as the user gave it; the trace header keeps its base name.
+    if (e instanceof ImageError) throw new UsageError(`${imagePath}: ${e.problem}`);
+    throw e;
+  }
+}
+
+function devices(flags: Flags): DeviceSpec[] {
+  try {
+    return resolveDevices({
+      devices: flags.devices,
+      add: flags.device,
+      remove: flags.without,
+      consolePort: flags.consolePort === undefined ? undefined : parseInteger(flags.consolePort, '--console-port'),
+    });
+  } catch (e) {
+    if (e instanceof DeviceSpecError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 async function runRecord(imagePath: string, flags: Flags): Promise<number> {
   const image = readInput('image', imagePath);
   if (image.length === 0) throw new UsageError(`image ${imagePath} is empty`);
-  const loadAddress = parseInteger(flags.load, '--load');
-  const entry = flags.entry ? parseEntry(flags.entry) : { cs: 0, ip: loadAddress };
-  if (!flags.entry && loadAddress > 0xffff) throw new UsageError('--load above 0xffff needs an explicit --entry CS:IP');
+  const boot = bootPlan(imagePath, image, flags);
+  const deviceSpecs = devices(flags);
   const signal = { stop: false };
   const onSigint = () => {
     if (signal.stop) process.exit(130); // a second Ctrl-C does not wait
@@ -82,24 +154,21 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
       image,
       imageName: imagePath.split('/').pop()!,
       output: flags.output ?? defaultTraceName(imagePath),
-      memBytes: parseSize(flags.mem, '--mem'),
-      loadAddress,
-      entry,
+      boot,
       input: flags.input ? readInput('--input', flags.input) : new Uint8Array(0),
-      consolePort: parseInteger(flags.consolePort, '--console-port'),
+      devices: deviceSpecs,
+      strict: flags.strict,
       maxExits: flags.maxExits ? parseInteger(flags.maxExits, '--max-exits') : Infinity,
       timeoutMs: flags.timeout ? Number(flags.timeout) * 1000 : Infinity,
       singleStep: flags.step,
       quiet: flags.quiet,
       signal,
     });
-    const code = RECORD_EXIT_CODES[result.endReason];
     process.stderr.write(`vmtrace: ${result.message}\n`);
     process.stderr.write(`vmtrace: ${summarize(result)} -> ${result.output}\n`);
-    return code;
+    return recordExitCode(result);
   } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(e.message);
-    if (e instanceof KvmUnavailableError) throw e;
+    if (e instanceof ImageError) throw new UsageError(e.message);
     throw e;
   } finally {
     process.off('SIGINT', onSigint);

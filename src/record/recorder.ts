@@ -2,26 +2,46 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 
-import { realModeState } from '../boot/real-mode.js';
+import { shutdownExplanation } from '../boot/host-support.js';
+import { planBoot, type BootPlan } from '../boot/profiles.js';
+import { regsFromBytes, type Regs, type Sregs } from '../cpu-state.js';
+import { loadImage } from '../image/load.js';
+import { sregsFromBytes } from '../kvm-structs.js';
 import { exitReasonName } from '../trace/exit-reasons.js';
-import type { EndReason, MemoryBlob, MemoryRegion, TraceHeader } from '../trace/format.js';
+import type { BootMode, EndReason, TraceHeader } from '../trace/format.js';
 import { TraceWriter } from '../trace/writer.js';
 import { VERSION } from '../version.js';
-import { ConsolePort, InputBytes, StdoutSink, type ConsoleSink } from './devices/console.js';
+import { attachDevices, formatDeviceList, resolveDevices, type DeviceSpec } from './devices/catalog.js';
+import { InputBytes, StdoutSink, type ConsoleSink } from './devices/console.js';
 import { MmioBus, PortBus } from './devices/device.js';
+import { StopRequest } from './devices/stop.js';
 import { hostFacts } from './host-facts.js';
-import { createMachine } from './machine.js';
+import { createMachine, type Machine } from './machine.js';
 import { VcpuLoop } from './vcpu-loop.js';
 
 export interface RecordOptions {
+  /** The image file's bytes (stored in the header) and its name. */
   image: Uint8Array;
   imageName: string;
   output: string;
-  memBytes: number;
-  loadAddress: number;
-  entry: { cs: number; ip: number };
+  /**
+   * What to boot: memory, blobs, registers (src/boot/profiles.ts, usually via prepareBoot()).
+   * Without it: the seed's real-mode setup from memBytes, loadAddress and entry.
+   */
+  boot?: BootPlan;
+  /** Real-mode RAM when `boot` is not given (default 1 MiB). */
+  memBytes?: number;
+  /** Real-mode load address when `boot` is not given (default 0). */
+  loadAddress?: number;
+  /** Real-mode entry when `boot` is not given (default 0000:loadAddress). */
+  entry?: { cs: number; ip: number };
   input: Uint8Array;
-  consolePort: number;
+  /** Devices to attach (default: resolveDevices(), with the console at `consolePort` if given). */
+  devices?: DeviceSpec[];
+  /** The console's port when `devices` is not given (default 0xf1). */
+  consolePort?: number;
+  /** An access to an unclaimed port or MMIO address ends the run with an error. */
+  strict?: boolean;
   maxExits: number;
   timeoutMs: number;
   singleStep: boolean;
@@ -36,6 +56,8 @@ export interface RecordResult {
   output: string;
   endReason: EndReason;
   message: string;
+  /** The guest's exit status, when it asked for one (isa-debug-exit). */
+  status?: number;
   records: number;
   reasonCounts: Map<number, number>;
   wallMs: number;
@@ -55,30 +77,61 @@ export const RECORD_EXIT_CODES: Record<EndReason, number> = {
   interrupted: 130,
 };
 
+/**
+ * The exit code for a finished recording: a guest exit status (isa-debug-exit: (v << 1) | 1) is
+ * the process's exit code, truncated to 8 bits as by exit(2); otherwise RECORD_EXIT_CODES.
+ */
+export function recordExitCode(r: Pick<RecordResult, 'endReason' | 'status'>): number {
+  return r.status !== undefined ? r.status & 0xff : RECORD_EXIT_CODES[r.endReason];
+}
+
 export function defaultTraceName(imagePath: string): string {
   return basename(imagePath).replace(/\.[^.]*$/, '') + '.vmtrace';
 }
 
+export interface BootChoice {
+  image: Uint8Array;
+  imageName: string;
+  /** Boot mode; undefined: detected from the image (ELF64 → long, ELF32/multiboot → protected, else real). */
+  mode?: BootMode;
+  memBytes?: number;
+  /** Flat images: load address. */
+  load?: number;
+  /** CS:IP in real mode, a linear address otherwise. */
+  entry?: { cs: number; ip: number } | number;
+  entrySymbol?: string;
+}
+
+/** Loads the image and computes its boot plan; throws ImageError with a one-line reason. */
+export function prepareBoot(c: BootChoice): BootPlan {
+  const image = loadImage(c.image, c.imageName, { mode: c.mode, load: c.load, entry: c.entry, entrySymbol: c.entrySymbol });
+  return planBoot({ mode: c.mode ?? image.mode, image, memBytes: c.memBytes });
+}
+
 export async function record(opts: RecordOptions): Promise<RecordResult> {
   const started = performance.now();
-  const memory: MemoryRegion[] = [{ base: 0, size: opts.memBytes, kind: 'ram' }];
-  const initialMemory: MemoryBlob[] = [{ address: opts.loadAddress, bytes: opts.image, what: `image ${opts.imageName}` }];
-  if (opts.loadAddress + opts.image.length > opts.memBytes) {
-    throw new RangeError(
-      `image ${opts.imageName} (${opts.image.length} bytes at 0x${opts.loadAddress.toString(16)}) does not fit in ${opts.memBytes} bytes of RAM: raise --mem`,
-    );
-  }
-  const machine = createMachine({
-    memory,
-    initialMemory,
-    bootState: (current) => realModeState({ cs: opts.entry.cs, ip: opts.entry.ip, sp: 0 }, current),
-  });
+  const plan =
+    opts.boot ??
+    prepareBoot({
+      image: opts.image,
+      imageName: opts.imageName,
+      mode: 'real',
+      memBytes: opts.memBytes ?? 1 << 20,
+      load: opts.loadAddress ?? 0,
+      entry: opts.entry ?? { cs: 0, ip: opts.loadAddress ?? 0 },
+    });
+  const devices = opts.devices ?? resolveDevices({ consolePort: opts.consolePort });
+  const machine = createMachine({ memory: plan.memory, initialMemory: plan.blobs, bootState: plan.state });
 
   const sink = opts.console ?? new StdoutSink(!opts.quiet);
-  const ports = new PortBus();
-  ports.register(opts.consolePort, 1, new ConsolePort(sink, new InputBytes(opts.input)));
-  const mmio = new MmioBus();
+  const stop = new StopRequest();
+  const strict = opts.strict ?? false;
+  const ports = new PortBus({ stop, strict });
+  const mmio = new MmioBus({ stop, strict });
+  attachDevices(ports, devices, { sink, input: new InputBytes(opts.input), stop });
 
+  const consoleDevice = devices.find((d) => d.type.name === 'console');
+  const realEntry = plan.image.realEntry;
   const header: TraceHeader = {
     format: { major: 1, minor: 0 },
     tool: { name: 'vmtrace', version: VERSION },
@@ -88,18 +141,23 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       name: opts.imageName,
       image: opts.image,
       sha256: createHash('sha256').update(opts.image).digest('hex'),
-      loadAddress: opts.loadAddress,
+      loadAddress: plan.image.loadAddress,
     },
-    memory,
-    initialMemory,
-    boot: { mode: 'real', regs: machine.boot.regs, sregs: machine.boot.sregs, cpuid: machine.cpuid },
+    memory: plan.memory,
+    initialMemory: plan.blobs,
+    boot: { mode: plan.mode, regs: machine.boot.regs, sregs: machine.boot.sregs, cpuid: machine.cpuid },
     devices: [...ports.devices, ...mmio.devices],
     options: {
-      mem: opts.memBytes,
-      load: opts.loadAddress,
-      entry: opts.entry,
-      consolePort: opts.consolePort,
+      mode: plan.mode,
+      format: plan.image.format,
+      mem: plan.memory[0]!.size,
+      load: plan.image.loadAddress,
+      entry: realEntry ?? plan.entry,
+      ...(consoleDevice ? { consolePort: consoleDevice.base } : {}),
+      devices: formatDeviceList(devices),
+      strict,
       input: opts.input,
+      inputBytes: opts.input.length,
       maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
       timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
       step: opts.singleStep,
@@ -116,23 +174,48 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       singleStep: opts.singleStep,
       maxExits: opts.maxExits,
       deadline: Number.isFinite(opts.timeoutMs) ? Date.now() + opts.timeoutMs : Infinity,
-      stopRequested: () => signal.stop,
+      stopRequested: () => signal.stop || stop.requested,
       onTick: () => {
         sink.flush();
         writer.flush();
       },
     });
     sink.flush();
-    await writer.finish({
-      endReason: result.endReason,
-      message: result.message,
-      regsBytes: loop.regsBytes,
-      sregsBytes: loop.sregsBytes,
-    });
-    return { output: opts.output, ...result, wallMs: performance.now() - started };
+    let { endReason, message } = result;
+    let status: number | undefined;
+    const regsBytes = loop.regsBytes;
+    const sregsBytes = loop.sregsBytes;
+    if (stop.info) {
+      // A device ended the run: that, not how the loop noticed, is why it ended.
+      ({ endReason, message, status } = stop.info);
+      if (stop.info.wantsRip) message += ` at RIP 0x${regsFromBytes(regsBytes).rip.toString(16)} (after the instruction)`;
+    } else if (endReason === 'shutdown') {
+      const regs = regsFromBytes(regsBytes);
+      const sregs = sregsFromBytes(sregsBytes);
+      message = shutdownExplanation(regs, sregs, codeAt(machine, regs, sregs), header.host.kvmModule) ?? message;
+    }
+    await writer.finish({ endReason, message, regsBytes, sregsBytes, ...(status !== undefined ? { status } : {}) });
+    const { reasonCounts } = result;
+    return {
+      output: opts.output,
+      endReason,
+      message,
+      ...(status !== undefined ? { status } : {}),
+      records: writer.records,
+      reasonCounts,
+      wallMs: performance.now() - started,
+    };
   } finally {
     writer.close(); // no-op after finish(); otherwise keeps what was recorded, readable
   }
+}
+
+/** Up to 15 bytes at CS:RIP, read from guest RAM when paging is off (empty otherwise). */
+function codeAt(machine: Machine, regs: Regs, sregs: Sregs): Uint8Array {
+  if (sregs.cr0 & 0x80000000n) return new Uint8Array(0);
+  const at = Number(sregs.cs.base + regs.rip);
+  const region = machine.ram.find((r) => at >= r.base && at < r.base + r.bytes.length);
+  return region ? region.bytes.slice(at - region.base, Math.min(at - region.base + 15, region.bytes.length)) : new Uint8Array(0);
 }
 
 /** `13 exits (IO 12, HLT 1) in 1.4 ms` */

@@ -114,9 +114,12 @@ export class VcpuLoop {
         // Every slot but the last holds a single OUT that this host had fully completed. A
         // device may end the run at one of them: what the guest did after it is not recorded.
         let i = 0;
-        for (; i < n - 1 && !opts.stopRequested(); i++) this.onCompletedOut(i);
+        for (; i < n - 1; i++) {
+          this.onCompletedOut(i);
+          if (opts.stopRequested()) break;
+        }
         if (i < n - 1) {
-          this.lastSlot = Math.max(0, i - 1);
+          this.lastSlot = i;
           continue;
         }
         const slot = n - 1;

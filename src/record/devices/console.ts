@@ -1,6 +1,7 @@
 // The classic demo's console port (0xf1 by default): OUT prints a byte, IN reads the next byte
-// of the user's input, 0 once it is exhausted.
-import type { PortDevice } from './device.js';
+// of the user's input, 0 once it is exhausted. Also home of the output sink and the input stream
+// that every console-like device shares (console, debugcon, uart16550, input).
+import type { DeviceContext, PortDevice, PortDeviceType } from './device.js';
 
 /** Where guest console bytes go: buffered, flushed at newlines and when the VMM asks. */
 export interface ConsoleSink {
@@ -27,9 +28,15 @@ export class StdoutSink implements ConsoleSink {
   }
 }
 
+/** The bytes of --input, consumed in order by whichever device reads them. */
 export class InputBytes {
   private pos = 0;
   constructor(private readonly bytes: Uint8Array) {}
+
+  /** Bytes not read yet. */
+  get remaining(): number {
+    return this.bytes.length - this.pos;
+  }
 
   /** Next input byte, or 0 at the end. */
   next(): number {
@@ -58,3 +65,12 @@ export class ConsolePort implements PortDevice {
     return v >>> 0;
   }
 }
+
+export const consoleType: PortDeviceType = {
+  name: 'console',
+  aliases: ['f1'],
+  defaultBase: 0xf1,
+  ports: 1,
+  summary: "the seed's console: OUT prints a byte, IN reads the next --input byte (0 at the end)",
+  create: (ctx: DeviceContext) => new ConsolePort(ctx.sink, ctx.input),
+};

@@ -1,6 +1,8 @@
 // What a device model implements, and the buses that route guest accesses to devices by
 // port or address range (kvmtool style: devices register ranges, no central switch).
 import type { DeviceInfo } from '../../trace/format.js';
+import type { ConsoleSink, InputBytes } from './console.js';
+import type { StopRequest } from './stop.js';
 
 export interface PortDevice {
   readonly name: string;
@@ -16,8 +18,44 @@ export interface MmioDevice {
   mmioWrite(address: number, data: Uint8Array): void;
 }
 
+/** What devices are built with: the shared console output, --input, and a way to end the run. */
+export interface DeviceContext {
+  sink: ConsoleSink;
+  input: InputBytes;
+  stop: StopRequest;
+}
+
+/** A kind of port device, one per file (debugcon.ts, uart16550.ts, …); catalog.ts lists them. */
+export interface PortDeviceType {
+  /** Canonical name: what the trace header's `devices[].name` says. */
+  readonly name: string;
+  /** Other names the CLI accepts (`uart`, `exit`, …). */
+  readonly aliases: readonly string[];
+  readonly defaultBase: number;
+  /** Number of consecutive ports claimed from the base. */
+  readonly ports: number;
+  /** One line for docs and --help. */
+  readonly summary: string;
+  create(ctx: DeviceContext, base: number): PortDevice;
+}
+
 /** Unclaimed reads answer all ones, as an empty ISA bus or unassigned MMIO does. */
 export const UNCLAIMED_BYTE = 0xff;
+
+/** How a bus treats accesses nothing claims. */
+export interface BusOptions {
+  /**
+   * When set, the bus files stop requests here: under `strict`, for an unclaimed access; and once
+   * any stop was requested it stops dispatching (accesses after the end are not part of the run).
+   */
+  stop?: StopRequest;
+  /** --strict: an unclaimed access ends the run with an error. */
+  strict?: boolean;
+}
+
+function valueText(data: Uint8Array, at: number, size: number): string {
+  return '0x' + readLE(data, at, size).toString(16);
+}
 
 function readLE(data: Uint8Array, at: number, size: number): number {
   let v = 0;
@@ -36,6 +74,8 @@ export class PortBus {
   private readonly byPort: Array<PortDevice | undefined> = new Array(0x10000);
   private readonly ranges: DeviceInfo[] = [];
 
+  constructor(private readonly options: BusOptions = {}) {}
+
   register(base: number, length: number, device: PortDevice): void {
     for (let p = base; p < base + length; p++) {
       const other = this.byPort[p];
@@ -52,6 +92,15 @@ export class PortBus {
   /** Handles one IO exit: `data` holds size*count bytes, written by the guest or to be filled. */
   access(port: number, size: number, count: number, out: boolean, data: Uint8Array): void {
     const dev = this.byPort[port];
+    const stop = this.options.stop;
+    if (stop && (stop.requested || (dev === undefined && this.options.strict))) {
+      if (!stop.requested) {
+        const what = out ? `OUT of ${size} byte${size > 1 ? 's' : ''} (${valueText(data, 0, size)})` : `IN of ${size} byte${size > 1 ? 's' : ''}`;
+        stop.request({ endReason: 'error', source: 'port bus', wantsRip: true, message: `--strict: unclaimed port 0x${port.toString(16)}: ${what}` });
+      }
+      if (!out) data.fill(UNCLAIMED_BYTE, 0, size * count);
+      return;
+    }
     for (let i = 0; i < count; i++) {
       const at = i * size;
       if (out) dev?.portOut(port, size, readLE(data, at, size));
@@ -68,6 +117,8 @@ export class PortBus {
 export class MmioBus {
   private readonly entries: Array<{ base: number; end: number; device: MmioDevice }> = [];
 
+  constructor(private readonly options: BusOptions = {}) {}
+
   register(base: number, length: number, device: MmioDevice): void {
     const clash = this.entries.find((e) => base < e.end && e.base < base + length);
     if (clash) throw new Error(`MMIO range 0x${base.toString(16)} overlaps ${clash.device.name}`);
@@ -76,6 +127,16 @@ export class MmioBus {
 
   access(address: number, write: boolean, data: Uint8Array): void {
     const dev = this.entries.find((e) => address >= e.base && address < e.end)?.device;
+    const stop = this.options.stop;
+    if (stop && (stop.requested || (dev === undefined && this.options.strict))) {
+      if (!stop.requested) {
+        const n = data.length;
+        const what = write ? `write of ${n} byte${n > 1 ? 's' : ''} (${valueText(data, 0, Math.min(n, 6))})` : `read of ${n} byte${n > 1 ? 's' : ''}`;
+        stop.request({ endReason: 'error', source: 'MMIO bus', wantsRip: true, message: `--strict: unclaimed MMIO address 0x${address.toString(16)}: ${what}` });
+      }
+      if (!write) data.fill(UNCLAIMED_BYTE);
+      return;
+    }
     if (write) dev?.mmioWrite(address, data);
     else if (dev) dev.mmioRead(address, data);
     else data.fill(UNCLAIMED_BYTE);

@@ -1,0 +1,185 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+
+import {
+  checkGolden,
+  findGoldens,
+  formatGoldenLine,
+  formatGoldenReport,
+  formatSummaryLine,
+  GOLDEN_SCHEMA,
+  GoldenError,
+  goldenJson,
+  lineLayout,
+  probeKvm,
+  selectGoldens,
+  summarizeResults,
+  updateGolden,
+  type GoldenResult,
+} from '../golden/index.js';
+import { UsageError } from './parse.js';
+
+const HELP_AFTER = `
+Golden traces are the committed traces/<guest>.vmtrace (plain) and traces/<guest>.step.vmtrace
+(--step) recordings of guests/<guest>.bin; a trace is paired with the image its header names.
+For each golden:
+  with KVM     the guest is recorded afresh with exactly the golden's recorded options (memory,
+               load address, entry, input bytes, --step, …) and the new trace is diffed against
+               the golden (host timestamps and host facts ignored, as in vmtrace diff); the
+               golden is also replayed in the interpreter, so it must stay replayable.
+  without KVM  the golden is replayed in the interpreter only (the first line says why recording
+               is skipped), and a guest image that changed since the golden was recorded fails.
+A recording that ended in a KVM emulation failure is a valid golden: the fresh one must end the
+same way.
+
+Prints one line per golden (PASS/FAIL, exits, timings), the diff or divergence report of each
+failure, and a summary line.
+
+--update re-records the goldens (needs KVM): each new trace is written to
+traces/.<name>.tmp-<pid> and renamed over the golden only when it differs ("updated"); an
+identical one is discarded and the golden left untouched ("unchanged"). The updated golden is
+then replayed (skip with --no-replay).
+
+Names select goldens by name (tiny_kernel, grp_alu.step, traces/grp_alu.step.vmtrace) or, when
+no golden has that name, by guest (grp_alu, tiny_kernel.bin: all its goldens).
+
+Exit codes: 0 every golden passed (or was updated/unchanged and replays), 1 a golden failed,
+2 bad usage (unknown name, no traces/ directory, --update without KVM).
+
+Examples:
+  vmtrace test
+  vmtrace test tiny_kernel grp_alu.step
+  vmtrace test --update tiny_kernel
+  vmtrace test --json | jq -c 'select(.type == "golden") | [.name, .status]'`;
+
+interface Flags {
+  update: boolean;
+  root: string;
+  json: boolean;
+  record: boolean;
+  replay: boolean;
+  timeout: string;
+}
+
+export function testCommand(): Command {
+  return new Command('test')
+    .description('check every golden trace: record afresh and diff (KVM), replay in the interpreter; --update rewrites them')
+    .argument('[names...]', 'goldens to check (name or guest); default: all')
+    .option('--update', 're-record the goldens and rewrite those that changed (needs KVM)', false)
+    .option('--root <dir>', 'project directory holding guests/ and traces/', '.')
+    .option('--json', 'NDJSON: one object per golden, then a summary object (docs/golden.md)', false)
+    .option('--no-record', 'do not record, even where KVM is available: replay the goldens only')
+    .option('--no-replay', 'do not replay the goldens in the interpreter (record and diff only)')
+    .option('--timeout <seconds>', 'give up on a recording after this long (its golden fails)', '60')
+    .addHelpText('after', HELP_AFTER)
+    .action(async (names: string[], flags: Flags, cmd: Command) => {
+      cmd.setOptionValue('exitCode', await runTest(names, flags));
+    });
+}
+
+async function runTest(names: string[], flags: Flags): Promise<number> {
+  const started = performance.now();
+  const timeoutS = Number(flags.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout: '${flags.timeout}' is not a positive number of seconds`);
+  const timeoutMs = timeoutS * 1000;
+  if (flags.update && !flags.record) throw new UsageError('--update records the goldens afresh: it cannot be combined with --no-record');
+  if (!flags.record && !flags.replay) throw new UsageError('--no-record and --no-replay leave nothing to check');
+
+  let goldens;
+  let set;
+  try {
+    set = await findGoldens(flags.root);
+    goldens = selectGoldens(set, names);
+  } catch (e) {
+    if (e instanceof GoldenError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (goldens.length === 0) {
+    throw new UsageError(`no golden traces under ${join(flags.root, 'traces')} (record one: vmtrace record guests/<guest>.bin -o traces/<guest>.vmtrace)`);
+  }
+
+  const kvm = flags.record ? probeKvm() : { available: false, reason: 'recording disabled by --no-record' };
+  if (flags.update && !kvm.available) throw new UsageError(`--update needs KVM to re-record the goldens: ${kvm.reason}`);
+  if (!kvm.available && !flags.replay) throw new UsageError(`--no-replay leaves nothing to check here: recording is not possible (${kvm.reason})`);
+  const how = flags.update
+    ? flags.replay
+      ? 're-recorded, then replayed'
+      : 're-recorded'
+    : kvm.available
+      ? flags.replay
+        ? 'recorded+diffed and replayed'
+        : 'recorded+diffed'
+      : 'replayed only';
+
+  // A reader that goes away (`| head`) just ends the output; the goldens are still checked.
+  let closed = false;
+  process.stdout.on('error', () => {
+    closed = true;
+  });
+  const out = (s: string) => {
+    if (!closed) process.stdout.write(s + '\n');
+  };
+  if (!flags.json) {
+    if (!kvm.available && flags.record) out(`recording skipped: ${kvm.reason}; replaying the goldens only`);
+    else if (!flags.record) out('recording skipped (--no-record): replaying the goldens only');
+  }
+
+  // Ctrl-C: the current recording stops (its golden fails, none is rewritten) and no more start.
+  const signal = { stop: false };
+  const onSigint = () => {
+    if (signal.stop) process.exit(130);
+    signal.stop = true;
+  };
+  process.on('SIGINT', onSigint);
+
+  const workDir = flags.update || !kvm.available ? undefined : mkdtempSync(join(tmpdir(), 'vmtrace-fresh-'));
+  const layout = lineLayout(goldens, flags.update);
+  const results: GoldenResult[] = [];
+  try {
+    for (const golden of goldens) {
+      if (signal.stop) break;
+      const r = flags.update
+        ? await updateGolden(golden, { replay: flags.replay, timeoutMs, signal })
+        : await checkGolden(golden, { kvm: kvm.available, replay: flags.replay, workDir, timeoutMs, signal });
+      results.push(r);
+      out(flags.json ? JSON.stringify(goldenJson(r)) : formatGoldenLine(r, layout));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (workDir && existsSync(workDir) && readdirSync(workDir).length === 0) rmSync(workDir, { recursive: true, force: true });
+  }
+
+  const summary = summarizeResults(results, performance.now() - started);
+  if (flags.json) {
+    out(
+      JSON.stringify({
+        schema: GOLDEN_SCHEMA,
+        type: 'summary',
+        root: flags.root,
+        update: flags.update,
+        recorded: kvm.available,
+        replayed: flags.replay,
+        kvm: { available: kvm.available, reason: kvm.available ? null : kvm.reason },
+        ...summary,
+        ms: Math.round(summary.ms * 100) / 100,
+        interrupted: signal.stop,
+        unpaired: set.unpaired,
+        guestsWithoutGolden: set.guestsWithoutGolden,
+      }),
+    );
+  } else {
+    const reports = results.map(formatGoldenReport).filter(Boolean);
+    if (reports.length) out('\n' + reports.join('\n\n'));
+    out('');
+    for (const u of set.unpaired) out(`note: ${u.trace} not checked: ${u.reason}`);
+    if (set.guestsWithoutGolden.length && names.length === 0) {
+      out(`note: no golden for ${set.guestsWithoutGolden.join(', ')} (record one: vmtrace record guests/<guest>.bin -q -o traces/<guest>.vmtrace)`);
+    }
+    if (signal.stop) out(`interrupted after ${results.length} of ${goldens.length} goldens`);
+    out(formatSummaryLine(summary, flags.update, how));
+  }
+  if (signal.stop) return 130;
+  return summary.failed ? 1 : 0;
+}

@@ -1,0 +1,267 @@
+// vitest helpers for golden traces (`vmtrace/vitest`): record a guest from a test and compare the
+// recording with a committed golden trace, failing with the `vmtrace diff` report.
+//
+//   import { record } from 'vmtrace/vitest';   // importing registers toMatchGoldenTrace
+//   await expect(await record('guests/x.bin')).toMatchGoldenTrace('traces/x.vmtrace');
+//
+// This is the only module of vmtrace that imports vitest (a devDependency): load it from tests.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { expect, onTestFinished } from 'vitest';
+
+import { probeKvm, recordSpec, specFromHeader, type KvmProbe, type RecordSpec } from '../golden/index.js';
+import { diffTraces, formatDiff } from '../inspect/diff.js';
+import type { ConsoleSink } from '../record/devices/console.js';
+import type { RecordResult } from '../record/recorder.js';
+import type { BootMode, EndReason } from '../trace/format.js';
+import { openTrace } from '../trace/reader.js';
+
+export interface RecordOptions {
+  /** Boot mode (default 'auto': from the image, like `vmtrace record`). */
+  mode?: 'auto' | BootMode;
+  /** Guest RAM in bytes (default: vmtrace record's for the mode). */
+  mem?: number;
+  /** Flat images: load address. */
+  load?: number;
+  /** Entry point: CS:IP in real mode, a linear address otherwise. */
+  entry?: { cs: number; ip: number } | number;
+  /** ELF images: start at this symbol. */
+  entrySymbol?: string;
+  /** Devices, `--devices` syntax (`console@0xf1,uart16550`); default: vmtrace record's set. */
+  devices?: string;
+  /** The console's port (default 0xf1). */
+  consolePort?: number;
+  /** An access to an unclaimed port or MMIO address ends the run with an error. */
+  strict?: boolean;
+  /** Single-step: one record per instruction (like `vmtrace record --step`). Default false. */
+  step?: boolean;
+  /** Bytes the guest reads from the console/input devices (a string is taken as UTF-8). */
+  input?: string | Uint8Array;
+  /** Stop after this many records, like --max-exits (recorded in the header). */
+  maxExits?: number;
+  /** Stop after this much wall time, like --timeout (recorded in the header; makes the trace host-dependent). */
+  timeoutMs?: number;
+  /**
+   * A golden trace whose recorded options (mode, mem, load, entry, input, devices, --step, …) to
+   * use, so that the recording is comparable with it; the options above override single fields.
+   */
+  like?: string;
+  /**
+   * Trace file to write. Default: a temporary file, deleted when the test that recorded it
+   * finishes (at process exit outside a test) unless a match against it failed.
+   */
+  output?: string;
+  /** Safety bound on the recording's wall time, not recorded in the trace (default 60 s). */
+  deadlineMs?: number;
+}
+
+/** A recording made by record(): pass it to expect(...).toMatchGoldenTrace(golden). */
+export interface RecordedTrace {
+  /** The trace file. */
+  path: string;
+  /** The guest image that was recorded. */
+  image: string;
+  endReason: EndReason;
+  /** How the run ended, in words (`guest halted (HLT)`). */
+  message: string;
+  /** Records written (exits, or instructions with step). */
+  records: number;
+  /** The guest's console output (latin1 text). */
+  console: string;
+  result: RecordResult;
+}
+
+class CapturedConsole implements ConsoleSink {
+  readonly bytes: number[] = [];
+  put(byte: number): void {
+    this.bytes.push(byte);
+  }
+  flush(): void {}
+}
+
+// Temporary traces: one directory per process. A trace is deleted when the test that recorded it
+// finishes (at process exit when recorded outside a test), unless it failed a match: the failure
+// message points at it.
+let tempDir: string | undefined;
+const keep = new Set<string>();
+
+function dropTemp(file: string): void {
+  if (keep.has(file)) return;
+  rmSync(file, { force: true });
+  try {
+    if (tempDir && readdirSync(tempDir).length === 0) {
+      rmSync(tempDir, { recursive: true, force: true });
+      tempDir = undefined;
+    }
+  } catch {
+    // best effort
+  }
+}
+
+function tempTrace(image: string): string {
+  if (!tempDir || !existsSync(tempDir)) {
+    const dir = mkdtempSync(join(tmpdir(), 'vmtrace-vitest-'));
+    tempDir = dir;
+    process.once('exit', () => {
+      try {
+        for (const f of readdirSync(dir)) if (!keep.has(join(dir, f))) unlinkSync(join(dir, f));
+        if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // best effort
+      }
+    });
+  }
+  let name = basename(image).replace(/\.[^.]*$/, '') || 'guest';
+  for (let i = 1; existsSync(join(tempDir, `${name}.vmtrace`)); i++) name = `${basename(image).replace(/\.[^.]*$/, '')}-${i}`;
+  return join(tempDir, `${name}.vmtrace`);
+}
+
+/** Whether this machine can record (KVM device and native addon): skip recording tests when not. */
+export function kvmAvailability(): KvmProbe {
+  return probeKvm();
+}
+
+/**
+ * Records a guest image with vmtrace's recorder into a trace file (default: a temporary one).
+ * Defaults are those of `vmtrace record`. Throws KvmUnavailableError where KVM is not available.
+ */
+export async function record(imagePath: string, options: RecordOptions = {}): Promise<RecordedTrace> {
+  const image = readFileSync(imagePath);
+  let spec: RecordSpec = {};
+  if (options.like) {
+    const t = await openTrace(options.like);
+    await t.close();
+    const like = specFromHeader(t.header);
+    if (like.problems.length) throw new Error(`record(${imagePath}, { like: ${options.like} }): ${like.problems.join('; ')}`);
+    spec = like.spec;
+  }
+  const { mode, input, step, like: _like, output: _output, deadlineMs: _deadline, ...rest } = options;
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
+  if (mode !== undefined) spec.mode = mode === 'auto' ? undefined : mode;
+  if (input !== undefined) spec.input = typeof input === 'string' ? new TextEncoder().encode(input) : input;
+  if (step !== undefined) spec.step = step;
+
+  const output = options.output ?? tempTrace(imagePath);
+  if (options.output === undefined) {
+    try {
+      onTestFinished(() => dropTemp(output));
+    } catch {
+      // not inside a test (beforeAll, a helper run at import): removed at process exit
+    }
+  }
+  const console = new CapturedConsole();
+  const result = await recordSpec(spec, image, basename(imagePath), output, { timeoutMs: options.deadlineMs ?? 60_000, console });
+  return {
+    path: output,
+    image: imagePath,
+    endReason: result.endReason,
+    message: result.message,
+    records: result.records,
+    console: Buffer.from(console.bytes).toString('latin1'),
+    result,
+  };
+}
+
+export interface GoldenMatchOptions {
+  /** Also compare host timestamps (default false: they differ on every run). */
+  timestamps?: boolean;
+  /** Also compare host facts, recording date, tool version and CPUID (default false). */
+  host?: boolean;
+  /** Records of context around the first divergence in the report (default 3). */
+  context?: number;
+  /**
+   * Write the recording over the golden (atomically) when it differs or does not exist, and
+   * pass. Default: true when the environment variable VMTRACE_UPDATE is `1`.
+   */
+  update?: boolean;
+}
+
+/** Copies `from` over `to` atomically (temporary file next to `to`, then rename). */
+function writeGolden(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  const tmp = join(dirname(to), `.${basename(to).replace(/\.vmtrace$/, '')}.tmp-${process.pid}`);
+  try {
+    copyFileSync(from, tmp);
+    renameSync(tmp, to);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+interface MatcherContext {
+  isNot: boolean;
+}
+
+/** The matcher itself (registered as toMatchGoldenTrace by setupVmtraceMatchers). */
+export async function toMatchGoldenTrace(
+  this: MatcherContext,
+  received: unknown,
+  golden: string,
+  options: GoldenMatchOptions = {},
+): Promise<{ pass: boolean; message: () => string }> {
+  const actual =
+    typeof received === 'string'
+      ? received
+      : received && typeof received === 'object' && typeof (received as RecordedTrace).path === 'string'
+        ? (received as RecordedTrace).path
+        : undefined;
+  if (actual === undefined) {
+    throw new TypeError(`toMatchGoldenTrace: expected a recording from record() or a trace file path, got ${typeof received}`);
+  }
+  if (typeof golden !== 'string') throw new TypeError('toMatchGoldenTrace: the golden trace path must be a string');
+  const update = (options.update ?? process.env.VMTRACE_UPDATE === '1') && !this.isNot;
+  const goldenPath = resolve(golden);
+  if (!existsSync(goldenPath)) {
+    if (update) {
+      writeGolden(actual, goldenPath);
+      return { pass: true, message: () => `golden trace ${golden} created from ${actual}` };
+    }
+    return {
+      pass: false,
+      message: () =>
+        `golden trace ${golden} does not exist (${goldenPath}).\n` +
+        `To create it from this recording, run the test with VMTRACE_UPDATE=1, or record it with\n` +
+        `vmtrace record <image> -o ${golden}.`,
+    };
+  }
+  const diff = await diffTraces(goldenPath, actual, { timestamps: options.timestamps, host: options.host, context: options.context });
+  if (!diff.identical && update) {
+    writeGolden(actual, goldenPath);
+    return { pass: true, message: () => `golden trace ${golden} updated from ${actual}` };
+  }
+  if (!diff.identical) keep.add(actual);
+  return {
+    pass: diff.identical,
+    message: () =>
+      diff.identical
+        ? `expected ${actual} not to match the golden trace ${golden}, but it does: ${formatDiff(diff).split('\n')[0]}`
+        : `expected the recording to match the golden trace ${golden}\n\n${formatDiff(diff).trimEnd()}\n\n` +
+          `(the recording is kept at ${actual}; to accept it as the new golden: VMTRACE_UPDATE=1, or vmtrace test --update)`,
+  };
+}
+
+let registered = false;
+
+/**
+ * Registers toMatchGoldenTrace with vitest's expect. Importing this module already does it;
+ * calling it again is harmless (e.g. from a setupFiles entry).
+ */
+export function setupVmtraceMatchers(): void {
+  if (registered) return;
+  registered = true;
+  expect.extend({ toMatchGoldenTrace });
+}
+
+setupVmtraceMatchers();
+
+declare module 'vitest' {
+  interface Assertion<T = any> {
+    /**
+     * Compares a trace (a record() result or a trace file path) with a golden trace, record by
+     * record, ignoring host timestamps and host facts; fails with the `vmtrace diff` report.
+     * Asynchronous: `await expect(rec).toMatchGoldenTrace('traces/x.vmtrace')`.
+     */
+    toMatchGoldenTrace(golden: string, options?: GoldenMatchOptions): Promise<void>;
+  }
+}
