@@ -43,4 +43,9 @@ function reportError(e: unknown): number {
   return 1;
 }
 
+// `vmtrace … | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
 process.exitCode = await main(process.argv);
