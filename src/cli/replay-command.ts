@@ -21,6 +21,8 @@ Exit codes:
   1  the replay diverged: the report names the record, the fields and registers that differ
      and the last instructions executed
   2  bad usage or an unreadable trace
+  N  every record matched and the guest ended through isa-debug-exit: the same status
+     vmtrace record exited with, ((v << 1) | 1) & 0xff
 
 Examples:
   vmtrace replay traces/tiny_kernel.vmtrace
@@ -60,7 +62,9 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
     if (!result.ok) process.stderr.write(`${formatDivergence(result, file)}\n`);
     process.stderr.write(`vmtrace: ${summaryLine(result)}\n`);
   }
-  return result.ok ? 0 : 1;
+  if (!result.ok) return 1;
+  // A guest that ended through isa-debug-exit replays to the same exit status `record` gave.
+  return result.recordedEnd === 'guest-exit' && result.status !== undefined ? result.status & 0xff : 0;
 }
 
 async function consoleOnly(file: string, flags: Flags): Promise<number> {

@@ -40,6 +40,8 @@ export interface ReplayResult {
   /** How the recording ended, per its footer (undefined: the trace is truncated). */
   recordedEnd: TraceFooter['endReason'] | undefined;
   truncated: boolean;
+  /** The exit status the guest asked for (exit devices), per the footer. */
+  status?: number;
   /** A note on how replay ended when it matched (emulation failure, truncated trace, …). */
   note?: string;
   divergence?: Divergence;
@@ -287,6 +289,7 @@ class Replayer {
       singleStep: this.singleStep,
       recordedEnd: footer?.endReason,
       truncated,
+      ...(footer?.status !== undefined ? { status: footer.status } : {}),
       note: this.note,
       divergence,
     };
@@ -305,8 +308,10 @@ class Replayer {
         registers: [],
         history: this.cpu.history(16),
       });
+    } else if (footer?.endReason === 'guest-exit') {
+      this.note ??= `the guest ended the run through an exit device${footer.status !== undefined ? ` (status ${footer.status})` : ''}`;
     } else if (footer && !this.stopped) {
-      this.note ??= `the recording was stopped (${footer.endReason}); replay stops at the same point`;
+      this.note ??= `the recording was stopped (${footer.endReason}: ${footer.message}); replay stops at the same point`;
     }
     return this.result(footer, truncated);
   }

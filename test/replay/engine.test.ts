@@ -77,6 +77,12 @@ describe('vmtrace replay', () => {
     expect(r.stderr).toMatch(/without executing the guest/);
   });
 
+  it('replays a guest that ended through isa-debug-exit to the same exit status', () => {
+    const r = vmtrace(['replay', '-q', golden('hello-64.vmtrace')], { env: { VMTRACE_KVM_DEVICE: '/nonexistent' } });
+    expect(r.stderr).toMatch(/all \d+ exits matched .*exit device \(status 33\)/);
+    expect(r.status).toBe(33);
+  });
+
   it('stops at a recorded KVM emulation failure and says so', async () => {
     const res = await replayTrace(golden('enter_bound.step.vmtrace'));
     expect(res.ok).toBe(true);
