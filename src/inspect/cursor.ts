@@ -1,9 +1,9 @@
 // Batched, streaming access to a trace's records. Per-record `for await` costs a few hundred
-// nanoseconds of promise machinery; inspect and diff pull records in batches instead (the
-// reader's `batches()` when it has one), so a million-exit trace streams in well under a second
-// while memory holds only the current batch.
+// nanoseconds of promise machinery; `--exits` pulls records in batches instead (the reader's
+// `batches()` when it has one) while memory holds only the current batch. (Statistics and diff
+// read the reader's TraceScanner directly and make no record objects at all.)
 import type { TraceRecord } from '../trace/format.js';
-import type { OpenedTrace } from '../trace/reader.js';
+import type { OpenedTrace, TraceScanner } from '../trace/reader.js';
 
 const BATCH = 2048;
 
@@ -70,17 +70,20 @@ export async function forEachRecord(
   trace: OpenedTrace,
   fn: (r: TraceRecord, index: number) => boolean | void,
 ): Promise<number> {
-  const c = new RecordCursor(trace);
-  let n = 0;
-  while (await c.ready()) {
-    const { batch } = c;
-    for (let i = c.pos; i < batch.length; i++) {
-      if (fn(batch[i]!, n++) === false) {
-        await c.stop();
-        return n;
-      }
-    }
-    c.pos = batch.length;
-  }
-  return n;
+  const s = trace.scan();
+  const at = { n: 0 };
+  do {
+    if (eachAvailable(s, fn, at)) return at.n;
+  } while (await s.read());
+  return at.n;
+}
+
+/** fn for the records already in memory (a plain function: V8 optimizes its loop); true when fn stopped. */
+function eachAvailable(
+  s: TraceScanner,
+  fn: (r: TraceRecord, index: number) => boolean | void,
+  at: { n: number },
+): boolean {
+  while (s.next()) if (fn(s.record(), at.n++) === false) return true;
+  return false;
 }

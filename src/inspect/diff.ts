@@ -1,13 +1,14 @@
 // `vmtrace diff` as a library: compares two traces record by record while both stream in
-// lockstep (memory stays flat: only a small ring of context records is kept), reports the first
-// divergence in detail and counts every difference by kind.
+// lockstep, reports the first divergence in detail and counts every difference by kind.
+// Records are compared on the reader's scanners, field by field and byte by byte, without
+// making record objects; only records that differ (and the few around the first divergence,
+// read again from a mark) become TraceRecords. Memory stays flat.
 //
 // Trace `a` is the EXPECTED one and `b` the ACTUAL one (as in a test: golden trace vs new run).
 import { REG_NAMES, diffSregs, regsFromBytes, type Sregs } from '../cpu-state.js';
 import type { TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
-import { openTrace, sameRegisters, type OpenedTrace } from '../trace/reader.js';
-import { RecordCursor } from './cursor.js';
-import { bytesAscii, bytesHex, describePayload, hx, ripOf, sameBytes, sregsField } from './util.js';
+import { openTrace, sameRegisters, type OpenedTrace, type ScanMark, type TraceScanner } from '../trace/reader.js';
+import { bytesAscii, bytesHex, describePayload, hx, ripOf, sameBytes, sameBytesAt, sregsField } from './util.js';
 
 export interface DiffOptions {
   /** Also compare host timestamps (timeNs, runNs). Default false: they differ on every run. */
@@ -196,22 +197,19 @@ export function compareHeaders(a: TraceHeader, b: TraceHeader, host: boolean): F
   return out;
 }
 
-/** Fast equality of two records (everything but sregs, which the caller tracks as a state). */
-function sameRecord(a: TraceRecord, b: TraceRecord, timestamps: boolean): boolean {
+/** Fast equality of two scanners' records (but registers and sregs, which the caller tracks as states). */
+function sameScanned(a: TraceScanner, b: TraceScanner, timestamps: boolean): boolean {
   if (a.reason !== b.reason || a.kind !== b.kind) return false;
   if (timestamps && (a.timeNs !== b.timeNs || a.runNs !== b.runNs)) return false;
-  if (!sameRegisters(a, b)) return false;
-  const x = a.io;
-  const y = b.io;
-  if (x !== undefined || y !== undefined) {
-    if (x === undefined || y === undefined) return false;
-    if (x.port !== y.port || x.size !== y.size || x.direction !== y.direction || x.count !== y.count || !sameBytes(x.data, y.data)) return false;
+  if (a.hasIo || b.hasIo) {
+    if (!a.hasIo || !b.hasIo) return false;
+    if (a.ioPort !== b.ioPort || a.ioSize !== b.ioSize || a.ioOut !== b.ioOut || a.ioCount !== b.ioCount) return false;
+    if (a.ioLen !== b.ioLen || !sameBytesAt(a.ioData, a.ioAt, b.ioData, b.ioAt, a.ioLen)) return false;
   }
-  const m = a.mmio;
-  const n = b.mmio;
-  if (m !== undefined || n !== undefined) {
-    if (m === undefined || n === undefined) return false;
-    if (m.address !== n.address || m.length !== n.length || m.write !== n.write || !sameBytes(m.data, n.data)) return false;
+  if (a.hasMmio || b.hasMmio) {
+    if (!a.hasMmio || !b.hasMmio) return false;
+    if (a.mmioAddress !== b.mmioAddress || a.mmioLength !== b.mmioLength || a.mmioWrite !== b.mmioWrite) return false;
+    if (a.mmioLen !== b.mmioLen || !sameBytesAt(a.mmioData, a.mmioAt, b.mmioData, b.mmioAt, a.mmioLen)) return false;
   }
   if ((a.detail !== undefined || b.detail !== undefined) && stable(a.detail) !== stable(b.detail)) return false;
   return true;
@@ -308,6 +306,95 @@ function compareFooters(a: OpenedTrace, b: OpenedTrace): FieldDiff[] {
 
 // ---- the lockstep walk ------------------------------------------------------------------------
 
+/** Scanner positions are marked every so many records, to read context before a divergence again. */
+const MARK_EVERY = 4096;
+
+/**
+ * The two scans in lockstep. walk() is synchronous: it compares the record pairs already in
+ * memory in a tight loop (V8 optimizes a plain function's loop; the same loop in the async
+ * diffTraces would mostly run unoptimized) and stops at a pair that needs a closer look or when
+ * a scanner has to read.
+ */
+class Lockstep {
+  /** Index of the pair the scanners stand on (or move to next). */
+  index = 0;
+  exitsA = 0;
+  exitsB = 0;
+  /** The scanner stands on record `index`. */
+  aOn = false;
+  bOn = false;
+  /** The pair the scanners stand on compared equal (as far as the fast comparison goes). */
+  same = true;
+  /** Special registers and registers are compared as states, updated per record. */
+  private sregsSame: boolean;
+  private regsSame: boolean;
+  /** Pairs still to look at closely (context after the first divergence). */
+  closer = 0;
+  /** Marks (both scans) at least markEvery records apart, the latest at or before `index`. */
+  marks: [ScanMark, ScanMark];
+  prevMarks: [ScanMark, ScanMark];
+  private toMark: number;
+
+  constructor(
+    readonly a: TraceScanner,
+    readonly b: TraceScanner,
+    private readonly timestamps: boolean,
+    sregsSame: boolean,
+    private readonly markEvery: number,
+  ) {
+    this.sregsSame = sregsSame;
+    this.regsSame = a.sameRegs(b); // the boot registers
+    this.marks = this.prevMarks = [a.mark(), b.mark()];
+    // The next mark after the first pair already (then every markEvery): V8 sees that code run
+    // before it optimizes walk(), rather than deoptimizing it thousands of records in.
+    this.toMark = 1;
+  }
+
+  /**
+   * Compares pairs until one needs a closer look (true: both scanners stand on it; call done()
+   * after it) or a scanner must read first (false: call read()).
+   */
+  walk(): boolean {
+    const { a, b } = this;
+    for (;;) {
+      if (!this.aOn) {
+        if (!a.next()) return false;
+        this.aOn = true;
+      }
+      if (!this.bOn) {
+        if (!b.next()) return false;
+        this.bOn = true;
+      }
+      if (a.kind === 'exit') this.exitsA++;
+      if (b.kind === 'exit') this.exitsB++;
+      if (a.sregsChanged || b.sregsChanged) this.sregsSame = diffSregs(a.sregs, b.sregs).length === 0;
+      // Registers equal before and the same ones stored: only those can differ now.
+      this.regsSame = a.sameRegs(b, this.regsSame && a.regsMask === b.regsMask ? a.regsMask : undefined);
+      this.same = this.sregsSame && this.regsSame && sameScanned(a, b, this.timestamps);
+      if (!this.same || this.closer > 0) return true;
+      this.done();
+    }
+  }
+
+  /** Moves past the pair the scanners stand on. */
+  done(): void {
+    this.aOn = this.bOn = false;
+    this.index++;
+    if (--this.toMark === 0) {
+      this.toMark = this.markEvery;
+      this.prevMarks = this.marks;
+      this.marks = [this.a.mark(), this.b.mark()];
+    }
+  }
+
+  /** Reads until both scanners stand on a record; false when one of the traces has ended. */
+  async read(): Promise<boolean> {
+    if (!this.aOn && !(this.aOn = await this.a.advance())) return false;
+    if (!this.bOn && !(this.bOn = await this.b.advance())) return false;
+    return true;
+  }
+}
+
 /**
  * Compares trace `a` (expected) with trace `b` (actual). Throws TraceError when either file is
  * not a readable trace (a truncated trace is fine: that is a difference).
@@ -330,105 +417,89 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
   const records: RecordDiff[] = [];
   let differing = 0;
   let first: FirstDivergence | null = null;
-  /** Context: ring of the last K record pairs before the divergence, then K pairs after it. */
-  const ring: [TraceRecord, TraceRecord][] = [];
-  let afterLeft = 0;
 
   try {
     const header = compareHeaders(ta.header, tb.header, host);
     for (const d of header) counts[d.kind]++;
 
-    const ca = new RecordCursor(ta);
-    const cb = new RecordCursor(tb);
-    let index = 0;
-    let exitsA = 0;
-    let exitsB = 0;
-    let lastSa: Sregs = ta.header.boot.sregs;
-    let lastSb: Sregs = tb.header.boot.sregs;
-    let sregsSame = diffSregs(lastSa, lastSb).length === 0;
-
-    const onDifference = (ra: TraceRecord, rb: TraceRecord, i: number) => {
-      const fields = compareRecords(ra, rb, { timestamps });
-      if (fields.length === 0) return;
-      differing++;
-      const kinds = new Set(fields.map((d) => d.kind));
-      for (const k of kinds) {
-        counts[k]++;
-        if (firstIndex[k] === undefined) firstIndex[k] = i;
-      }
-      if (records.length < maxListed) records.push({ index: i, fields });
-      if (first === null) {
-        const context: ContextLine[] = ring.map(([x, y], j) => contextLine(i - ring.length + j, x, y, timestamps));
-        context.push(contextLine(i, ra, rb, timestamps));
-        first = {
-          where: 'record',
-          index: i,
-          description: `records differ in: ${[...kinds].join(', ')}`,
-          fields: fields.filter((d) => d.kind !== 'registers' && d.kind !== 'sregs'),
-          registers: fields.filter((d) => d.kind === 'registers' || d.kind === 'sregs'),
-          context,
-        };
-        afterLeft = K;
-      }
+    const sa = ta.scan();
+    const sb = tb.scan();
+    const bootSregsSame = diffSregs(ta.header.boot.sregs, tb.header.boot.sregs).length === 0;
+    const w = new Lockstep(sa, sb, timestamps, bootSregsSame, Math.max(MARK_EVERY, K));
+    /** Context lines for the K record pairs before index `end` (all equal: no divergence before). */
+    const contextBefore = async (end: number): Promise<ContextLine[]> => {
+      const from = Math.max(0, end - K);
+      if (from === end) return [];
+      const [ma, mb] = w.marks[0].index <= from ? w.marks : w.prevMarks;
+      const [xa, xb] = await Promise.all([recordsAt(ta, ma, from, end), recordsAt(tb, mb, from, end)]);
+      return xa.map((x, j) => contextLine(from + j, x, xb[j]!, timestamps));
     };
 
     for (;;) {
-      const [ha, hb] = await Promise.all([ca.ready(), cb.ready()]);
-      if (!ha || !hb) break;
-      const A = ca.batch;
-      const B = cb.batch;
-      const n = Math.min(A.length - ca.pos, B.length - cb.pos);
-      for (let k = 0; k < n; k++, index++) {
-        const ra = A[ca.pos + k]!;
-        const rb = B[cb.pos + k]!;
-        if (ra.kind === 'exit') exitsA++;
-        if (rb.kind === 'exit') exitsB++;
-        if (ra.sregs !== lastSa || rb.sregs !== lastSb) {
-          lastSa = ra.sregs;
-          lastSb = rb.sregs;
-          sregsSame = diffSregs(lastSa, lastSb).length === 0;
+      if (!w.walk()) {
+        if (await w.read()) continue;
+        break;
+      }
+      // The slow path, only around differences: records as objects, every field compared.
+      const index = w.index;
+      const ra = sa.record();
+      const rb = sb.record();
+      const fields = w.same ? [] : compareRecords(ra, rb, { timestamps });
+      if (fields.length) {
+        differing++;
+        const kinds = new Set(fields.map((d) => d.kind));
+        for (const k of kinds) {
+          counts[k]++;
+          if (firstIndex[k] === undefined) firstIndex[k] = index;
         }
-        if (!sregsSame || !sameRecord(ra, rb, timestamps)) onDifference(ra, rb, index);
+        if (records.length < maxListed) records.push({ index, fields });
         if (first === null) {
-          if (K > 0) {
-            if (ring.length === K) ring.shift();
-            ring.push([ra, rb]);
-          }
-        } else if (afterLeft > 0 && index > (first as FirstDivergence).index!) {
-          (first as FirstDivergence).context.push(contextLine(index, ra, rb, timestamps));
-          afterLeft--;
+          const context = await contextBefore(index);
+          context.push(contextLine(index, ra, rb, timestamps));
+          first = {
+            where: 'record',
+            index,
+            description: `records differ in: ${[...kinds].join(', ')}`,
+            fields: fields.filter((d) => d.kind !== 'registers' && d.kind !== 'sregs'),
+            registers: fields.filter((d) => d.kind === 'registers' || d.kind === 'sregs'),
+            context,
+          };
+          w.closer = K; // the pairs after it go into the context, too
+          w.done();
+          continue;
         }
       }
-      ca.pos += n;
-      cb.pos += n;
+      if (w.closer > 0 && first !== null) {
+        first.context.push(contextLine(index, ra, rb, timestamps));
+        w.closer--;
+      }
+      w.done();
     }
-    const compared = index;
+    const compared = w.index;
+    let { exitsA, exitsB } = w;
+    // One trace has ended; the other may stand on its first extra record.
+    const longer = w.aOn ? sa : w.bOn || (await sb.advance()) ? sb : undefined;
 
     // One trace may go on: count (and show the start of) its extra records.
-    const longer = (await ca.ready()) ? ca : (await cb.ready()) ? cb : undefined;
     let extra = 0;
     if (longer) {
-      const isA = longer === ca;
+      const isA = longer === sa;
       const extraLines: ContextLine[] = [];
       let firstExtra: TraceRecord | undefined;
-      while (await longer.ready()) {
-        const batch = longer.batch;
-        for (let k = longer.pos; k < batch.length; k++) {
-          const r = batch[k]!;
-          if (r.kind === 'exit') isA ? exitsA++ : exitsB++;
+      do {
+        if (longer.kind === 'exit') isA ? exitsA++ : exitsB++;
+        if (extraLines.length < Math.max(K, 1)) {
+          const r = longer.record();
           firstExtra ??= r;
-          if (extraLines.length < Math.max(K, 1)) {
-            const line = briefRecord(r);
-            extraLines.push({ index: compared + extra, expected: isA ? line : null, actual: isA ? null : line, same: false, differences: ['length'] });
-          }
-          extra++;
+          const line = briefRecord(r);
+          extraLines.push({ index: compared + extra, expected: isA ? line : null, actual: isA ? null : line, same: false, differences: ['length'] });
         }
-        longer.pos = batch.length;
-      }
+        extra++;
+      } while (longer.next() || (await longer.advance()));
       counts.length = extra;
       firstIndex.length = compared;
       if (first === null) {
-        const context: ContextLine[] = ring.map(([x, y], j) => contextLine(compared - ring.length + j, x, y, timestamps));
+        const context = await contextBefore(compared);
         context.push(...extraLines);
         const [shortName, longName] = isA ? ['actual', 'expected'] : ['expected', 'actual'];
         first = {
@@ -441,8 +512,8 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
           registers: [],
           context,
         };
-      } else if (afterLeft > 0) {
-        (first as FirstDivergence).context.push(...extraLines.slice(0, afterLeft));
+      } else if (w.closer > 0) {
+        first.context.push(...extraLines.slice(0, w.closer));
       }
     }
 
@@ -457,14 +528,14 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
           : 'all records agree, but the footers (how the runs ended) differ',
         fields: footer.filter((d) => !d.field.startsWith('footer.regs.') && !d.field.startsWith('footer.sregs.')),
         registers: footer.filter((d) => d.field.startsWith('footer.regs.') || d.field.startsWith('footer.sregs.')),
-        context: ring.map(([x, y], j) => contextLine(compared - ring.length + j, x, y, timestamps)),
+        context: await contextBefore(compared),
       };
     }
     const identical = header.length === 0 && differing === 0 && extra === 0 && footer.length === 0;
     return {
       identical,
-      expected: side(a, ta, longer === ca ? compared + extra : compared, exitsA),
-      actual: side(b, tb, longer === cb ? compared + extra : compared, exitsB),
+      expected: side(a, ta, longer === sa ? compared + extra : compared, exitsA),
+      actual: side(b, tb, longer === sb ? compared + extra : compared, exitsB),
       options: { timestamps, host },
       compared,
       header,
@@ -478,6 +549,16 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
   } finally {
     await Promise.all([ta.close(), tb.close()]);
   }
+}
+
+/** Records [from, end) of a trace, read again from `mark` (at or before `from`). */
+async function recordsAt(t: OpenedTrace, mark: ScanMark, from: number, end: number): Promise<TraceRecord[]> {
+  const s = t.scanFrom(mark);
+  const out: TraceRecord[] = [];
+  while (s.index + 1 < end && (s.next() || (await s.advance()))) {
+    if (s.index >= from) out.push(s.record());
+  }
+  return out;
 }
 
 function contextLine(index: number, a: TraceRecord, b: TraceRecord, timestamps: boolean): ContextLine {

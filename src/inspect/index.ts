@@ -24,3 +24,5 @@ export type { DiffOptions, DiffResult, DifferenceKind, FieldDiff, FirstDivergenc
 export { writeSyntheticTrace, syntheticHeader } from './synthetic.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { parseReason } from './util.js';
+// The reader's scanner, which TraceSink.scan() receives.
+export type { TraceScanner, ScanMark } from '../trace/reader.js';

@@ -1,7 +1,8 @@
 // Exit statistics accumulated while a trace streams by (nothing per record is kept): per exit
 // reason, per IO port and direction, per MMIO address and direction, with the host time each
 // group spent in KVM_RUN (runNs, entry to exit) — the figures `perf kvm stat report` shows.
-import type { TraceRecord } from '../trace/format.js';
+import type { RecordKind, TraceRecord } from '../trace/format.js';
+import type { TraceScanner } from '../trace/reader.js';
 import { exitReasonName } from '../trace/exit-reasons.js';
 import { hx, percent } from './util.js';
 
@@ -94,30 +95,49 @@ export class StatsAccumulator {
   private steps = 0;
   private firstTimeNs: number | null = null;
   private lastTimeNs: number | null = null;
+  private lastPortKey = -1;
+  private lastPort: Acc | undefined;
 
   add(r: TraceRecord): void {
-    const runNs = r.runNs;
-    this.all.add(runNs);
-    if (r.kind === 'exit') this.exits++;
-    else this.steps++;
-    if (this.firstTimeNs === null) this.firstTimeNs = r.timeNs;
-    this.lastTimeNs = r.timeNs;
-    const reason = r.reason;
-    (this.reasons[reason] ?? this.reasonAcc(reason)).add(runNs);
+    this.count(r.kind, r.reason, r.timeNs, r.runNs);
     const io = r.io;
-    if (io !== undefined) {
-      const key = io.port * 2 + (io.direction === 'out' ? 1 : 0);
-      let p = this.ports.get(key);
-      if (p === undefined) this.ports.set(key, (p = new Acc()));
-      p.add(runNs);
-      p.bytes += io.data.length;
-    } else if (r.mmio !== undefined) {
-      const key = r.mmio.address * 2 + (r.mmio.write ? 1 : 0);
-      let m = this.mmio.get(key);
-      if (m === undefined) this.mmio.set(key, (m = new Acc()));
-      m.add(runNs);
-      m.bytes += r.mmio.data.length;
-    }
+    if (io !== undefined) this.addPort(io.port, io.direction === 'out', r.runNs, io.data.length);
+    else if (r.mmio !== undefined) this.addMmio(r.mmio.address, r.mmio.write, r.runNs, r.mmio.data.length);
+  }
+
+  /** The same as add(), for the record a scanner is on (touches only its numbers). */
+  addScan(s: TraceScanner): void {
+    this.count(s.kind, s.reason, s.timeNs, s.runNs);
+    if (s.hasIo) this.addPort(s.ioPort, s.ioOut, s.runNs, s.ioLen);
+    else if (s.hasMmio) this.addMmio(s.mmioAddress, s.mmioWrite, s.runNs, s.mmioLen);
+  }
+
+  private count(kind: RecordKind, reason: number, timeNs: number, runNs: number): void {
+    this.all.add(runNs);
+    if (kind === 'exit') this.exits++;
+    else this.steps++;
+    if (this.firstTimeNs === null) this.firstTimeNs = timeNs;
+    this.lastTimeNs = timeNs;
+    (this.reasons[reason] ?? this.reasonAcc(reason)).add(runNs);
+  }
+
+  private addPort(port: number, out: boolean, runNs: number, bytes: number): void {
+    const key = port * 2 + (out ? 1 : 0);
+    // Consecutive exits mostly hit the same port: skip the map lookup then.
+    let p = key === this.lastPortKey ? this.lastPort : this.ports.get(key);
+    if (p === undefined) this.ports.set(key, (p = new Acc()));
+    this.lastPortKey = key;
+    this.lastPort = p;
+    p.add(runNs);
+    p.bytes += bytes;
+  }
+
+  private addMmio(address: number, write: boolean, runNs: number, bytes: number): void {
+    const key = address * 2 + (write ? 1 : 0);
+    let m = this.mmio.get(key);
+    if (m === undefined) this.mmio.set(key, (m = new Acc()));
+    m.add(runNs);
+    m.bytes += bytes;
   }
 
   private reasonAcc(reason: number): Acc {

@@ -2,8 +2,7 @@
 // exit statistics, computed in one streaming pass that other consumers (console text, Perfetto,
 // HTML) can join as sinks.
 import type { HostFacts, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
-import { openTrace, type OpenedTrace } from '../trace/reader.js';
-import { forEachRecord } from './cursor.js';
+import { openTrace, type OpenedTrace, type TraceScanner } from '../trace/reader.js';
 import { StatsAccumulator, type ExitStats, type StatRow } from './stats.js';
 import { col, humanBytes, humanNs, hx, usFromNs } from './util.js';
 
@@ -113,15 +112,30 @@ export class ConsoleCollector implements TraceSink {
 
   record(r: TraceRecord): void {
     const io = r.io;
-    if (io === undefined || io.direction !== 'out' || !this.ports.has(io.port)) return;
-    this.bytes += io.data.length;
-    this.onBytes?.(io.data);
+    if (io !== undefined && io.direction === 'out' && this.ports.has(io.port)) this.take(io.data);
+  }
+
+  scan(s: TraceScanner): void {
+    if (!s.hasIo || !s.ioOut || !this.ports.has(s.ioPort)) return;
+    if (this.onBytes === undefined && this.kept >= this.keep) {
+      // Only counting (what summarize needs): no view of the bytes.
+      this.bytes += s.ioLen;
+      if (s.ioLen) this.overflow = true;
+      return;
+    }
+    // A copy: onBytes may keep what it gets (the scanner's bytes are reused).
+    this.take(Uint8Array.prototype.slice.call(s.ioData, s.ioAt, s.ioAt + s.ioLen));
+  }
+
+  private take(data: Uint8Array): void {
+    this.bytes += data.length;
+    this.onBytes?.(data);
     if (this.kept < this.keep) {
-      const part = io.data.subarray(0, this.keep - this.kept);
+      const part = data.subarray(0, this.keep - this.kept);
       this.chunks.push(Uint8Array.from(part));
       this.kept += part.length;
-      if (part.length < io.data.length) this.overflow = true;
-    } else if (io.data.length) this.overflow = true;
+      if (part.length < data.length) this.overflow = true;
+    } else if (data.length) this.overflow = true;
   }
 
   /** The kept console bytes. */
@@ -133,6 +147,11 @@ export class ConsoleCollector implements TraceSink {
 export interface TraceSink {
   header?(h: TraceHeader, trace: OpenedTrace): void;
   record(r: TraceRecord, index: number): void;
+  /**
+   * Optional, instead of record(): takes the record a scanner is on (valid only during the
+   * call). When every sink has it, scanTrace makes no record objects at all.
+   */
+  scan?(s: TraceScanner, index: number): void;
   end?(end: TraceEnd, records: number): void;
 }
 
@@ -151,21 +170,35 @@ export async function scanTrace(file: string, sinks: TraceSink[]): Promise<ScanR
   const trace = await openTrace(file);
   try {
     for (const s of sinks) s.header?.(trace.header, trace);
-    let records: number;
-    if (sinks.length === 1) {
-      const only = sinks[0]!;
-      records = await forEachRecord(trace, (r, i) => only.record(r, i));
-    } else {
-      records = await forEachRecord(trace, (r, i) => {
-        for (const s of sinks) s.record(r, i);
-      });
-    }
+    const scanning = sinks.filter((k) => k.scan !== undefined);
+    const others = sinks.filter((k) => k.scan === undefined);
+    const s = trace.scan();
+    let records = 0;
+    do {
+      records = scanAvailable(s, scanning, others, records);
+    } while (await s.read());
     const end = traceEnd(trace);
-    for (const s of sinks) s.end?.(end, records);
+    for (const k of sinks) k.end?.(end, records);
     return { header: trace.header, info: traceInfo(file, trace.header), end, records };
   } finally {
     await trace.close();
   }
+}
+
+/**
+ * Hands the records already in memory to the sinks; returns the next index. A plain function
+ * (called once per read buffer), so V8 optimizes its loop, which it would not in scanTrace.
+ */
+function scanAvailable(s: TraceScanner, scanning: TraceSink[], others: TraceSink[], index: number): number {
+  while (s.next()) {
+    for (let i = 0; i < scanning.length; i++) scanning[i]!.scan!(s, index);
+    if (others.length) {
+      const r = s.record();
+      for (let i = 0; i < others.length; i++) others[i]!.record(r, index);
+    }
+    index++;
+  }
+  return index;
 }
 
 /** Statistics as a sink. */
@@ -173,6 +206,9 @@ export class StatsSink implements TraceSink {
   readonly acc = new StatsAccumulator();
   record(r: TraceRecord): void {
     this.acc.add(r);
+  }
+  scan(s: TraceScanner): void {
+    this.acc.addScan(s);
   }
 }
 

@@ -102,6 +102,13 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Byte-wise equality of x[xAt, xAt+n) and y[yAt, yAt+n) (payload views of two scanners). */
+export function sameBytesAt(x: Uint8Array, xAt: number, y: Uint8Array, yAt: number, n: number): boolean {
+  if (n > 32) return Buffer.compare(x.subarray(xAt, xAt + n), y.subarray(yAt, yAt + n)) === 0;
+  for (let i = 0; i < n; i++) if (x[xAt + i] !== y[yAt + i]) return false;
+  return true;
+}
+
 /** Pads/truncates for a fixed-width text column. */
 export function col(s: string, width: number, right = false): string {
   if (s.length >= width) return s;

@@ -1,5 +1,11 @@
 // Streaming trace reader. Validates every value it hands out and reports problems with the file
 // name and byte offset; a trace cut short is readable up to its last complete record.
+//
+// One decoding path: a TraceScanner steps through the records and holds the current one in its
+// own fields (a flyweight: nothing is allocated per record), and records()/batches() build
+// TraceRecord objects from it. Statistics and diff read the scanner directly. Two decoders fill
+// it: scanFast for the writer's exact layout, straight from the bytes, and msgpackr plus
+// field-by-field checks (decodeRecord) for everything else, which also words every error.
 import { open, type FileHandle } from 'node:fs/promises';
 import { Unpackr } from 'msgpackr';
 
@@ -17,8 +23,6 @@ import {
   type CpuidEntry,
   type EndReason,
   type ExitDetail,
-  type IoPayload,
-  type MmioPayload,
   type RecordKind,
   type TraceFooter,
   type TraceHeader,
@@ -26,6 +30,12 @@ import {
 } from './format.js';
 
 const CHUNK_BYTES = 4 << 20;
+/** The first read's size (reads grow fourfold up to CHUNK_BYTES). */
+const FIRST_CHUNK_BYTES = 64 << 10;
+/** Room in front of a chunk for the unconsumed tail of the one before (part of a value). */
+const TAIL_ROOM = 64 << 10;
+/** Chunk size for re-reading a few records (scanFrom). */
+const SMALL_CHUNK_BYTES = 64 << 10;
 /** Records per batch handed out by `batches()`. */
 const BATCH_RECORDS = 2048;
 
@@ -203,9 +213,9 @@ function frameEnd(b: Buffer, p: number, end: number): number {
 }
 
 /**
- * Splits a file into msgpack values, chunk by chunk, tracking each value's byte offset. Values
- * are framed here; records in the writer's layout are decoded straight from the bytes
- * (fastRecord), everything else by msgpackr.
+ * Splits a file into msgpack values, chunk by chunk, tracking each value's byte offset. Records
+ * in a layout the byte decoder knows (scanFast) are decoded straight from `buf`; everything
+ * else is framed here and decoded by msgpackr.
  */
 class ValueStream {
   /**
@@ -216,21 +226,36 @@ class ValueStream {
   /** Bytes read and not yet consumed start at buf[pos]; buf[0] is at file offset bufAt. */
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
-  /** The whole buffer `buf` is a part of, and the other one (reused by the next fill). */
+  bufAt: number;
+  /** The whole buffer `buf` is a part of. */
   private whole: Buffer | undefined;
-  private spare: Buffer | undefined;
-  private bufAt = 0;
+  /** The next chunk, being read into aheadBuf (at TAIL_ROOM) while this one is decoded. */
+  private ahead: Promise<number> | undefined;
+  private aheadBuf: Buffer | undefined;
   /** End (exclusive, in buf) of the complete value at pos, after frame() returned true. */
   valueEnd = 0;
   private eof = false;
-  private position = 0;
+  /** File offset of the next read. */
+  private position: number;
+  /**
+   * Bytes per read: small at first, growing fourfold up to `chunk`. Records flow at once, and
+   * the code for the end of a buffer runs early, while V8 still collects type feedback: met
+   * first after 4 MiB, it would throw the optimized decoding loops back to the interpreter.
+   */
+  private size: number;
   /** Offset where an incomplete value starts when the file ends inside it. */
   truncatedAt: number | undefined;
 
   constructor(
     private readonly fh: FileHandle,
-    private readonly file: string,
-  ) {}
+    readonly file: string,
+    start = 0,
+    private readonly chunk = CHUNK_BYTES,
+  ) {
+    this.bufAt = start;
+    this.position = start;
+    this.size = Math.min(FIRST_CHUNK_BYTES, chunk);
+  }
 
   /** File offset of buf[pos]. */
   get offset(): number {
@@ -298,26 +323,76 @@ class ValueStream {
   }
 
   /**
-   * Reads the next chunk behind the unconsumed bytes. Two buffers take turns, so memory stays at
-   * two chunks however long the file is: nothing handed out points into them (binary values are
-   * copied out), so a buffer is free for reuse once its bytes are consumed.
+   * Moves on to the next chunk, behind the unconsumed bytes. Two buffers take turns, so memory
+   * stays at two chunks however long the file is: while one is decoded, the next chunk is read
+   * into the other (read-ahead: the read overlaps decoding instead of stalling it). The
+   * unconsumed tail of the old chunk (part of a value) is copied into the room kept in front.
+   * What points into the old buffer (a scanner's payload views) is invalid from here on.
    */
   private async fill(): Promise<void> {
+    let into = this.aheadBuf;
+    let n: number;
+    if (this.ahead !== undefined && into !== undefined) n = await this.ahead;
+    else n = await this.readAt((into = Buffer.allocUnsafe(TAIL_ROOM + this.size)), TAIL_ROOM, this.size, this.position);
+    this.ahead = this.aheadBuf = undefined;
+    this.position += n;
     const left = this.buf.length - this.pos;
-    // Read at least as much as is pending, so a value bigger than a chunk is read in O(size).
-    const size = Math.max(CHUNK_BYTES, left);
-    let next = this.spare;
-    if (next === undefined || next.length < left + size) next = Buffer.allocUnsafe(left + size);
-    this.buf.copy(next, 0, this.pos);
-    this.spare = this.whole;
-    this.whole = next;
-    const { bytesRead } = await this.fh.read(next, left, size, this.position);
-    this.position += bytesRead;
+    let spare: Buffer | undefined;
+    let eof = n === 0;
+    if (left <= TAIL_ROOM) {
+      this.buf.copy(into, TAIL_ROOM - left, this.pos);
+      spare = this.whole;
+      this.whole = into;
+      this.buf = into.subarray(TAIL_ROOM - left, TAIL_ROOM + n);
+    } else {
+      // A long value is cut (rare): join its bytes with the new ones, and read at least as much
+      // again at once, so that a value bigger than a chunk is read in O(size).
+      const more = eof ? 0 : Math.max(this.chunk, left);
+      const joined = Buffer.allocUnsafe(left + n + more);
+      this.buf.copy(joined, 0, this.pos);
+      into.copy(joined, left, TAIL_ROOM, TAIL_ROOM + n);
+      const m = more ? await this.readAt(joined, left + n, more, this.position) : 0;
+      this.position += m;
+      if (m === 0) eof = true;
+      spare = into;
+      this.whole = joined;
+      this.buf = joined.subarray(0, left + n + m);
+    }
     this.bufAt += this.pos;
     this.pos = 0;
-    this.buf = next.subarray(0, left + bytesRead);
-    if (bytesRead === 0) this.eof = true;
+    if (eof) {
+      this.eof = true;
+      return;
+    }
+    this.size = Math.min(4 * this.size, this.chunk);
+    if (spare === undefined || spare.length !== TAIL_ROOM + this.size) spare = Buffer.allocUnsafe(TAIL_ROOM + this.size);
+    this.aheadBuf = spare;
+    this.ahead = this.readAt(spare, TAIL_ROOM, this.size, this.position);
   }
+
+  private readAt(b: Buffer, at: number, size: number, position: number): Promise<number> {
+    const read = this.fh.read(b, at, size, position).then((r) => r.bytesRead);
+    read.catch(() => undefined); // a failed read-ahead is reported when fill() awaits it
+    return read;
+  }
+}
+
+/** How a trace ended, as a scan finds out (OpenedTrace has these fields). */
+interface TraceEnding {
+  footer: TraceFooter | undefined;
+  truncated: boolean;
+  truncatedAt: number | undefined;
+}
+
+/** Where a scan stood between two records: scanFrom() starts there. */
+export interface ScanMark {
+  /** Index of the next record. */
+  readonly index: number;
+  /** Its byte offset. */
+  readonly offset: number;
+  /** Registers and special registers after the record before it (deltas apply to these). */
+  readonly regs: Uint8Array;
+  readonly sregs: Sregs;
 }
 
 export interface OpenedTrace {
@@ -327,10 +402,19 @@ export interface OpenedTrace {
   records(): AsyncGenerator<TraceRecord>;
   /**
    * The same records in arrays of up to a few thousand (much faster for long traces: no promise
-   * per record). Use either records() or batches(), once. A bad record ends the batch before
-   * it; the error is thrown on the next pull.
+   * per record). A bad record ends the batch before it; the error is thrown on the next pull.
    */
   batches(): AsyncGenerator<TraceRecord[]>;
+  /**
+   * The records through a TraceScanner (fastest: nothing is allocated per record). Use one of
+   * records(), batches() and scan(), once.
+   */
+  scan(): TraceScanner;
+  /**
+   * A second scanner over the same file, from `mark` on (to read a few records again, for
+   * context; it does not disturb a running scan and does not set footer/truncated).
+   */
+  scanFrom(mark: ScanMark): TraceScanner;
   footer: TraceFooter | undefined;
   /** True when the file ended without a footer (recording crashed or was cut short). */
   truncated: boolean;
@@ -366,42 +450,6 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
   const raw = await stream.next(MAX_HEADER_BYTES);
   if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
   const header = decodeHeader(raw.value, file, raw.offset);
-  let sregs = header.boot.sregs;
-  /** Registers after the previous record (the boot state at first): deltas apply to these. */
-  const cur = new RegsState(regsToBytes(header.boot.regs));
-
-  const int64 = (stream.unpackr as { int64AsType?: string }).int64AsType === 'number';
-
-  /** Decodes complete values already in memory into `out` until it holds `max` records. */
-  const decodeAvailable = (out: TraceRecord[], max: number): 'more' | 'footer' => {
-    while (out.length < max) {
-      const { buf, pos } = stream;
-      if (pos >= buf.length) break;
-      let rec: TraceRecord | undefined;
-      try {
-        rec = fastRecord(buf, pos, buf.length, stream.offset, cur, sregs, int64);
-      } catch {
-        rec = undefined; // ran past the bytes read so far: frame() below decides
-      }
-      if (rec !== undefined) {
-        stream.pos = fp;
-      } else {
-        if (!stream.frame(MAX_RECORD_BYTES)) break;
-        const next = stream.take();
-        const c = new Check(file, next.offset, 'record');
-        const o = c.obj(next.value, 'record');
-        if (o[K.kind] === KIND_CODE.end) {
-          trace.footer = decodeFooter(o, c, next.offset);
-          return 'footer';
-        }
-        rec = decodeRecord(o, c, next.offset, cur.bytes, sregs);
-        cur.bytes.set(rec.regsBytes);
-      }
-      sregs = rec.sregs;
-      out.push(rec);
-    }
-    return 'more';
-  };
 
   let started = false;
   const trace: OpenedTrace = {
@@ -410,31 +458,27 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
     footer: undefined,
     truncated: false,
     truncatedAt: undefined,
-    async *batches() {
-      if (started) throw new Error(`${file}: records()/batches() can only be iterated once`);
+    scan() {
+      if (started) throw new Error(`${file}: records()/batches()/scan() can only be used once`);
       started = true;
+      return new TraceScanner(stream, trace, regsToBytes(header.boot.regs), header.boot.sregs, 0);
+    },
+    async *batches() {
+      const s = trace.scan();
       for (;;) {
         const batch: TraceRecord[] = [];
         let failure: unknown;
-        let state: 'more' | 'footer' | 'eof' = 'more';
+        let more = true;
         try {
-          if (!(await stream.ensure(MAX_RECORD_BYTES))) state = 'eof';
-          else state = decodeAvailable(batch, BATCH_RECORDS);
+          while (!recordsInto(s, batch, BATCH_RECORDS)) {
+            if (!(more = await s.read())) break;
+          }
         } catch (e) {
           failure = e;
         }
         if (batch.length) yield batch;
         if (failure !== undefined) throw failure;
-        if (state === 'eof') {
-          trace.truncated = true;
-          trace.truncatedAt = stream.truncatedAt;
-          return;
-        }
-        if (state === 'footer') {
-          const extra = await stream.next(MAX_RECORD_BYTES);
-          if (extra) throw new TraceError(file, extra.offset, 'data after the footer');
-          return;
-        }
+        if (!more) return;
       }
     },
     async *records() {
@@ -442,9 +486,233 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
         for (const rec of batch) yield rec;
       }
     },
+    scanFrom(mark) {
+      const ending: TraceEnding = { footer: undefined, truncated: false, truncatedAt: undefined };
+      const from = new ValueStream(fh, file, mark.offset, SMALL_CHUNK_BYTES);
+      return new TraceScanner(from, ending, mark.regs, mark.sregs, mark.index);
+    },
     close: () => fh.close(),
   };
   return trace;
+}
+
+/** No payload. A Buffer, like every payload the scanner points to: one map for V8 (no deopts). */
+const EMPTY: Uint8Array = Buffer.alloc(0);
+
+/**
+ * Steps through the records of a trace, holding the current one in its fields, which the next
+ * step overwrites (nothing is allocated per record; `record()` makes a TraceRecord of it).
+ *
+ *     const s = trace.scan();
+ *     do {
+ *       while (s.next()) use(s);       // records already in memory, synchronously
+ *     } while (await s.read());        // reads on; false at the end (footer or end of file)
+ *
+ * Every record is validated as records() validates it: a bad one throws the same TraceError
+ * (file, byte offset, problem) from next() or read(). Payload bytes (ioData at ioAt, ioLen
+ * bytes; mmioData likewise) are views into the read buffer: valid until next() or read().
+ */
+export class TraceScanner {
+  kind: RecordKind = 'exit';
+  seq = 0;
+  reason = 0;
+  timeNs = 0;
+  runNs = 0;
+  /** Byte offset of the record in the file. */
+  offset = 0;
+  /** Index of the record in the file (records before it). */
+  index: number;
+  /** Registers after this record (kvm_regs bytes): the running state, patched by every record. */
+  readonly regsBytes = new Uint8Array(REGS_BYTES);
+  /** The same bytes as 36 words, for comparing. */
+  readonly regsWords = new Uint32Array(this.regsBytes.buffer);
+  /** Registers this record stored (bit i: register i in REG_NAMES order); the others kept their values. */
+  regsMask = 0;
+  /** Special registers in force (a new object only when a record stores them). */
+  sregs: Sregs;
+  /** True when this record stored sregs (they changed). */
+  sregsChanged = false;
+  hasIo = false;
+  ioPort = 0;
+  ioSize = 0;
+  ioOut = false;
+  ioCount = 0;
+  ioData: Uint8Array = EMPTY;
+  ioAt = 0;
+  ioLen = 0;
+  hasMmio = false;
+  mmioAddress = 0;
+  mmioLength = 0;
+  mmioWrite = false;
+  mmioData: Uint8Array = EMPTY;
+  mmioAt = 0;
+  mmioLen = 0;
+  detail: ExitDetail | undefined = undefined;
+  /** The footer was read, or the file ended: no more records. */
+  private ended = false;
+  private footerChecked = false;
+
+  /** @internal use OpenedTrace.scan() */
+  constructor(
+    private readonly stream: ValueStream,
+    private readonly ending: TraceEnding,
+    regs: Uint8Array,
+    sregs: Sregs,
+    /** Index of the first record the scan will hand out. */
+    firstIndex: number,
+  ) {
+    this.regsBytes.set(regs);
+    this.sregs = sregs;
+    this.index = firstIndex - 1;
+  }
+
+  /**
+   * Moves to the next record if it is already in memory. False when more bytes must be read
+   * first (call read()) or the records have ended.
+   */
+  next(): boolean {
+    const st = this.stream;
+    const b = st.buf;
+    const p = st.pos;
+    if (p >= b.length || this.ended) return false;
+    const e = scanFast(this, b, p, b.length);
+    if (e < 0) return this.nextSlow();
+    this.offset = st.bufAt + p;
+    st.pos = e;
+    this.index++;
+    return true;
+  }
+
+  /** A record the byte decoder does not take (or one cut by the end of the buffer), or the footer. */
+  private nextSlow(): boolean {
+    const st = this.stream;
+    if (!st.frame(MAX_RECORD_BYTES)) return false; // cut: read() brings the rest
+    const { value, offset } = st.take();
+    const c = new Check(st.file, offset, 'record');
+    const o = c.obj(value, 'record');
+    if (o[K.kind] === KIND_CODE.end) {
+      this.ending.footer = decodeFooter(o, c, offset);
+      this.ended = true;
+      return false;
+    }
+    decodeRecord(this, o, c);
+    this.offset = offset;
+    this.index++;
+    return true;
+  }
+
+  /** Reads on until the next record is in memory; false when the records have ended. */
+  async read(): Promise<boolean> {
+    if (this.ended) {
+      if (this.ending.footer !== undefined && !this.footerChecked) {
+        this.footerChecked = true;
+        const extra = await this.stream.next(MAX_RECORD_BYTES);
+        if (extra) throw new TraceError(this.stream.file, extra.offset, 'data after the footer');
+      }
+      return false;
+    }
+    if (await this.stream.ensure(MAX_RECORD_BYTES)) return true;
+    this.ended = true;
+    this.ending.truncated = true;
+    this.ending.truncatedAt = this.stream.truncatedAt;
+    return false;
+  }
+
+  /**
+   * Moves to the next record, reading as needed; false when the records have ended. Per record,
+   * `s.next() || (await s.advance())` awaits only when the buffer has run dry.
+   */
+  async advance(): Promise<boolean> {
+    for (;;) {
+      if (this.next()) return true;
+      if (!(await this.read())) return false;
+    }
+  }
+
+  get reasonName(): string {
+    return reasonName(this.reason);
+  }
+
+  /** Where the scan stands now (after the current record), for scanFrom(). */
+  mark(): ScanMark {
+    return { index: this.index + 1, offset: this.stream.offset, regs: this.regsBytes.slice(), sregs: this.sregs };
+  }
+
+  /** The current record as a TraceRecord of its own (payload bytes copied). */
+  record(): TraceRecord {
+    const rec = new DecodedRecord(
+      this.kind,
+      this.seq,
+      this.reason,
+      this.timeNs,
+      this.runNs,
+      this.sregs,
+      this.sregsChanged,
+      this.offset,
+      this.regsWords,
+    );
+    if (this.hasIo) {
+      rec.io = {
+        port: this.ioPort,
+        size: this.ioSize,
+        direction: this.ioOut ? 'out' : 'in',
+        count: this.ioCount,
+        data: copyBytes(this.ioData, this.ioAt, this.ioLen),
+      };
+    }
+    if (this.hasMmio) {
+      rec.mmio = {
+        address: this.mmioAddress,
+        length: this.mmioLength,
+        write: this.mmioWrite,
+        data: copyBytes(this.mmioData, this.mmioAt, this.mmioLen),
+      };
+    }
+    if (this.detail !== undefined) rec.detail = this.detail;
+    return rec;
+  }
+
+  /**
+   * Same register values as `other`'s current record, comparing only the registers in `mask`
+   * (all by default). Two scans whose registers were equal and whose records stored the same
+   * registers need only compare those: that is what diff does per record.
+   */
+  sameRegs(other: TraceScanner, mask = ALL_REGS): boolean {
+    const x = this.regsWords;
+    const y = other.regsWords;
+    if (mask === ALL_REGS) {
+      for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+      return true;
+    }
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const w = (31 - Math.clz32(m & -m)) * 2;
+      if (x[w] !== y[w] || x[w + 1] !== y[w + 1]) return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * Adds the records already in memory to `out` until it holds `max`; true when it does. A plain
+ * function, so V8 optimizes the loop (it would not inside the async generator).
+ */
+function recordsInto(s: TraceScanner, out: TraceRecord[], max: number): boolean {
+  while (out.length < max) {
+    if (!s.next()) return false;
+    out.push(s.record());
+  }
+  return true;
+}
+
+/**
+ * Bytes copied out of a (reused) read buffer; small ones byte by byte, cheaper than a call.
+ * (Not b.slice(): on a Buffer that is a view, not a copy.)
+ */
+function copyBytes(b: Uint8Array, at: number, n: number): Uint8Array {
+  if (n > 64) return Uint8Array.prototype.slice.call(b, at, at + n);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = b[at + i]!;
+  return out;
 }
 
 function decodeHeader(v: unknown, file: string, offset: number): TraceHeader {
@@ -494,13 +762,17 @@ function decodeHeader(v: unknown, file: string, offset: number): TraceHeader {
   };
 }
 
+// ---- records: the generic path ------------------------------------------------------------------
+// msgpackr decodes the value and Check validates it field by field, wording every error. Every
+// record scanFast declines comes here: other encodings, a detail map, and every invalid one.
+
 /** Registers are stored whole, or as a mask of changed ones plus their values (REG_NAMES order). */
 function decodeRegs(o: Obj, c: Check, prev: Uint8Array): Uint8Array {
   if (o[K.regsMask] === undefined) return c.bin(o, K.regs, REGS_BYTES);
   const mask = c.num(o, K.regsMask);
   if (mask < 0 || mask >= 1 << (REGS_BYTES / 8)) c.fail(`'${K.regsMask}' must be an 18-bit register mask, got ${mask}`);
   const changed = c.bin(o, K.regs);
-  const bytes = Uint8Array.from(prev); // a copy (Buffer#slice would be a view into the file buffer)
+  const bytes = Uint8Array.from(prev);
   let at = 0;
   for (let i = 0; mask >> i; i++) {
     if (!((mask >> i) & 1)) continue;
@@ -512,92 +784,329 @@ function decodeRegs(o: Obj, c: Check, prev: Uint8Array): Uint8Array {
   return bytes;
 }
 
-function decodeRecord(o: Obj, c: Check, offset: number, prevRegs: Uint8Array, prevSregs: Sregs): TraceRecord {
+/** Validates record `o` and makes it the scanner's current record (state changes only at the end). */
+function decodeRecord(s: TraceScanner, o: Obj, c: Check): void {
   const kindCode = o[K.kind];
   if (kindCode !== KIND_CODE.exit && kindCode !== KIND_CODE.step) c.fail(`unknown record kind ${describe(kindCode)}`);
   const reason = c.num(o, K.reason);
-  const regsBytes = decodeRegs(o, c, prevRegs);
+  const regsBytes = decodeRegs(o, c, s.regsBytes);
   const sregsBytes = o[K.sregs] === undefined ? undefined : c.bin(o, K.sregs, SREGS_BYTES);
-  const rec = new DecodedRecord(
-    kindCode === KIND_CODE.exit ? 'exit' : 'step',
-    c.num(o, K.seq),
-    reason,
-    c.num(o, K.time),
-    c.num(o, K.run),
-    regsBytes,
-    sregsBytes ? sregsFromBytes(sregsBytes) : prevSregs,
-    sregsBytes !== undefined,
-    offset,
-  );
+  const seq = c.num(o, K.seq);
+  const timeNs = c.num(o, K.time);
+  const runNs = c.num(o, K.run);
+  let io: Obj | undefined;
+  let ioData: Uint8Array = EMPTY;
   if (o[K.io] !== undefined) {
-    const io = c.obj(o[K.io], K.io);
+    io = c.obj(o[K.io], K.io);
     const size = c.num(io, 'z');
     const count = c.num(io, 'c');
-    const data = c.bin(io, 'v');
+    ioData = c.bin(io, 'v');
     if (![1, 2, 4].includes(size)) c.fail(`IO size must be 1, 2 or 4, got ${size}`);
-    if (data.length !== size * count) c.fail(`IO data must be size*count = ${size * count} bytes, got ${data.length}`);
-    rec.io = { port: c.num(io, 'p'), size, direction: c.num(io, 'o') ? 'out' : 'in', count, data };
+    if (ioData.length !== size * count) c.fail(`IO data must be size*count = ${size * count} bytes, got ${ioData.length}`);
+    s.ioPort = c.num(io, 'p');
+    s.ioOut = c.num(io, 'o') !== 0;
+    s.ioSize = size;
+    s.ioCount = count;
   }
+  let mm: Obj | undefined;
+  let mmData: Uint8Array = EMPTY;
   if (o[K.mmio] !== undefined) {
-    const mm = c.obj(o[K.mmio], K.mmio);
+    mm = c.obj(o[K.mmio], K.mmio);
     const length = c.num(mm, 'l');
-    const data = c.bin(mm, 'v');
-    if (data.length !== length) c.fail(`MMIO data must be ${length} bytes, got ${data.length}`);
-    rec.mmio = { address: c.num(mm, 'a'), length, write: c.num(mm, 'w') !== 0, data };
+    mmData = c.bin(mm, 'v');
+    if (mmData.length !== length) c.fail(`MMIO data must be ${length} bytes, got ${mmData.length}`);
+    s.mmioAddress = c.num(mm, 'a');
+    s.mmioWrite = c.num(mm, 'w') !== 0;
+    s.mmioLength = length;
   }
-  if (o[K.detail] !== undefined) rec.detail = c.obj(o[K.detail], K.detail) as TraceRecord['detail'];
-  return rec;
+  const detail = o[K.detail] === undefined ? undefined : (c.obj(o[K.detail], K.detail) as ExitDetail);
+  s.kind = kindCode === KIND_CODE.exit ? 'exit' : 'step';
+  s.seq = seq;
+  s.reason = reason;
+  s.timeNs = timeNs;
+  s.runNs = runNs;
+  s.regsBytes.set(regsBytes);
+  s.regsMask = ALL_REGS; // (as far as anyone comparing needs to know)
+  s.sregsChanged = sregsBytes !== undefined;
+  if (sregsBytes !== undefined) s.sregs = sregsFromBytes(sregsBytes);
+  s.hasIo = io !== undefined;
+  s.ioData = ioData;
+  s.ioAt = 0;
+  s.ioLen = ioData.length;
+  s.hasMmio = mm !== undefined;
+  s.mmioData = mmData;
+  s.mmioAt = 0;
+  s.mmioLen = mmData.length;
+  s.detail = detail;
+}
+
+// ---- records: the byte decoder ------------------------------------------------------------------
+// Decodes a record in exactly the layout TraceWriter produces, straight from the read buffer
+// into the scanner, in one pass without a branch per key: a fixmap of
+//   k n r t d [gm] g [s] [io: p z o c v] [mm: a l w v]
+// with unsigned integers of any width and bin payloads. It takes only records decodeRecord
+// accepts and produces the same values. Anything else (other key orders or encodings, a
+// detail map, an invalid value, a record near the end of the buffer) returns -1 and goes
+// through msgpackr and decodeRecord, which also word the errors.
+//
+// Bounds: before each group of fields it checks that the most that group can read lies before
+// `end` (conservatively: a record close to the end of the buffer just takes the generic path),
+// so it never reads past the buffer (V8 would deoptimize on that). The scanner's state
+// (registers, sregs) changes only after the whole record has been checked.
+
+/** Where the bytes of the bin just read by binLen start (module state: no object per value). */
+let binAt = 0;
+
+/** Length of the msgpack bin at b[p] (its bytes start at binAt), or -1 when it is not a bin. */
+function binLen(b: Buffer, p: number): number {
+  const t = b[p];
+  if (t === 0xc4) {
+    binAt = p + 2;
+    return b[p + 1]!;
+  }
+  if (t === 0xc5) {
+    binAt = p + 3;
+    return (b[p + 1]! << 8) | b[p + 2]!;
+  }
+  if (t === 0xc6) {
+    binAt = p + 5;
+    return b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
+  }
+  return -1;
 }
 
 /**
- * Register bytes of fast-decoded records live in shared slabs (a typed array over 64 bytes gets
- * its own off-heap buffer, about a microsecond each): 144 bytes per record, 4096 records per
- * slab. A record keeps its slab and offset; `regsBytes` is a view made on first use.
+ * Bytes of the unsigned msgpack integer starting with byte t (0: not one). A table rather than
+ * a function: a load instead of a chain of branches, and it leaves TurboFan's inlining budget
+ * to uVal (a call per field would cost more than decoding it).
+ */
+const U_LEN = new Uint8Array(256);
+U_LEN.fill(1, 0, 0x80);
+U_LEN[0xcc] = 2;
+U_LEN[0xcd] = 3;
+U_LEN[0xce] = 5;
+U_LEN[0xcf] = 9;
+
+/** The unsigned msgpack integer at b[p] (first byte t, U_LEN[t] > 0), as msgpackr decodes it. */
+function uVal(b: Buffer, p: number, t: number): number {
+  return t < 0x80
+    ? t
+    : t === 0xcc
+      ? b[p + 1]!
+      : t === 0xcd
+        ? (b[p + 1]! << 8) | b[p + 2]!
+        : t === 0xce
+          ? b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)
+          : u64(b, p + 1);
+}
+
+/** uint 64 (rare: times after 4.3 s), as msgpackr's int64AsType 'number' computes it. */
+function u64(b: Buffer, p: number): number {
+  const hi = b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+  return hi * 0x100000000 + (b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!));
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
+const ALL_REGS = (1 << (REGS_BYTES / 8)) - 1;
+/** Most bytes read before the registers' bytes: map, k, n r t d (uint 64 each), gm, g's bin header. */
+const PREFIX_MAX = 1 + 4 + 4 * 11 + 12 + 7;
+/** Most bytes of an optional field's key, map header and numbers (io is the longest: 56). */
+const OPTIONAL_MAX = 56;
+
+/** io: 85 'p' u 'z' u 'o' u 'c' u 'v' bin, into the scanner's io fields; returns its end or -1. */
+function scanIo(s: TraceScanner, b: Buffer, p: number, end: number): number {
+  let t: number;
+  let n: number;
+  if (b[p] !== 0x85 || b[p + 1] !== 0xa1 || b[p + 2] !== 0x70 || (n = U_LEN[(t = b[p + 3]!)]!) === 0) return -1;
+  const port = uVal(b, p + 3, t);
+  p += 3 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x7a || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const size = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x6f || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const out = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x63 || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const count = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x76) return -1;
+  const len = binLen(b, p + 2);
+  if ((size !== 1 && size !== 2 && size !== 4) || len !== size * count || binAt + len > end) return -1;
+  s.ioPort = port;
+  s.ioSize = size;
+  s.ioOut = out !== 0;
+  s.ioCount = count;
+  s.ioAt = binAt;
+  s.ioLen = len;
+  return binAt + len;
+}
+
+/** mm: 84 'a' u 'l' u 'w' u 'v' bin, into the scanner's mmio fields; returns its end or -1. */
+function scanMmio(s: TraceScanner, b: Buffer, p: number, end: number): number {
+  let t: number;
+  let n: number;
+  if (b[p] !== 0x84 || b[p + 1] !== 0xa1 || b[p + 2] !== 0x61 || (n = U_LEN[(t = b[p + 3]!)]!) === 0) return -1;
+  const address = uVal(b, p + 3, t);
+  p += 3 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x6c || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const length = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x77 || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const write = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x76) return -1;
+  const len = binLen(b, p + 2);
+  if (len !== length || binAt + len > end) return -1;
+  s.mmioAddress = address;
+  s.mmioLength = length;
+  s.mmioWrite = write !== 0;
+  s.mmioAt = binAt;
+  s.mmioLen = len;
+  return binAt + len;
+}
+
+/** The record at b[start] into the scanner; returns its end, or -1 (see above). */
+function scanFast(s: TraceScanner, b: Buffer, start: number, end: number): number {
+  if (start + PREFIX_MAX > end) return -1;
+  // fixmap of the 6 fixed fields plus up to 4 optional ones (gm, s, io, mm)
+  const h = b[start]!;
+  if (h < 0x86 || h > 0x8a) return -1;
+  let optional = h - 0x86;
+  // k: 'x' or 's' ('end' is the footer: generic path)
+  if (b[start + 1] !== 0xa1 || b[start + 2] !== 0x6b || b[start + 3] !== 0xa1) return -1;
+  const kc = b[start + 4];
+  const kind: RecordKind | undefined = kc === 0x78 ? 'exit' : kc === 0x73 ? 'step' : undefined;
+  if (kind === undefined) return -1;
+  let p = start + 5;
+  let t: number;
+  let n: number;
+  // n r t d
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x6e || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const seq = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x72 || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const reason = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x74 || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const timeNs = uVal(b, p + 2, t);
+  p += 2 + n;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x64 || (n = U_LEN[(t = b[p + 2]!)]!) === 0) return -1;
+  const runNs = uVal(b, p + 2, t);
+  p += 2 + n;
+  // gm (the changed registers' mask) and g (their values), or g alone (all of them)
+  let mask = ALL_REGS;
+  if (b[p] === 0xa2 && b[p + 1] === 0x67 && b[p + 2] === 0x6d) {
+    if (optional-- === 0 || (n = U_LEN[(t = b[p + 3]!)]!) === 0) return -1;
+    mask = uVal(b, p + 3, t);
+    p += 3 + n;
+    if (mask > ALL_REGS) return -1;
+  }
+  const regsLen = popcount(mask) * 8;
+  if (b[p] !== 0xa1 || b[p + 1] !== 0x67 || binLen(b, p + 2) !== regsLen || binAt + regsLen > end) return -1;
+  const regsAt = binAt;
+  p = regsAt + regsLen;
+  let sregsAt = -1;
+  let io = false;
+  let mmio = false;
+  if (optional > 0) {
+    // s (only when the special registers changed), io, mm
+    if (p + OPTIONAL_MAX > end) return -1;
+    if (b[p] === 0xa1 && b[p + 1] === 0x73) {
+      if (binLen(b, p + 2) !== SREGS_BYTES || binAt + SREGS_BYTES + OPTIONAL_MAX > end) return -1;
+      sregsAt = binAt;
+      p = sregsAt + SREGS_BYTES;
+      optional--;
+    }
+    if (optional > 0 && b[p] === 0xa2 && b[p + 1] === 0x69 && b[p + 2] === 0x6f) {
+      p = scanIo(s, b, p + 3, end);
+      if (p < 0 || p + OPTIONAL_MAX > end) return -1;
+      io = true;
+      optional--;
+    }
+    if (optional > 0 && b[p] === 0xa2 && b[p + 1] === 0x6d && b[p + 2] === 0x6d) {
+      p = scanMmio(s, b, p + 3, end);
+      if (p < 0) return -1;
+      mmio = true;
+      optional--;
+    }
+    if (optional !== 0) return -1;
+  }
+  // Checked: from here on the record is accepted and the state changes.
+  const state = s.regsBytes;
+  let at = regsAt;
+  for (let m = mask; m !== 0; m &= m - 1) {
+    const o = (31 - Math.clz32(m & -m)) * 8; // the lowest register left
+    state[o] = b[at]!;
+    state[o + 1] = b[at + 1]!;
+    state[o + 2] = b[at + 2]!;
+    state[o + 3] = b[at + 3]!;
+    state[o + 4] = b[at + 4]!;
+    state[o + 5] = b[at + 5]!;
+    state[o + 6] = b[at + 6]!;
+    state[o + 7] = b[at + 7]!;
+    at += 8;
+  }
+  s.regsMask = mask;
+  s.kind = kind;
+  s.seq = seq;
+  s.reason = reason;
+  s.timeNs = timeNs;
+  s.runNs = runNs;
+  s.sregsChanged = sregsAt >= 0;
+  if (sregsAt >= 0) s.sregs = sregsFromBytes(b.subarray(sregsAt, sregsAt + SREGS_BYTES));
+  s.hasIo = io;
+  if (io) s.ioData = b;
+  s.hasMmio = mmio;
+  if (mmio) s.mmioData = b;
+  s.detail = undefined;
+  return p;
+}
+
+// ---- records as objects -------------------------------------------------------------------------
+
+/**
+ * Register bytes of records live in shared slabs (a typed array over 144 bytes would get its own
+ * off-heap buffer, about a microsecond each): 4096 records per slab. A record keeps its slab and
+ * offset; `regsBytes` is a view made on first use.
  */
 const SLAB_RECORDS = 4096;
-let slab = new Uint8Array(0);
 let slab32 = new Uint32Array(0);
 let slabUsed = 0;
 
-/** The running register state of one trace, and where records snapshot it. */
-class RegsState {
-  readonly bytes: Uint8Array;
-  private readonly words: Uint32Array;
-
-  constructor(initial: Uint8Array) {
-    this.bytes = new Uint8Array(REGS_BYTES);
-    this.bytes.set(initial);
-    this.words = new Uint32Array(this.bytes.buffer);
+/** Copies registers (as words) into a slab; returns the byte offset (the slab is `slab32`). */
+function snapshot(words: Uint32Array): number {
+  if (slabUsed + REGS_BYTES > slab32.byteLength) {
+    slab32 = new Uint32Array((REGS_BYTES / 4) * SLAB_RECORDS);
+    slabUsed = 0;
   }
-
-  /** Copies the current registers into a slab; returns the offset (the slab is `slab`). */
-  snapshot(): number {
-    if (slabUsed + REGS_BYTES > slab.length) {
-      slab = new Uint8Array(REGS_BYTES * SLAB_RECORDS);
-      slab32 = new Uint32Array(slab.buffer);
-      slabUsed = 0;
-    }
-    const at = slabUsed;
-    const w = this.words;
-    for (let i = 0, j = at >> 2; i < REGS_BYTES / 4; i++, j++) slab32[j] = w[i]!;
-    slabUsed += REGS_BYTES;
-    return at;
-  }
+  const at = slabUsed;
+  for (let i = 0, j = at >> 2; i < words.length; i++, j++) slab32[j] = words[i]!;
+  slabUsed += REGS_BYTES;
+  return at;
 }
 
 const REASON_NAMES: string[] = Array.from({ length: 64 }, (_, code) => exitReasonName(code));
 
-/** A decoded record; `regsBytes` and `regs` are made on first use. */
+function reasonName(reason: number): string {
+  return (reason >= 0 && reason < 64 && REASON_NAMES[reason]) || exitReasonName(reason);
+}
+
+/** A record as records()/batches() hand it out; `regsBytes` and `regs` are made on first use. */
 class DecodedRecord implements TraceRecord {
   readonly reasonName: string;
-  declare io?: IoPayload;
-  declare mmio?: MmioPayload;
+  declare io?: TraceRecord['io'];
+  declare mmio?: TraceRecord['mmio'];
   declare detail?: ExitDetail;
   #regsBytes: Uint8Array | undefined;
   #regs: Regs | undefined;
-  /** Slab (32-bit view) and byte offset holding the registers, when regsBytes is not made yet. */
-  #slab: Uint32Array | undefined;
-  #at = 0;
+  /** Slab (32-bit view) and byte offset holding the registers. */
+  readonly #slab: Uint32Array;
+  readonly #at: number;
 
   constructor(
     readonly kind: RecordKind,
@@ -605,34 +1114,28 @@ class DecodedRecord implements TraceRecord {
     readonly reason: number,
     readonly timeNs: number,
     readonly runNs: number,
-    regsBytes: Uint8Array | undefined,
     readonly sregs: Sregs,
     readonly sregsChanged: boolean,
     readonly offset: number,
+    regsWords: Uint32Array,
   ) {
-    this.reasonName = (reason >= 0 && reason < 64 && REASON_NAMES[reason]) || exitReasonName(reason);
-    if (regsBytes !== undefined) this.#regsBytes = regsBytes;
-    else {
-      this.#slab = slab32;
-      this.#at = slabUsed - REGS_BYTES;
-    }
+    this.reasonName = reasonName(reason);
+    this.#at = snapshot(regsWords);
+    this.#slab = slab32;
   }
 
   get regsBytes(): Uint8Array {
-    return (this.#regsBytes ??= new Uint8Array(this.#slab!.buffer, this.#at, REGS_BYTES));
+    return (this.#regsBytes ??= new Uint8Array(this.#slab.buffer, this.#at, REGS_BYTES));
   }
 
   get regs(): Regs {
     return (this.#regs ??= regsFromBytes(this.regsBytes));
   }
 
-  /** Same registers as `other` (compares the slabs directly when both are there). */
+  /** Same registers as `other` (compares the slabs directly). */
   sameRegs(other: DecodedRecord): boolean {
     const x = this.#slab;
     const y = other.#slab;
-    if (x === undefined || y === undefined || this.#regsBytes !== undefined || other.#regsBytes !== undefined) {
-      return Buffer.compare(this.regsBytes, other.regsBytes) === 0;
-    }
     let i = this.#at >> 2;
     let j = other.#at >> 2;
     for (const end = i + REGS_BYTES / 4; i < end; i++, j++) if (x[i] !== y[j]) return false;
@@ -649,525 +1152,6 @@ export function sameRegisters(a: TraceRecord, b: TraceRecord): boolean {
   const x = a.regsBytes;
   const y = b.regsBytes;
   return x.length === y.length && Buffer.compare(x, y) === 0;
-}
-
-// ---- fast path: records decoded straight from the bytes -----------------------------------------
-// fastRecord reads the exact layout TraceWriter produces in one straight pass; other key orders
-// and number encodings go to fastRecordAnyOrder. Both accept only what decodeRecord accepts
-// and build the same values. On anything else (a detail map, extension types, a value
-// decodeRecord would reject, a record cut by the end of the buffer) they return undefined and
-// the record goes through msgpackr and decodeRecord, which also word the errors.
-
-/** Position in the buffer: where the record just decoded ends. */
-let fp = 0;
-let fBinAt = 0;
-
-let fInt64 = false;
-
-/** A msgpack number at fp (as msgpackr decodes it), or NaN for anything else. */
-function fNum(b: Buffer): number {
-  const t = b[fp]!;
-  if (t < 0x80) {
-    fp++;
-    return t;
-  }
-  if (t === 0xce) {
-    fp += 5;
-    return ((b[fp - 4]! << 24) >>> 0) + ((b[fp - 3]! << 16) | (b[fp - 2]! << 8) | b[fp - 1]!);
-  }
-  if (t === 0xcd) {
-    fp += 3;
-    return (b[fp - 2]! << 8) | b[fp - 1]!;
-  }
-  if (t === 0xcc) {
-    fp += 2;
-    return b[fp - 1]!;
-  }
-  return fNumRare(b, t);
-}
-
-function fNumRare(b: Buffer, t: number): number {
-  if (t >= 0xe0) {
-    fp++;
-    return t - 0x100;
-  }
-  let v: number;
-  switch (t) {
-    case 0xd0:
-      v = b.readInt8(fp + 1);
-      fp += 2;
-      return v;
-    case 0xd1:
-      v = b.readInt16BE(fp + 1);
-      fp += 3;
-      return v;
-    case 0xd2:
-      v = b.readInt32BE(fp + 1);
-      fp += 5;
-      return v;
-    case 0xcb:
-      v = b.readDoubleBE(fp + 1);
-      fp += 9;
-      return v;
-    case 0xcf:
-      if (!fInt64) return NaN; // msgpackr yields a bigint, which decodeRecord rejects
-      v = b.readUInt32BE(fp + 1) * 0x100000000 + b.readUInt32BE(fp + 5);
-      fp += 9;
-      return v;
-    case 0xd3:
-      if (!fInt64) return NaN;
-      v = b.readInt32BE(fp + 1) * 0x100000000 + b.readUInt32BE(fp + 5);
-      fp += 9;
-      return v;
-    default:
-      return NaN; // float 32 (msgpackr may round it), nil, strings, …
-  }
-}
-
-/** Payload bytes, copied out of the read buffer (small ones byte by byte: cheaper than a call). */
-function bytesAt(b: Buffer, at: number, n: number): Uint8Array {
-  if (n > 64) return Uint8Array.prototype.slice.call(b, at, at + n);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = b[at + i]!;
-  return out;
-}
-
-/** Length of a msgpack bin at fp (its bytes start at fBinAt), or -1. */
-function fBin(b: Buffer): number {
-  const t = b[fp]!;
-  let n: number;
-  if (t === 0xc4) {
-    n = b[fp + 1]!;
-    fBinAt = fp + 2;
-  } else if (t === 0xc5) {
-    n = (b[fp + 1]! << 8) | b[fp + 2]!;
-    fBinAt = fp + 3;
-  } else if (t === 0xc6) {
-    n = b.readUInt32BE(fp + 1);
-    fBinAt = fp + 5;
-  } else return -1;
-  fp = fBinAt + n;
-  return n;
-}
-
-function fIo(b: Buffer, end: number): IoPayload | undefined {
-  const t = b[fp]!;
-  if (t < 0x80 || t > 0x8f) return undefined;
-  const n = t & 0x0f;
-  fp++;
-  let port = NaN;
-  let size = NaN;
-  let out = NaN;
-  let count = NaN;
-  let dataAt = -1;
-  let dataLen = -1;
-  for (let i = 0; i < n; i++) {
-    if (b[fp] !== 0xa1) return undefined;
-    const k = b[fp + 1];
-    fp += 2;
-    switch (k) {
-      case 0x70: // p
-        port = fNum(b);
-        if (port !== port) return undefined;
-        break;
-      case 0x7a: // z
-        size = fNum(b);
-        if (size !== size) return undefined;
-        break;
-      case 0x6f: // o
-        out = fNum(b);
-        if (out !== out) return undefined;
-        break;
-      case 0x63: // c
-        count = fNum(b);
-        if (count !== count) return undefined;
-        break;
-      case 0x76: // v
-        dataLen = fBin(b);
-        if (dataLen < 0) return undefined;
-        dataAt = fBinAt;
-        break;
-      default:
-        return undefined;
-    }
-    if (!(fp <= end)) return undefined;
-  }
-  if (!Number.isFinite(port) || !Number.isFinite(out) || !Number.isFinite(count) || dataAt < 0) return undefined;
-  if ((size !== 1 && size !== 2 && size !== 4) || dataLen !== size * count) return undefined;
-  return { port, size, direction: out ? 'out' : 'in', count, data: bytesAt(b, dataAt, dataLen) };
-}
-
-function fMmio(b: Buffer, end: number): MmioPayload | undefined {
-  const t = b[fp]!;
-  if (t < 0x80 || t > 0x8f) return undefined;
-  const n = t & 0x0f;
-  fp++;
-  let address = NaN;
-  let length = NaN;
-  let write = NaN;
-  let dataAt = -1;
-  let dataLen = -1;
-  for (let i = 0; i < n; i++) {
-    if (b[fp] !== 0xa1) return undefined;
-    const k = b[fp + 1];
-    fp += 2;
-    switch (k) {
-      case 0x61: // a
-        address = fNum(b);
-        if (address !== address) return undefined;
-        break;
-      case 0x6c: // l
-        length = fNum(b);
-        if (length !== length) return undefined;
-        break;
-      case 0x77: // w
-        write = fNum(b);
-        if (write !== write) return undefined;
-        break;
-      case 0x76: // v
-        dataLen = fBin(b);
-        if (dataLen < 0) return undefined;
-        dataAt = fBinAt;
-        break;
-      default:
-        return undefined;
-    }
-    if (!(fp <= end)) return undefined;
-  }
-  if (!Number.isFinite(address) || !Number.isFinite(length) || !Number.isFinite(write) || dataAt < 0 || dataLen !== length) return undefined;
-  return { address, length, write: write !== 0, data: bytesAt(b, dataAt, dataLen) };
-}
-
-/** Bytes of an unsigned msgpack integer starting with byte t (0: not one). */
-function uLen(t: number): number {
-  return t < 0x80 ? 1 : t === 0xcc ? 2 : t === 0xcd ? 3 : t === 0xce ? 5 : t === 0xcf ? 9 : 0;
-}
-
-/** The unsigned msgpack integer at p (its first byte is t, uLen(t) > 0). */
-function uVal(b: Buffer, p: number, t: number): number {
-  if (t < 0x80) return t;
-  if (t === 0xcc) return b[p + 1]!;
-  if (t === 0xcd) return (b[p + 1]! << 8) | b[p + 2]!;
-  if (t === 0xce) return b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
-  return (b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)) * 0x100000000 +
-    (b[p + 5]! * 0x1000000 + ((b[p + 6]! << 16) | (b[p + 7]! << 8) | b[p + 8]!));
-}
-
-/**
- * The record in exactly the layout TraceWriter produces (keys in its order, unsigned integers,
- * bin 8 payloads), decoded in one straight pass; anything else goes to fastRecordAnyOrder.
- */
-function fastRecord(
-  b: Buffer,
-  start: number,
-  end: number,
-  offset: number,
-  cur: RegsState,
-  prevSregs: Sregs,
-  int64: boolean,
-): DecodedRecord | undefined {
-  const head = b[start]!;
-  // fixmap: k n r t d g + optional gm, s, io, mm
-  if (head < 0x86 || head > 0x8a || start + 40 > end) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  let fields = head & 0x0f;
-  let p = start + 1;
-  let t: number;
-  let n: number;
-  // k
-  if (b[p] !== 0xa1 || b[p + 1] !== 0x6b || b[p + 2] !== 0xa1) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  const kc = b[p + 3];
-  const kind: RecordKind | undefined = kc === 0x78 ? 'exit' : kc === 0x73 ? 'step' : undefined;
-  if (kind === undefined) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  p += 4;
-  // n r t d
-  if (b[p] !== 0xa1 || b[p + 1] !== 0x6e || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  const seq = uVal(b, p + 2, t);
-  p += 2 + n;
-  if (b[p] !== 0xa1 || b[p + 1] !== 0x72 || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  const reason = uVal(b, p + 2, t);
-  p += 2 + n;
-  if (b[p] !== 0xa1 || b[p + 1] !== 0x74 || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  const timeNs = uVal(b, p + 2, t);
-  p += 2 + n;
-  if (b[p] !== 0xa1 || b[p + 1] !== 0x64 || (n = uLen((t = b[p + 2]!))) === 0 || (n === 9 && !int64)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-  const runNs = uVal(b, p + 2, t);
-  p += 2 + n;
-  fields -= 5;
-  // gm + g (changed registers) or g (all of them)
-  const state = cur.bytes;
-  if (b[p] === 0xa2 && b[p + 1] === 0x67 && b[p + 2] === 0x6d) {
-    t = b[p + 3]!;
-    n = uLen(t);
-    if (n === 0 || n > 5) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-    const mask = uVal(b, p + 3, t);
-    p += 3 + n;
-    if (mask >= 1 << (REGS_BYTES / 8) || b[p] !== 0xa1 || b[p + 1] !== 0x67 || b[p + 2] !== 0xc4) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-    let bits = 0;
-    for (let m = mask; m; m &= m - 1) bits++;
-    if (b[p + 3] !== bits * 8 || p + 4 + bits * 8 > end || fields < 2) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-    // Validation of the rest must not fail after the state is patched: check it first.
-    const after = p + 4 + bits * 8;
-    if (!fastTail(b, after, end, fields - 2)) return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-    let at = p + 4;
-    for (let m = mask, o = 0; m; m >>>= 1, o += 8) {
-      if (!(m & 1)) continue;
-      state[o] = b[at]!;
-      state[o + 1] = b[at + 1]!;
-      state[o + 2] = b[at + 2]!;
-      state[o + 3] = b[at + 3]!;
-      state[o + 4] = b[at + 4]!;
-      state[o + 5] = b[at + 5]!;
-      state[o + 6] = b[at + 6]!;
-      state[o + 7] = b[at + 7]!;
-      at += 8;
-    }
-    return finishFast(b, kind, seq, reason, timeNs, runNs, cur, prevSregs, offset);
-  }
-  return fastRecordAnyOrder(b, start, end, offset, cur, prevSregs, int64);
-}
-
-/** What fastTail found after the registers (module state: no object per record). */
-let tailEnd = 0;
-let tailSregsAt = -1;
-let tailIo: IoPayload | undefined;
-let tailMmio: MmioPayload | undefined;
-
-/** Optional s, io, mm in the writer's order and layout, exactly `fields` of them; false otherwise. */
-function fastTail(b: Buffer, p: number, end: number, fields: number): boolean {
-  let sregsAt = -1;
-  let io: IoPayload | undefined;
-  let mmio: MmioPayload | undefined;
-  if (fields > 0 && b[p] === 0xa1 && b[p + 1] === 0x73) {
-    if (b[p + 2] !== 0xc5 || b[p + 3] !== SREGS_BYTES >> 8 || b[p + 4] !== (SREGS_BYTES & 0xff) || p + 5 + SREGS_BYTES > end) return false;
-    sregsAt = p + 5;
-    p += 5 + SREGS_BYTES;
-    fields--;
-  }
-  if (fields > 0 && b[p] === 0xa2 && b[p + 1] === 0x69 && b[p + 2] === 0x6f) {
-    // io: 85 a1 'p' u a1 'z' u a1 'o' u a1 'c' u a1 'v' c4 len
-    if (b[p + 3] !== 0x85 || b[p + 4] !== 0xa1 || b[p + 5] !== 0x70) return false;
-    p += 6;
-    let t = b[p]!;
-    let n = uLen(t);
-    if (n === 0 || n > 5) return false;
-    const port = uVal(b, p, t);
-    p += n;
-    if (b[p] !== 0xa1 || b[p + 1] !== 0x7a) return false;
-    const size = b[p + 2]!;
-    if ((size !== 1 && size !== 2 && size !== 4) || b[p + 3] !== 0xa1 || b[p + 4] !== 0x6f) return false;
-    const out = b[p + 5]!;
-    if (out > 0x7f || b[p + 6] !== 0xa1 || b[p + 7] !== 0x63) return false;
-    p += 8;
-    t = b[p]!;
-    n = uLen(t);
-    if (n === 0 || n > 5) return false;
-    const count = uVal(b, p, t);
-    p += n;
-    if (b[p] !== 0xa1 || b[p + 1] !== 0x76 || b[p + 2] !== 0xc4) return false;
-    const len = b[p + 3]!;
-    if (len !== size * count || p + 4 + len > end) return false;
-    io = { port, size, direction: out ? 'out' : 'in', count, data: bytesAt(b, p + 4, len) };
-    p += 4 + len;
-    fields--;
-  }
-  if (fields > 0 && b[p] === 0xa2 && b[p + 1] === 0x6d && b[p + 2] === 0x6d) {
-    // mm: 84 a1 'a' u a1 'l' u a1 'w' u a1 'v' c4 len
-    if (b[p + 3] !== 0x84 || b[p + 4] !== 0xa1 || b[p + 5] !== 0x61) return false;
-    p += 6;
-    let t = b[p]!;
-    let n = uLen(t);
-    if (n === 0 || n > 5) return false;
-    const address = uVal(b, p, t);
-    p += n;
-    if (b[p] !== 0xa1 || b[p + 1] !== 0x6c) return false;
-    t = b[p + 2]!;
-    n = uLen(t);
-    if (n === 0 || n > 5) return false;
-    const length = uVal(b, p + 2, t);
-    p += 2 + n;
-    if (b[p] !== 0xa1 || b[p + 1] !== 0x77) return false;
-    const write = b[p + 2]!;
-    if (write > 0x7f || b[p + 3] !== 0xa1 || b[p + 4] !== 0x76 || b[p + 5] !== 0xc4) return false;
-    const len = b[p + 6]!;
-    if (len !== length || p + 7 + len > end) return false;
-    mmio = { address, length, write: write !== 0, data: bytesAt(b, p + 7, len) };
-    p += 7 + len;
-    fields--;
-  }
-  if (fields !== 0 || p > end) return false;
-  tailEnd = p;
-  tailSregsAt = sregsAt;
-  tailIo = io;
-  tailMmio = mmio;
-  return true;
-}
-
-function finishFast(
-  b: Buffer,
-  kind: RecordKind,
-  seq: number,
-  reason: number,
-  timeNs: number,
-  runNs: number,
-  cur: RegsState,
-  prevSregs: Sregs,
-  offset: number,
-): DecodedRecord {
-  cur.snapshot();
-  const s = tailSregsAt;
-  const rec = new DecodedRecord(
-    kind,
-    seq,
-    reason,
-    timeNs,
-    runNs,
-    undefined,
-    s >= 0 ? sregsFromBytes(b.subarray(s, s + SREGS_BYTES)) : prevSregs,
-    s >= 0,
-    offset,
-  );
-  if (tailIo !== undefined) rec.io = tailIo;
-  if (tailMmio !== undefined) rec.mmio = tailMmio;
-  fp = tailEnd;
-  return rec;
-}
-
-/** Records in any key order and any number encoding (still no detail, no extension types). */
-function fastRecordAnyOrder(
-  b: Buffer,
-  start: number,
-  end: number,
-  offset: number,
-  cur: RegsState,
-  prevSregs: Sregs,
-  int64: boolean,
-): DecodedRecord | undefined {
-  fp = start;
-  fInt64 = int64;
-  const t = b[fp]!;
-  let n: number;
-  if (t >= 0x80 && t <= 0x8f) {
-    n = t & 0x0f;
-    fp++;
-  } else if (t === 0xde) {
-    n = (b[fp + 1]! << 8) | b[fp + 2]!;
-    fp += 3;
-  } else return undefined;
-  let kind: RecordKind | undefined;
-  let seq = NaN;
-  let reason = NaN;
-  let timeNs = NaN;
-  let runNs = NaN;
-  let hasMask = false;
-  let mask = NaN;
-  let regsAt = -1;
-  let regsLen = -1;
-  let sregsAt = -1;
-  let io: IoPayload | undefined;
-  let mmio: MmioPayload | undefined;
-  for (let i = 0; i < n; i++) {
-    const kb = b[fp];
-    if (kb === 0xa1) {
-      const k = b[fp + 1];
-      fp += 2;
-      switch (k) {
-        case 0x6b: {
-          // k: fixstr 'x' or 's' ('end' is the footer: generic path)
-          if (b[fp] !== 0xa1) return undefined;
-          const code = b[fp + 1];
-          if (code === 0x78) kind = 'exit';
-          else if (code === 0x73) kind = 'step';
-          else return undefined;
-          fp += 2;
-          break;
-        }
-        case 0x6e: // n
-          seq = fNum(b);
-          if (seq !== seq) return undefined;
-          break;
-        case 0x72: // r
-          reason = fNum(b);
-          if (reason !== reason) return undefined;
-          break;
-        case 0x74: // t
-          timeNs = fNum(b);
-          if (timeNs !== timeNs) return undefined;
-          break;
-        case 0x64: // d
-          runNs = fNum(b);
-          if (runNs !== runNs) return undefined;
-          break;
-        case 0x67: // g
-          regsLen = fBin(b);
-          if (regsLen < 0) return undefined;
-          regsAt = fBinAt;
-          break;
-        case 0x73: // s
-          if (fBin(b) !== SREGS_BYTES) return undefined;
-          sregsAt = fBinAt;
-          break;
-        default:
-          return undefined; // x (detail) and unknown keys
-      }
-    } else if (kb === 0xa2) {
-      const k1 = b[fp + 1];
-      const k2 = b[fp + 2];
-      fp += 3;
-      if (k1 === 0x69 && k2 === 0x6f) {
-        io = fIo(b, end);
-        if (io === undefined) return undefined;
-      } else if (k1 === 0x6d && k2 === 0x6d) {
-        mmio = fMmio(b, end);
-        if (mmio === undefined) return undefined;
-      } else if (k1 === 0x67 && k2 === 0x6d && K.regsMask === 'gm') {
-        hasMask = true;
-        mask = fNum(b);
-        if (mask !== mask) return undefined;
-      } else return undefined;
-    } else return undefined;
-    if (!(fp <= end)) return undefined;
-  }
-  // fp is now the end of the record (the caller continues there).
-  if (!(fp <= end) || kind === undefined || regsAt < 0) return undefined;
-  if (!Number.isFinite(seq) || !Number.isFinite(reason) || !Number.isFinite(timeNs) || !Number.isFinite(runNs)) return undefined;
-  const state = cur.bytes;
-  if (hasMask) {
-    if (!Number.isInteger(mask) || mask < 0 || mask >= 1 << (REGS_BYTES / 8)) return undefined;
-    let bits = 0;
-    for (let m = mask; m; m &= m - 1) bits++;
-    if (regsLen !== bits * 8) return undefined;
-    let at = regsAt;
-    for (let m = mask, o = 0; m; m >>>= 1, o += 8) {
-      if (!(m & 1)) continue;
-      state[o] = b[at]!;
-      state[o + 1] = b[at + 1]!;
-      state[o + 2] = b[at + 2]!;
-      state[o + 3] = b[at + 3]!;
-      state[o + 4] = b[at + 4]!;
-      state[o + 5] = b[at + 5]!;
-      state[o + 6] = b[at + 6]!;
-      state[o + 7] = b[at + 7]!;
-      at += 8;
-    }
-  } else {
-    if (regsLen !== REGS_BYTES) return undefined;
-    for (let i = 0; i < REGS_BYTES; i++) state[i] = b[regsAt + i]!;
-  }
-  cur.snapshot();
-  const rec = new DecodedRecord(
-    kind,
-    seq,
-    reason,
-    timeNs,
-    runNs,
-    undefined,
-    sregsAt >= 0 ? sregsFromBytes(b.subarray(sregsAt, sregsAt + SREGS_BYTES)) : prevSregs,
-    sregsAt >= 0,
-    offset,
-  );
-  if (io !== undefined) rec.io = io;
-  if (mmio !== undefined) rec.mmio = mmio;
-  return rec;
 }
 
 function decodeFooter(o: Obj, c: Check, offset: number): TraceFooter {
@@ -1195,7 +1179,7 @@ export async function readTrace(file: string): Promise<{
   const t = await openTrace(file);
   try {
     const records: TraceRecord[] = [];
-    for await (const r of t.records()) records.push(r);
+    for await (const batch of t.batches()) for (const r of batch) records.push(r);
     return { header: t.header, records, footer: t.footer, truncated: t.truncated, truncatedAt: t.truncatedAt };
   } finally {
     await t.close();
