@@ -22,13 +22,27 @@ export class ConsoleDecoder {
   /** The console bytes this record carries, or undefined. Call for every record, in order. */
   bytes(rec: TraceRecord): Uint8Array | undefined {
     const io = rec.io;
-    if (!io || io.direction !== 'out') return undefined;
-    if (this.text.some((d) => io.port >= d.base && io.port < d.base + d.length)) return io.data;
+    return io && io.direction === 'out' ? this.out(io.port, io.size, io.data) : undefined;
+  }
+
+  /** Whether an OUT to `port` may carry console text (a cheap pre-check for scanners). */
+  claims(port: number): boolean {
+    return this.text.some((d) => port >= d.base && port < d.base + d.length) || this.uarts.some((u) => port === u.device.base || port === u.device.base + UART_LCR);
+  }
+
+  /** The console bytes of an OUT of `data` (size-byte units) to `port`, or undefined. */
+  out(port: number, size: number, data: Uint8Array): Uint8Array | undefined {
+    if (this.text.some((d) => port >= d.base && port < d.base + d.length)) return data;
     for (const u of this.uarts) {
-      const reg = io.port - u.device.base;
-      if (reg === UART_LCR) u.dlab = (io.data[io.data.length - 1]! & LCR_DLAB) !== 0;
-      else if (reg === UART_THR && !u.dlab) return io.data.filter((_, i) => i % io.size === 0);
+      const reg = port - u.device.base;
+      if (reg === UART_LCR) u.dlab = (data[data.length - size]! & LCR_DLAB) !== 0;
+      else if (reg === UART_THR && !u.dlab) return size === 1 ? data : data.filter((_, i) => i % size === 0);
     }
     return undefined;
+  }
+
+  /** Ports that carry console text, for messages. */
+  get ports(): number[] {
+    return [...this.text.flatMap((d) => Array.from({ length: d.length }, (_, i) => d.base + i)), ...this.uarts.map((u) => u.device.base)];
   }
 }

@@ -9,7 +9,6 @@ export {
   formatSummary,
   traceInfo,
   traceEnd,
-  consolePorts,
   ConsoleCollector,
   StatsSink,
 } from './summary.js';

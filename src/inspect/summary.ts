@@ -1,7 +1,8 @@
 // `vmtrace inspect` default view as a library: the header in brief, how the trace ended and the
 // exit statistics, computed in one streaming pass that other consumers (console text, Perfetto,
 // HTML) can join as sinks.
-import type { HostFacts, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
+import { ConsoleDecoder } from '../devices/console-output.js';
+import type { DeviceInfo, HostFacts, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace, type OpenedTrace, type TraceScanner } from '../trace/reader.js';
 import { StatsAccumulator, type ExitStats, type StatRow } from './stats.js';
 import { col, humanBytes, humanNs, hx, usFromNs } from './util.js';
@@ -73,19 +74,14 @@ export function traceEnd(t: { footer: TraceFooter | undefined; truncated: boolea
   };
 }
 
-/** The console ports named in the header (a device named 'console'), else 0xf1. */
-export function consolePorts(h: TraceHeader): number[] {
-  const ports: number[] = [];
-  for (const d of h.devices) {
-    if (d.name === 'console' && d.kind === 'port') for (let p = d.base; p < d.base + d.length; p++) ports.push(p);
-  }
-  return ports.length ? ports : [0xf1];
-}
-
-/** Collects what the guest wrote to its console: bytes of OUT exits to the console port(s). */
+/**
+ * Collects what the guest wrote to its console: the OUT bytes the header's console devices
+ * (console, debugcon, a 16550's transmit register) carry — or, with explicit `ports`, every OUT
+ * byte to those ports.
+ */
 export class ConsoleCollector implements TraceSink {
   bytes = 0;
-  private readonly ports = new Set<number>();
+  private decoder: ConsoleDecoder | undefined;
   private readonly chunks: Uint8Array[] = [];
   private kept = 0;
   /** True when more than `keep` bytes were written (only the first `keep` are kept). */
@@ -97,34 +93,32 @@ export class ConsoleCollector implements TraceSink {
   constructor(
     private readonly keep = 1 << 20,
     private readonly onBytes?: (data: Uint8Array) => void,
-    ports?: number[],
-  ) {
-    for (const p of ports ?? []) this.ports.add(p);
-  }
+    private readonly ports?: number[],
+  ) {}
 
   header(h: TraceHeader): void {
-    if (this.ports.size === 0) for (const p of consolePorts(h)) this.ports.add(p);
+    const devices: DeviceInfo[] = this.ports
+      ? this.ports.map((base) => ({ name: 'console', kind: 'port', base, length: 1 }))
+      : h.devices.length
+        ? h.devices
+        : [{ name: 'console', kind: 'port', base: 0xf1, length: 1 }];
+    this.decoder = new ConsoleDecoder(devices);
   }
 
   get portList(): number[] {
-    return [...this.ports];
+    return this.decoder?.ports ?? [];
   }
 
   record(r: TraceRecord): void {
-    const io = r.io;
-    if (io !== undefined && io.direction === 'out' && this.ports.has(io.port)) this.take(io.data);
+    const bytes = this.decoder?.bytes(r);
+    if (bytes) this.take(bytes);
   }
 
   scan(s: TraceScanner): void {
-    if (!s.hasIo || !s.ioOut || !this.ports.has(s.ioPort)) return;
-    if (this.onBytes === undefined && this.kept >= this.keep) {
-      // Only counting (what summarize needs): no view of the bytes.
-      this.bytes += s.ioLen;
-      if (s.ioLen) this.overflow = true;
-      return;
-    }
+    if (!s.hasIo || !s.ioOut || !this.decoder?.claims(s.ioPort)) return;
     // A copy: onBytes may keep what it gets (the scanner's bytes are reused).
-    this.take(Uint8Array.prototype.slice.call(s.ioData, s.ioAt, s.ioAt + s.ioLen));
+    const bytes = this.decoder.out(s.ioPort, s.ioSize, Uint8Array.prototype.slice.call(s.ioData, s.ioAt, s.ioAt + s.ioLen));
+    if (bytes) this.take(bytes);
   }
 
   private take(data: Uint8Array): void {
