@@ -2,19 +2,26 @@
 // bench:replay — instructions per second of the TypeScript interpreter replaying compute-bound
 // guests, side by side with the same guests under KVM (recorded in this run, where KVM is
 // available). Each replay is timed in-process, median of several runs.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { replayTrace } = await import(join(ROOT, 'dist', 'replay', 'engine.js'));
-const { record } = await import(join(ROOT, 'dist', 'record', 'recorder.js'));
-const { readTrace } = await import(join(ROOT, 'dist', 'trace', 'reader.js'));
+const { recordLike } = await import(join(ROOT, 'dist', 'golden', 'index.js'));
+const { openTrace } = await import(join(ROOT, 'dist', 'trace', 'reader.js'));
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** Compute-bound guests: a guest image and the golden trace to fall back on without KVM. */
-const GUESTS = [{ name: 'compute (real mode)', image: 'guests/compute.bin', golden: 'traces/compute.vmtrace' }];
+/** Compute-bound guests, by their golden traces (which carry the image and recording options). */
+const GUESTS = [
+  { name: 'compute (real mode)', golden: 'traces/compute.vmtrace' },
+  { name: 'bench-32 (C, protected)', golden: 'traces/bench-32.vmtrace' },
+  { name: 'bench-64 (C, long mode)', golden: 'traces/bench-64.vmtrace' },
+  // Short C guests: JIT warm-up and per-run set-up weigh on their numbers.
+  { name: 'crc32-64 (C, long mode)', golden: 'traces/crc32-64.vmtrace', short: true },
+  { name: 'sort-64 (C, long mode)', golden: 'traces/sort-64.vmtrace', short: true },
+];
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (v) => (v === undefined ? '—' : `${(v / 1e6).toFixed(2)} M/s`);
@@ -27,14 +34,11 @@ try {
     let trace = join(ROOT, g.golden);
     let kvmSeconds;
     try {
-      const header = (await readTrace(trace)).header;
+      const opened = await openTrace(trace);
+      const { header } = opened;
+      await opened.close();
       const fresh = join(work, 'fresh.vmtrace');
-      const r = await record({
-        image: readFileSync(join(ROOT, g.image)), imageName: g.image.split('/').pop(), output: fresh,
-        memBytes: header.memory[0].size, loadAddress: header.guest.loadAddress, entry: header.options.entry,
-        input: new Uint8Array(0), consolePort: 0xf1, maxExits: Infinity, timeoutMs: Infinity, singleStep: false,
-        quiet: true, console: sink,
-      });
+      const r = await recordLike(header, header.guest.image, header.guest.name, fresh, { console: sink });
       kvmSeconds = r.wallMs / 1000;
       trace = fresh;
     } catch (e) {
@@ -50,17 +54,17 @@ try {
       instructions = res.instructions;
     }
     const interp = instructions / median(times);
-    rows.push({ name: g.name, instructions, kvm: kvmSeconds && instructions / kvmSeconds, interp });
+    rows.push({ name: g.name, instructions, kvm: kvmSeconds && instructions / kvmSeconds, interp, short: g.short });
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-console.log(`${'guest'.padEnd(22)} ${'instructions'.padStart(12)}  ${'KVM'.padStart(11)}  ${'interpreter'.padStart(11)}  ratio`);
+console.log(`${'guest'.padEnd(24)} ${'instructions'.padStart(12)}  ${'KVM'.padStart(11)}  ${'interpreter'.padStart(11)}  ratio`);
 for (const r of rows) {
   const ratio = r.kvm ? `${(r.interp / r.kvm).toFixed(1)}x KVM` : '—';
-  console.log(`${r.name.padEnd(22)} ${String(r.instructions).padStart(12)}  ${fmt(r.kvm).padStart(11)}  ${fmt(r.interp).padStart(11)}  ${ratio}`);
+  console.log(`${r.name.padEnd(24)} ${String(r.instructions).padStart(12)}  ${fmt(r.kvm).padStart(11)}  ${fmt(r.interp).padStart(11)}  ${ratio}`);
 }
-console.log(`interpreter: median of ${RUNS} in-process replays (trace reading and checking included); KVM: one recording of the same guest (VM setup included)`);
+console.log(`interpreter: median of ${RUNS} in-process replays (trace reading and checking included); KVM: one recording of the same guest (VM setup included, which weighs on the short C guests)`);
 if (kvmNote) console.log(kvmNote);
-const worst = Math.min(...rows.map((r) => r.interp));
-console.log(`bar: >= 20 M instructions/s: ${worst >= 20e6 ? 'met' : 'NOT met'} (slowest guest ${fmt(worst)})`);
+const worst = Math.min(...rows.filter((r) => !r.short).map((r) => r.interp));
+console.log(`bar: >= 20 M instructions/s on the compute-bound guests: ${worst >= 20e6 ? 'met' : 'NOT met'} (slowest ${fmt(worst)})`);
