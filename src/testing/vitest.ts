@@ -17,31 +17,12 @@ import type { RecordResult } from '../record/recorder.js';
 import type { BootMode, EndReason } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 
-export interface RecordOptions {
+/** `vmtrace record`'s options (RecordSpec), with `mode: 'auto'` and text input allowed. */
+export interface RecordOptions extends Omit<RecordSpec, 'mode' | 'input'> {
   /** Boot mode (default 'auto': from the image, like `vmtrace record`). */
   mode?: 'auto' | BootMode;
-  /** Guest RAM in bytes (default: vmtrace record's for the mode). */
-  mem?: number;
-  /** Flat images: load address. */
-  load?: number;
-  /** Entry point: CS:IP in real mode, a linear address otherwise. */
-  entry?: { cs: number; ip: number } | number;
-  /** ELF images: start at this symbol. */
-  entrySymbol?: string;
-  /** Devices, `--devices` syntax (`console@0xf1,uart16550`); default: vmtrace record's set. */
-  devices?: string;
-  /** The console's port (default 0xf1). */
-  consolePort?: number;
-  /** An access to an unclaimed port or MMIO address ends the run with an error. */
-  strict?: boolean;
-  /** Single-step: one record per instruction (like `vmtrace record --step`). Default false. */
-  step?: boolean;
   /** Bytes the guest reads from the console/input devices (a string is taken as UTF-8). */
   input?: string | Uint8Array;
-  /** Stop after this many records, like --max-exits (recorded in the header). */
-  maxExits?: number;
-  /** Stop after this much wall time, like --timeout (recorded in the header; makes the trace host-dependent). */
-  timeoutMs?: number;
   /**
    * A golden trace whose recorded options (mode, mem, load, entry, input, devices, --step, …) to
    * use, so that the recording is comparable with it; the options above override single fields.
