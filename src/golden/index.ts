@@ -516,6 +516,22 @@ function readImage(golden: Golden): Uint8Array {
  * a guest image that changed since the golden was recorded is a failure (replay alone cannot
  * see it). Never throws for a failing golden: the result says what failed.
  */
+function emptyRecordCheck(): RecordCheck {
+  return {
+    ms: 0,
+    recordMs: 0,
+    diffMs: 0,
+    endReason: null,
+    message: '',
+    timedOut: false,
+    identical: false,
+    diff: null,
+    options: [],
+    fresh: null,
+    error: null,
+  };
+}
+
 export async function checkGolden(golden: Golden, opts: CheckOptions): Promise<GoldenResult> {
   const t0 = performance.now();
   const r = base(golden, 'check');
@@ -543,19 +559,7 @@ export async function checkGolden(golden: Golden, opts: CheckOptions): Promise<G
     const ownDir = opts.workDir === undefined;
     const dir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'vmtrace-fresh-'));
     const fresh = join(dir, `${golden.name}.vmtrace`);
-    const check: RecordCheck = {
-      ms: 0,
-      recordMs: 0,
-      diffMs: 0,
-      endReason: null,
-      message: '',
-      timedOut: false,
-      identical: false,
-      diff: null,
-      options: [],
-      fresh: null,
-      error: null,
-    };
+    const check = emptyRecordCheck();
     r.record = check;
     const tr = performance.now();
     try {
@@ -639,19 +643,7 @@ export async function updateGolden(golden: Golden, opts: UpdateOptions = {}): Pr
     return r;
   }
   const tmp = join(dirname(golden.trace), `.${golden.name}.tmp-${process.pid}`);
-  const check: RecordCheck = {
-    ms: 0,
-    recordMs: 0,
-    diffMs: 0,
-    endReason: null,
-    message: '',
-    timedOut: false,
-    identical: false,
-    diff: null,
-    options: [],
-    fresh: null,
-    error: null,
-  };
+  const check = emptyRecordCheck();
   r.record = check;
   try {
     const image = readImage(golden);
