@@ -85,33 +85,80 @@ export const I_AH = 1;
 // ---- exception vectors
 export const VEC_DE = 0;
 export const VEC_DB = 1;
+export const VEC_NMI = 2;
 export const VEC_BP = 3;
 export const VEC_OF = 4;
 export const VEC_BR = 5;
 export const VEC_UD = 6;
 export const VEC_NM = 7;
 export const VEC_DF = 8;
+export const VEC_TS = 10;
+export const VEC_NP = 11;
 export const VEC_SS = 12;
 export const VEC_GP = 13;
 export const VEC_PF = 14;
+export const VEC_MF = 16;
+export const VEC_AC = 17;
 
-// ---- memory access kinds (for linear(): later modes check them against descriptors / PTEs)
+/** Exceptions that push an error code in protected/long mode. */
+export function hasErrorCode(vector: number): boolean {
+  return vector === VEC_DF || (vector >= VEC_TS && vector <= VEC_PF) || vector === VEC_AC || vector === 21;
+}
+
+// ---- memory access kinds: segment checks (linear) and page permission checks (phys)
 export const ACC_READ = 0;
 export const ACC_WRITE = 1;
 export const ACC_EXEC = 2;
+/** implicit supervisor-mode accesses (descriptor tables, TSS, interrupt stack frames at CPL 3) */
+export const ACC_SREAD = 3;
+export const ACC_SWRITE = 4;
 
 // ---- CR0 bits
 export const CR0_PE = 0x1;
 export const CR0_MP = 0x2;
 export const CR0_EM = 0x4;
 export const CR0_TS = 0x8;
+export const CR0_ET = 0x10;
+export const CR0_NE = 0x20;
+export const CR0_WP = 0x10000;
+export const CR0_AM = 0x40000;
+export const CR0_NW = 0x20000000;
+export const CR0_CD = 0x40000000;
 export const CR0_PG = 0x80000000;
+
+// ---- CR4 bits
+export const CR4_VME = 0x1;
+export const CR4_PVI = 0x2;
+export const CR4_TSD = 0x4;
+export const CR4_DE = 0x8;
+export const CR4_PSE = 0x10;
+export const CR4_PAE = 0x20;
+export const CR4_MCE = 0x40;
+export const CR4_PGE = 0x80;
+export const CR4_PCE = 0x100;
+export const CR4_OSFXSR = 0x200;
+export const CR4_OSXMMEXCPT = 0x400;
+export const CR4_UMIP = 0x800;
+export const CR4_LA57 = 0x1000;
+export const CR4_FSGSBASE = 0x10000;
+export const CR4_PCIDE = 0x20000;
+export const CR4_OSXSAVE = 0x40000;
+export const CR4_SMEP = 0x100000;
+export const CR4_SMAP = 0x200000;
+
+// ---- EFER bits
+export const EFER_SCE = 0x1;
+export const EFER_LME = 0x100;
+export const EFER_LMA = 0x400;
+export const EFER_NXE = 0x800;
 
 /** Reasons an instruction asks run() to stop after it (bit mask). */
 export const STOP_IO = 1;
 export const STOP_MMIO = 2;
 export const STOP_HLT = 4;
 export const STOP_SHUTDOWN = 8;
+/** not a stop: the next instruction belongs to this step (run() extends the step and goes on) */
+export const STOP_EXTEND = 16;
 
 /** Parity flag lookup: PARITY[b] = PF if b has an even number of set bits. */
 export const PARITY = new Uint8Array(256);
@@ -120,6 +167,12 @@ for (let b = 0; b < 256; b++) {
   for (let k = 0; k < 8; k++) n += (b >> k) & 1;
   PARITY[b] = n & 1 ? 0 : PF;
 }
+
+export const TWO32 = 4294967296;
+/** 2^47: canonical 64-bit addresses are the integers in [-2^47, 2^47) (as signed doubles). */
+export const CANON = 140737488355328;
+/** 2^48: linear addresses in long mode are kept as unsigned 48-bit numbers. */
+export const TWO48 = 281474976710656;
 
 /** Truncate v to an unsigned value of `size` bytes (1, 2 or 4). */
 export function trunc(v: number, size: number): number {

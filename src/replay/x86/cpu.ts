@@ -5,6 +5,7 @@ import type { Regs, Sregs } from '../../cpu-state.js';
 import { assertLittleEndianHost } from './endian.js';
 import { loadState, saveRegs, saveSregs } from './exchange.js';
 import { Machine } from './machine.js';
+import { knownMsr, readMsr, writeMsr } from './msr.js';
 import type { CpuOptions, DisassembledAt, RunResult } from './types.js';
 
 export class Cpu {
@@ -38,15 +39,17 @@ export class Cpu {
     return this.m.run(maxInstructions);
   }
 
-  /** Exactly one instruction (or one iteration of a rep-prefixed ins/outs). Same as run(1). */
+  /**
+   * Exactly one step: one instruction, or one KVM emulation of a REP string instruction (see
+   * README "Steps"). Same as run(1).
+   */
   step(): RunResult {
     return this.m.run(1);
   }
 
   /**
-   * Instructions retired so far. A REP string iteration that leaves RIP at the instruction
-   * (INS/OUTS, or an MMIO iteration) does not count; the iteration that completes it does.
-   * An instruction that faults counts once, when its exception is delivered.
+   * Steps executed so far (README "Steps"): one per instruction, one per KVM emulation of a REP
+   * string instruction. An instruction that faults counts once, when its exception is delivered.
    */
   get instructions(): number {
     return this.m.instructions;
@@ -73,11 +76,55 @@ export class Cpu {
   }
 
   /**
-   * Deliver an external interrupt / exception `vector` now, through the IVT, with the
-   * current CS:IP as return address (for replaying injected events). Returns false on a
-   * triple fault.
+   * Deliver an event `vector` now, with the current CS:RIP as return address (for replaying
+   * injected events): through the IVT in real mode, the IDT otherwise. Without `errorCode` it
+   * is an external interrupt (EXT = 1, no gate-DPL check, nothing pushed); with one it is an
+   * exception that pushes `errorCode` in protected/long mode if the vector has an error code.
+   * Returns false on a triple fault (the next run() reports the shutdown).
    */
-  interrupt(vector: number): boolean {
-    return this.m.deliverException(vector & 0xff);
+  interrupt(vector: number, errorCode?: number): boolean {
+    return this.m.inject(vector & 0xff, errorCode);
+  }
+
+  /**
+   * Read a model-specific register (EFER, APIC_BASE, FS/GS/KERNEL_GS base, STAR/LSTAR/CSTAR/
+   * SFMASK, SYSENTER_*, PAT, TSC_AUX, MISC_ENABLE...). Unknown MSRs throw.
+   */
+  getMsr(index: number): bigint {
+    if (!knownMsr(index >>> 0) && !this.m.msrs.has(index >>> 0)) throw new Error(`unknown MSR 0x${(index >>> 0).toString(16)}`);
+    return readMsr(this.m, index >>> 0);
+  }
+
+  /**
+   * Set a model-specific register as the recorded guest had it (for state the trace holds
+   * outside kvm_sregs). Unlike WRMSR this accepts any MSR index (it is then readable by the
+   * guest) and skips the guest-visible checks except for EFER/FS/GS, which go through WRMSR.
+   */
+  setMsr(index: number, value: bigint): void {
+    const i = index >>> 0;
+    if (!knownMsr(i) || i === 0x10) {
+      this.m.msrs.set(i, BigInt.asUintN(64, value));
+      return;
+    }
+    try {
+      writeMsr(this.m, i, value);
+    } catch {
+      throw new Error(`MSR 0x${i.toString(16)} cannot hold 0x${BigInt.asUintN(64, value).toString(16)}`);
+    }
+  }
+
+  /** The current execution mode, for diagnostics. */
+  get mode(): 'real' | 'v86' | 'protected16' | 'protected32' | 'compat16' | 'compat32' | 'long64' {
+    const m = this.m;
+    if (!m.pe) return 'real';
+    if (m.v86) return 'v86';
+    if (m.bits === 64) return 'long64';
+    if (m.lma) return m.bits === 32 ? 'compat32' : 'compat16';
+    return m.bits === 32 ? 'protected32' : 'protected16';
+  }
+
+  /** Current privilege level (0 in real mode). */
+  get cpl(): number {
+    return this.m.cpl;
   }
 }

@@ -22,6 +22,12 @@ function guestIsAmdLike(entries: CpuidEntry[]): boolean {
   return l0.ebx === 0x68747541 || l0.ebx === 0x69444d41 || l0.ebx === 0x6f677948;
 }
 
+/** KVM's is_guest_vendor_intel(): the guest's leaf-0 vendor is "GenuineIntel". */
+export function guestIsIntel(entries: CpuidEntry[]): boolean {
+  const l0 = find(entries, 0, 0);
+  return l0 !== undefined && l0.ebx === 0x756e6547 && l0.ecx === 0x6c65746e && l0.edx === 0x49656e69;
+}
+
 /**
  * Output of CPUID for (eax, ecx):
  * - an entry matching function (and index, if the entry says the index is significant);
@@ -51,4 +57,49 @@ export function cpuidLookup(entries: CpuidEntry[], eax: number, ecx: number): [n
     if (one) return [0, 0, index & 0xff, one.edx >>> 0];
   }
   return [0, 0, 0, 0];
+}
+
+/** Optional features the interpreter gates on the guest CPUID. */
+export interface Features {
+  /** CPUID.1:ECX.POPCNT[23]: POPCNT (else #UD) */
+  popcnt: boolean;
+  /** CPUID.80000001h:ECX.ABM/LZCNT[5]: F3 0F BD is LZCNT (else BSR) */
+  lzcnt: boolean;
+  /** CPUID.7.0:EBX.BMI1[3]: F3 0F BC is TZCNT (else BSF) */
+  bmi1: boolean;
+  /** CPUID.1:ECX.CX16[13]: CMPXCHG16B (else #UD) */
+  cx16: boolean;
+  /** CPUID.80000001h:EDX.Page1GB[26]: 1 GiB pages (else PS in a PDPTE is reserved) */
+  pdpe1gb: boolean;
+  /** CPUID.80000001h:EDX.NX[20]: EFER.NXE may be set */
+  nx: boolean;
+  /** CPUID.80000001h:EDX.LM[29]: EFER.LME may be set */
+  lm: boolean;
+  /** CPUID.80000008h:EAX[7:0] (36 if the leaf is missing) */
+  maxPhysAddr: number;
+}
+
+/**
+ * The features a CPUID list enables. An empty list (no CPUID configured, e.g. in unit tests)
+ * enables everything, with a 48-bit physical address width.
+ */
+export function cpuFeatures(entries: CpuidEntry[]): Features {
+  if (entries.length === 0) {
+    return { popcnt: true, lzcnt: true, bmi1: true, cx16: true, pdpe1gb: true, nx: true, lm: true, maxPhysAddr: 48 };
+  }
+  const l1 = find(entries, 1, 0);
+  const l7 = find(entries, 7, 0);
+  const e1 = find(entries, 0x80000001, 0);
+  const e8 = find(entries, 0x80000008, 0);
+  const bit = (v: number | undefined, b: number): boolean => v !== undefined && ((v >>> b) & 1) === 1;
+  return {
+    popcnt: bit(l1?.ecx, 23),
+    lzcnt: bit(e1?.ecx, 5),
+    bmi1: bit(l7?.ebx, 3),
+    cx16: bit(l1?.ecx, 13),
+    pdpe1gb: bit(e1?.edx, 26),
+    nx: bit(e1?.edx, 20),
+    lm: bit(e1?.edx, 29),
+    maxPhysAddr: e8 ? (e8.eax & 0xff) || 36 : 36,
+  };
 }

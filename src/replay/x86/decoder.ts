@@ -5,14 +5,14 @@
 import { DS, ES, CS, SS, FS, GS, ZERO_REG, r8i } from './constants.js';
 import {
   AM_A, AM_C, AM_D, AM_E, AM_G, AM_I, AM_IS, AM_J, AM_M, AM_O, AM_ONE, AM_R, AM_REG, AM_S, AM_SEG,
-  AM_X, AM_Y, AM_Z, F_D64, F_ESC3, F_LOCK, SZ_A, SZ_NONE, SZ_P, SZ_S, SZ_V, SZ_Z, type OpDef,
+  AM_X, AM_Y, AM_Z, F_ANY64, F_D64, F_ESC3, F_I64, F_LOCK, SZ_A, SZ_NONE, SZ_P, SZ_S, SZ_V, SZ_Z, type OpDef,
 } from './opdef.js';
 import {
-  Insn, K_CTRL, K_IMM, K_MEM, K_NONE, K_R16, K_R32, K_R64, K_R8, K_SREG, P_ADSIZE, P_OPSIZE, REP_F2,
+  Insn, K_CTRL, K_IMM, K_MEM, K_NONE, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG, P_ADSIZE, P_OPSIZE, REP_F2,
   REP_F3, REP_NONE,
 } from './insn.js';
 import { ONE_BYTE, THREE_38, THREE_3A, TWO_BYTE } from './tables.js';
-import { execUD, execUnsupported } from './exec/misc.js';
+import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 
 export const DEC_OK = 0;
 /** The instruction continues beyond the `avail` bytes given. */
@@ -38,8 +38,8 @@ export function sizeOf(sz: number, osz: number): number {
   }
 }
 
-function regKind(size: number): number {
-  return size === 1 ? K_R8 : size === 2 ? K_R16 : size === 4 ? K_R32 : K_R64;
+function regKind(size: number, bits: number): number {
+  return size === 1 ? K_R8 : size === 2 ? K_R16 : size === 4 ? (bits === 64 ? K_R32Z : K_R32) : K_R64;
 }
 
 function regIndex(n: number, size: number, rex: number): number {
@@ -106,6 +106,10 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
     }
   }
   if (rep === REP_F3 && d.f3 !== undefined) d = d.f3;
+  if (bits === 64) {
+    if (d.l64 !== undefined) d = d.l64;
+    else if (op === 0x90 && (rex & 1) !== 0) d = ONE_BYTE[0x91]!; // xchg r8, rax (not nop)
+  }
 
   let osz: number;
   let asz: number;
@@ -195,7 +199,9 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
       if (asz !== 2) disp |= 0;
     }
   }
+  const dispHi = disp < 0 && asz !== 2 ? -1 : 0;
   if (lock && ((d.f & F_LOCK) === 0 || mod === 3 || !d.modrm)) invalid = true;
+  if (bits === 64 && (d.f & F_I64) !== 0) invalid = true;
   if (bits === 64 && (d.f & F_D64) !== 0 && (pfx & P_OPSIZE) === 0) osz = 8;
 
   i.bits = bits;
@@ -216,9 +222,11 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
   i.index = index;
   i.scale = scale;
   i.disp = disp;
+  i.dispHi = dispHi;
   i.ripRel = ripRel;
   i.imm = 0;
   i.imm2 = 0;
+  i.immHi = 0;
   i.k1 = K_NONE; i.k2 = K_NONE; i.k3 = K_NONE;
   i.s1 = 0; i.s2 = 0; i.s3 = 0;
   i.a1 = 0; i.a2 = 0; i.a3 = 0;
@@ -233,7 +241,7 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
     switch (o.am) {
       case AM_E:
         if (mod === 3) {
-          k = regKind(s);
+          k = regKind(s, bits);
           a = regIndex(i.rm, s, rex);
         } else {
           if (o.memSz !== SZ_NONE) s = sizeOf(o.memSz, osz);
@@ -245,19 +253,19 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
         k = K_MEM;
         break;
       case AM_R:
-        k = regKind(s);
+        k = regKind(s, bits);
         a = regIndex(i.rm, s, rex);
         break;
       case AM_G:
-        k = regKind(s);
+        k = regKind(s, bits);
         a = regIndex(i.reg, s, rex);
         break;
       case AM_Z:
-        k = regKind(s);
+        k = regKind(s, bits);
         a = regIndex((op & 7) | ((rex & 1) << 3), s, rex);
         break;
       case AM_REG:
-        k = regKind(s);
+        k = regKind(s, bits);
         a = regIndex(o.reg, s, rex);
         break;
       case AM_S:
@@ -291,15 +299,18 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
         if (n2 === 4) v = (v | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
         p += n2;
         if (o.am === AM_I && s === 8 && osz === 8 && i.op >= 0xb8 && i.op <= 0xbf) {
+          // mov r64, imm64: low half in a/imm, high half in immHi
           if (p + 4 > avail) return DEC_TRUNC;
-          const hi = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+          i.immHi = buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24);
           p += 4;
-          v += hi * 0x100000000;
         } else if (o.am === AM_IS) {
           v = (v << 24) >> 24;
-          v = s === 2 ? v & 0xffff : s === 4 ? v >>> 0 : v;
+          if (osz === 8) i.immHi = v < 0 ? -1 : 0;
+          v = s === 2 ? v & 0xffff : v >>> 0;
         } else if (o.am === AM_J) {
           v = n2 === 1 ? (v << 24) >> 24 : n2 === 2 ? (v << 16) >> 16 : v | 0;
+        } else if (osz === 8 && n2 === 4 && o.am === AM_I) {
+          i.immHi = v & 0x80000000 ? -1 : 0; // imm32 sign-extended to 64 bits
         }
         k = K_IMM;
         a = v;
@@ -316,7 +327,12 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
         if (p + n2 > avail) return DEC_TRUNC;
         let v = buf[p]! | (buf[p + 1]! << 8);
         if (n2 >= 4) v = (v | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
-        p += n2; // 8-byte moffs: the high half is ignored (64-bit code is disassembly only)
+        i.dispHi = 0;
+        if (n2 === 8) {
+          i.dispHi = buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24);
+          v |= 0; // 64-bit addressing keeps disp signed and the high half in dispHi
+        }
+        p += n2;
         i.base = ZERO;
         i.index = ZERO;
         i.disp = v;
@@ -335,6 +351,9 @@ export function decode(buf: Uint8Array, avail: number, bits: number, i: Insn): n
 
   i.len = p;
   i.bytes.set(buf.subarray(0, p));
-  i.exec = invalid ? execUD : d.x ?? execUnsupported;
+  if ((op === 0xc4 || op === 0xc5) && mod === 3 && bits !== 16) i.exec = execUnsupported; // VEX (AVX)
+  else if (invalid) i.exec = execUD;
+  else if (osz === 8 && d.sizeDep && (d.f & F_ANY64) === 0) i.exec = d.q ?? (d.x ? execUnsupported64 : execUnsupported);
+  else i.exec = d.x ?? execUnsupported;
   return 0;
 }

@@ -5,10 +5,10 @@
 import { ZERO_REG } from './constants.js';
 import { DEC_OK, decode } from './decoder.js';
 import {
-  Insn, K_CTRL, K_IMM, K_MEM, K_R16, K_R32, K_R64, K_R8, K_SREG, REP_F3, REP_NONE,
+  Insn, K_CTRL, K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG, REP_F3, REP_NONE,
 } from './insn.js';
 import {
-  AM_A, AM_C, AM_D, AM_J, AM_M, AM_X, AM_Y, F_ASZ_MN, F_REPZ, F_STRING, F_UD, SZ_NONE, type OperandSpec,
+  AM_A, AM_C, AM_D, AM_I, AM_IS, AM_J, AM_M, AM_X, AM_Y, F_ASZ_MN, F_REPZ, F_STRING, F_UD, SZ_NONE, type OperandSpec,
 } from './opdef.js';
 
 const R8 = ['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh'];
@@ -28,7 +28,7 @@ function reg(kind: number, a: number, rex: number): string {
       return a & 1 ? R8[4 + n]! : R8[n]!;
     }
     case K_R16: return a / 4 < 8 ? R16[a / 4]! : `r${a / 4}w`;
-    case K_R32: return a / 2 < 8 ? R32[a / 2]! : `r${a / 2}d`;
+    case K_R32: case K_R32Z: return a / 2 < 8 ? R32[a / 2]! : `r${a / 2}d`;
     default: return a / 2 < 8 ? R64[a / 2]! : `r${a / 2}`;
   }
 }
@@ -64,6 +64,7 @@ function mem(i: Insn, size: number, withSize: boolean): string {
 
 function mnemonic(i: Insn): string {
   const d = i.def!;
+  if (d.rmNames) return d.rmNames[i.rm & 7]!;
   const variants = d.mn.split('/');
   if (variants.length === 1 || d.mn.startsWith('(')) return d.mn;
   const size = d.f & F_ASZ_MN ? i.asz : i.osz;
@@ -77,6 +78,7 @@ function operand(i: Insn, o: OperandSpec, k: number, a: number, s: number, ip: n
     case AM_Y:
       return null;
     case AM_J:
+      if (i.bits === 64 && i.osz === 8) return hex(ip + i.len + a);
       return hex(i.osz === 2 ? (ip + i.len + a) & 0xffff : (ip + i.len + a) >>> 0);
     case AM_A:
       return `${hex(i.imm2)}:${hex(i.imm)}`;
@@ -86,11 +88,14 @@ function operand(i: Insn, o: OperandSpec, k: number, a: number, s: number, ip: n
       return `dr${a}`;
   }
   switch (k) {
-    case K_R8: case K_R16: case K_R32: case K_R64:
+    case K_R8: case K_R16: case K_R32: case K_R32Z: case K_R64:
       return reg(k, a, i.rex);
     case K_MEM:
       return mem(i, s, !(o.am === AM_M && o.sz === SZ_NONE));
     case K_IMM:
+      if (i.osz === 8 && (o.am === AM_I || o.am === AM_IS) && i.immHi !== 0) {
+        return '0x' + ((BigInt(i.immHi >>> 0) << 32n) | BigInt(a >>> 0)).toString(16);
+      }
       return hex(a);
     case K_SREG:
       return SEGS[a]!;

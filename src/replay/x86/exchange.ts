@@ -22,7 +22,7 @@ export function loadState(m: Machine, regs: Regs, sregs: Sregs): void {
     const v = BigInt.asUintN(64, regs[name]);
     if (name === 'rip') {
       m.eip = lo(v);
-      m.ripHi = hi(v);
+      m.ripHi = hi(v) | 0;
     } else if (name === 'rflags') {
       m.fl.set((lo(v) & 0x3f7fd7) | FLAGS_FIXED1);
       m.flagsHi = hi(v);
@@ -50,7 +50,7 @@ export function loadState(m: Machine, regs: Regs, sregs: Sregs): void {
   m.cr4 = lo(sregs.cr4);
   m.cr4Hi = hi(sregs.cr4);
   m.cr8 = sregs.cr8;
-  m.efer = sregs.efer;
+  m.efer = Number(BigInt.asUintN(32, sregs.efer));
   m.apicBase = sregs.apic_base;
   m.gdtBase = lo(sregs.gdt.base);
   m.gdtBaseHi = hi(sregs.gdt.base);
@@ -58,7 +58,11 @@ export function loadState(m: Machine, regs: Regs, sregs: Sregs): void {
   m.idtBase = lo(sregs.idt.base);
   m.idtBaseHi = hi(sregs.idt.base);
   m.idtLimit = sregs.idt.limit;
+  // KVM keeps the CPL in SS.DPL (protected mode); real mode is CPL 0, virtual-8086 mode CPL 3
+  m.cpl = (m.cr0 & 1) !== 0 ? m.segAttr[2]!.dpl : 0;
+  m.flushTlb();
   m.updateMode();
+  m.acChanged();
 }
 
 export function saveRegs(m: Machine): Regs {
@@ -92,7 +96,7 @@ export function saveSregs(m: Machine): Sregs {
     cr3: m.cr3,
     cr4: join(m.cr4, m.cr4Hi),
     cr8: m.cr8,
-    efer: m.efer,
+    efer: BigInt(m.efer >>> 0),
     apic_base: m.apicBase,
     gdt: { base: join(m.gdtBase, m.gdtBaseHi), limit: m.gdtLimit },
     idt: { base: join(m.idtBase, m.idtBaseHi), limit: m.idtLimit },

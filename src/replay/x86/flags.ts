@@ -14,6 +14,12 @@ const OP_ADD = 0;
 const OP_SUB = 1;
 /** only SF/ZF/PF pending, derived from res */
 const OP_RESULT = 2;
+/**
+ * Added to the op of a 64-bit operation: dst/src/res/cin then describe the high halves (with
+ * size 4 and cin = the carry/borrow into bit 32), `lo` is the low half of the result and `lox`
+ * the XOR of the low halves of the operands (for AF). CF, OF and SF need nothing else.
+ */
+const WIDE = 4;
 
 export class LazyFlags {
   /** RFLAGS; the bits listed in `pending` are stale and must be derived from the lazy state. */
@@ -28,6 +34,12 @@ export class LazyFlags {
   size = 1;
   /** carry-in of ADC/SBB */
   cin = 0;
+  /** low half of the result of a 64-bit operation (see WIDE) */
+  lo = 0;
+  /** low halves of the operands XORed (64-bit operations, AF) */
+  lox = 0;
+  /** high half (int32) of the result returned by the last *64 producer */
+  rh = 0;
 
   // ---------------------------------------------------------------- producers
 
@@ -87,6 +99,73 @@ export class LazyFlags {
     return r;
   }
 
+  // ---- 64-bit producers: operands as (low uint32, high int32 or uint32) halves; they return
+  // the low half of the result and leave the high half (int32) in `rh`.
+
+  add64(dl: number, dh: number, sl: number, sh: number, c = 0): number {
+    const l = dl + sl + c;
+    const c0 = l > 0xffffffff ? 1 : 0;
+    const rl = l >>> 0;
+    const d = dh >>> 0, s = sh >>> 0;
+    const r = (d + s + c0) >>> 0;
+    this.op = OP_ADD | WIDE; this.dst = d; this.src = s; this.res = r; this.size = 4; this.cin = c0;
+    this.lo = rl; this.lox = (dl ^ sl) >>> 0;
+    this.pending = ARITH;
+    this.rh = r | 0;
+    return rl;
+  }
+
+  adc64(dl: number, dh: number, sl: number, sh: number): number {
+    return this.add64(dl, dh, sl, sh, this.cf());
+  }
+
+  sub64(dl: number, dh: number, sl: number, sh: number, c = 0): number {
+    const l = dl - sl - c;
+    const b0 = l < 0 ? 1 : 0;
+    const rl = l >>> 0;
+    const d = dh >>> 0, s = sh >>> 0;
+    const r = (d - s - b0) >>> 0;
+    this.op = OP_SUB | WIDE; this.dst = d; this.src = s; this.res = r; this.size = 4; this.cin = b0;
+    this.lo = rl; this.lox = (dl ^ sl) >>> 0;
+    this.pending = ARITH;
+    this.rh = r | 0;
+    return rl;
+  }
+
+  sbb64(dl: number, dh: number, sl: number, sh: number): number {
+    return this.sub64(dl, dh, sl, sh, this.cf());
+  }
+
+  inc64(dl: number, dh: number): number {
+    this.fixCF();
+    const r = this.add64(dl, dh, 1, 0);
+    this.pending = ARITH & ~CF;
+    return r;
+  }
+
+  dec64(dl: number, dh: number): number {
+    this.fixCF();
+    const r = this.sub64(dl, dh, 1, 0);
+    this.pending = ARITH & ~CF;
+    return r;
+  }
+
+  /** AND/OR/XOR/TEST on 64 bits (result given as halves). */
+  logic64(rl: number, rh: number): number {
+    this.bits &= ~(CF | OF | AF);
+    this.op = OP_RESULT | WIDE; this.res = rh >>> 0; this.lo = rl >>> 0; this.size = 4;
+    this.pending = SF | ZF | PF;
+    this.rh = rh | 0;
+    return rl >>> 0;
+  }
+
+  /** 64-bit result(): SF/ZF/PF from the halves, CF/OF/AF explicit. */
+  result64(rl: number, rh: number, cf: number, of: number, af: number): void {
+    this.bits = (this.bits & ~(CF | OF | AF)) | (cf ? CF : 0) | (of ? OF : 0) | (af ? AF : 0);
+    this.op = OP_RESULT | WIDE; this.res = rh >>> 0; this.lo = rl >>> 0; this.size = 4;
+    this.pending = SF | ZF | PF;
+  }
+
   /**
    * SF/ZF/PF from `r`; CF, OF, AF set explicitly (each argument 0 or 1).
    * Used by shifts, multiplications and the BCD adjustments.
@@ -112,13 +191,15 @@ export class LazyFlags {
 
   cf(): number {
     if ((this.pending & CF) === 0) return this.bits & CF;
-    if (this.op === OP_ADD) return this.res < this.dst || (this.cin !== 0 && this.res === this.dst) ? 1 : 0;
-    if (this.op === OP_SUB) return this.dst < this.src || (this.cin !== 0 && this.dst === this.src) ? 1 : 0;
+    const op = this.op & 3;
+    if (op === OP_ADD) return this.res < this.dst || (this.cin !== 0 && this.res === this.dst) ? 1 : 0;
+    if (op === OP_SUB) return this.dst < this.src || (this.cin !== 0 && this.dst === this.src) ? 1 : 0;
     return 0;
   }
 
   zf(): number {
     if ((this.pending & ZF) === 0) return (this.bits >> 6) & 1;
+    if (this.op & WIDE) return (this.res | this.lo) === 0 ? 1 : 0;
     return this.res === 0 ? 1 : 0;
   }
 
@@ -129,19 +210,21 @@ export class LazyFlags {
 
   pf(): number {
     if ((this.pending & PF) === 0) return (this.bits >> 2) & 1;
-    return PARITY[this.res & 0xff] >> 2;
+    return PARITY[(this.op & WIDE ? this.lo : this.res) & 0xff]! >> 2;
   }
 
   af(): number {
     if ((this.pending & AF) === 0) return (this.bits >> 4) & 1;
+    if (this.op & WIDE) return ((this.lox ^ this.lo) >> 4) & 1;
     return ((this.dst ^ this.src ^ this.res) >> 4) & 1;
   }
 
   of(): number {
     if ((this.pending & OF) === 0) return (this.bits >> 11) & 1;
     const sh = this.size * 8 - 1;
-    if (this.op === OP_ADD) return (((this.dst ^ this.res) & (this.src ^ this.res)) >>> sh) & 1;
-    if (this.op === OP_SUB) return (((this.dst ^ this.src) & (this.dst ^ this.res)) >>> sh) & 1;
+    const op = this.op & 3;
+    if (op === OP_ADD) return (((this.dst ^ this.res) & (this.src ^ this.res)) >>> sh) & 1;
+    if (op === OP_SUB) return (((this.dst ^ this.src) & (this.dst ^ this.res)) >>> sh) & 1;
     return 0;
   }
 

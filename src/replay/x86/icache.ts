@@ -19,14 +19,25 @@ export class DecodeCache {
   readonly marks: Array<Uint8Array | undefined>;
   /** Current generation; bumped whenever memory may have changed behind our back. */
   gen = 0;
+  /** Per physical page: 1 if page tables were read from it since the last TLB flush. */
+  readonly ptPages: Uint8Array;
+  private readonly ptList: number[] = [];
+  /** Called when the guest writes to a watched page-table page (the machine flushes its TLB). */
+  onPtWrite: () => void = () => {};
+  /** physical address above which nothing is cached (at most 4 GiB) */
+  readonly limit: number;
 
-  /** @param limit physical address above which nothing is cached (end of the highest RAM region) */
-  constructor(readonly limit: number) {
+  /** @param ramEnd end of the highest RAM region */
+  constructor(ramEnd: number) {
+    const limit = Math.min(ramEnd, 0x100000000);
+    this.limit = limit;
     const n = Math.ceil(limit / PAGE_SIZE) + 1;
     this.pages = new Array<Array<Insn | undefined> | undefined>(n).fill(undefined);
     this.marks = new Array<Uint8Array | undefined>(n).fill(undefined);
+    this.ptPages = new Uint8Array(n);
   }
 
+  /** The instruction cached at `phys` (which must be below `limit`). */
   get(phys: number): Insn | undefined {
     const pg = this.pages[phys >>> PAGE_SHIFT];
     return pg === undefined ? undefined : pg[phys & PAGE_MASK];
@@ -65,8 +76,33 @@ export class DecodeCache {
     }
   }
 
-  /** A guest write to [phys, phys+size) hit a page with code: drop overlapping entries. */
+  /**
+   * Watch a page that holds page tables: a later guest write to it calls onPtWrite(). (The
+   * recording hosts' KVM emulator walks the guest page tables on every access, so a changed
+   * entry takes effect at once; the TLB must never be stale.)
+   */
+  watchPage(phys: number): boolean {
+    if (phys >= this.limit) return false;
+    const p = phys >>> PAGE_SHIFT;
+    if (this.ptPages[p] === 0) {
+      this.ptPages[p] = 1;
+      this.ptList.push(p);
+      if (this.marks[p] === undefined) this.marks[p] = new Uint8Array(PAGE_SIZE);
+    }
+    return true;
+  }
+
+  /** Forget the watched page-table pages (after a TLB flush). */
+  unwatchAll(): void {
+    for (const p of this.ptList) this.ptPages[p] = 0;
+    this.ptList.length = 0;
+  }
+
+  /** A guest write to [phys, phys+size) hit a page with code or page tables. */
   written(phys: number, size: number): void {
+    if (this.ptList.length !== 0 && (this.ptPages[phys >>> PAGE_SHIFT] !== 0 || this.ptPages[(phys + size - 1) >>> PAGE_SHIFT] !== 0)) {
+      this.onPtWrite();
+    }
     let hit = false;
     for (let k = 0; k < size; k++) {
       const a = phys + k;
@@ -84,5 +120,6 @@ export class DecodeCache {
   clear(): void {
     this.pages.fill(undefined);
     this.marks.fill(undefined);
+    this.unwatchAll();
   }
 }

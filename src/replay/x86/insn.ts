@@ -13,7 +13,8 @@ export const K_MEM = 4;   // effective address from base/index/scale/disp, segme
 export const K_IMM = 5;   // a = value (already truncated / sign-extended to the operand size)
 export const K_SREG = 6;  // a = segment register number
 export const K_CTRL = 7;  // a = control/debug register number
-export const K_R64 = 8;   // a = index into the dword view (low half); 64-bit code only (disassembly)
+export const K_R64 = 8;   // a = index into the dword view (low half); 64-bit code only
+export const K_R32Z = 9;  // like K_R32, but writes zero bits 63:32 (32-bit operands in 64-bit code)
 
 export const REP_NONE = 0;
 export const REP_F3 = 1;  // rep / repe
@@ -56,8 +57,12 @@ export class Insn {
   index = ZERO_REG * 2;
   scale = 0;
   disp = 0;
+  /** bits 63:32 of the displacement (64-bit addressing: sign of disp, or the moffs64 high half) */
+  dispHi = 0;
   imm = 0;
   imm2 = 0;
+  /** bits 63:32 of the immediate operand for 64-bit operand size (int32) */
+  immHi = 0;
   k1 = K_NONE; a1 = 0; s1 = 0;
   k2 = K_NONE; a2 = 0; s2 = 0;
   k3 = K_NONE; a3 = 0; s3 = 0;

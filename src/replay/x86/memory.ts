@@ -94,6 +94,64 @@ export class PhysMem {
     return size === 1 ? this.read8(a) : size === 2 ? this.read16(a) : this.read32(a);
   }
 
+  /** High half (int32) of the last readQ(). */
+  qh = 0;
+
+  /** 8-byte read: returns the low half, the high half is left in `qh`. MMIO: one 8-byte access. */
+  readQ(a: number): number {
+    const o = a - this.hBase;
+    if (o >= 0 && o + 8 <= this.hLen) {
+      const b = this.hBytes;
+      this.qh = b[o + 4]! | (b[o + 5]! << 8) | (b[o + 6]! << 16) | (b[o + 7]! << 24);
+      return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+    }
+    const r = this.region(a);
+    if (r === undefined && this.region(a + 7) === undefined && !this.ramInside(a, 8)) {
+      const v = this.mmioRead(a, 8);
+      this.qh = Number((v >> 32n) & 0xffffffffn) | 0;
+      return Number(v & 0xffffffffn);
+    }
+    const lo = this.read32(a);
+    this.qh = this.read32(a + 4) | 0;
+    return lo;
+  }
+
+  /** 8-byte write (MMIO: one 8-byte access). */
+  writeQ(a: number, lo: number, hi: number): void {
+    const o = a - this.hBase;
+    if (o >= 0 && o + 8 <= this.hLen) {
+      const b = this.hBytes;
+      b[o] = lo; b[o + 1] = lo >> 8; b[o + 2] = lo >> 16; b[o + 3] = lo >> 24;
+      b[o + 4] = hi; b[o + 5] = hi >> 8; b[o + 6] = hi >> 16; b[o + 7] = hi >> 24;
+      if (this.code !== null && (this.code.marks[a >>> 12] !== undefined || this.code.marks[(a + 7) >>> 12] !== undefined)) {
+        this.code.written(a, 8);
+      }
+      return;
+    }
+    const r = this.region(a);
+    if (r === undefined && this.region(a + 7) === undefined && !this.ramInside(a, 8)) {
+      this.mmioWrite(a, 8, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+      return;
+    }
+    this.write32(a, lo);
+    this.write32(a + 4, hi);
+  }
+
+  /** Is physical address a in RAM? */
+  isRam(a: number): boolean {
+    const o = a - this.hBase;
+    return (o >= 0 && o < this.hLen) || this.region(a) !== undefined;
+  }
+
+  /** Direct RAM store of a 32-bit value, bypassing decode-cache hooks (page-table A/D bits). */
+  poke32(a: number, v: number): void {
+    const r = this.region(a);
+    if (r === undefined || a + 4 > r.end) return;
+    const o = a - r.base;
+    const b = r.bytes;
+    b[o] = v; b[o + 1] = v >> 8; b[o + 2] = v >> 16; b[o + 3] = v >> 24;
+  }
+
   private readSlow(a: number, size: number): number {
     const r = this.region(a);
     if (r !== undefined && a + size <= r.end) {

@@ -64,6 +64,8 @@ export const F_ASZ_MN = 1 << 6;   // mnemonic variants selected by address size 
 export const F_ESC3 = 1 << 7;     // 0F 38 / 0F 3A: a third opcode byte follows
 export const F_BRANCH = 1 << 8;   // control transfer (for the disassembler: J operands are targets)
 export const F_D64 = 1 << 9;      // 64-bit code: operand size defaults to 64 bits (push, pop, near branches)
+export const F_I64 = 1 << 10;     // invalid in 64-bit code (#UD)
+export const F_ANY64 = 1 << 11;   // the executor handles a 64-bit operand size itself (no `q` needed)
 
 export interface OpDef {
   /** Mnemonic; 'a/b/c' variants are chosen by operand size 16/32/64 (or address size, F_ASZ_MN). */
@@ -73,6 +75,15 @@ export interface OpDef {
   f: number;
   /** Executor; undefined means "valid but not implemented" (run() reports `unsupported`). */
   x?: Exec;
+  /**
+   * Executor for a 64-bit operand size. An entry whose operand size can be 64 bits needs one
+   * (or F_ANY64); without it such an instruction is reported unsupported.
+   */
+  q?: Exec;
+  /** Entry used instead of this one in 64-bit code (0x63: ARPL -> MOVSXD). */
+  l64?: OpDef;
+  /** Mnemonics by ModRM.rm for register-form group members that encode the operation in rm. */
+  rmNames?: string[];
   /** ModRM.reg-indexed group table (memory forms, and register forms if `grpReg` is absent). */
   grp?: OpDef[];
   /** ModRM.reg-indexed group table for mod=3. */
@@ -83,6 +94,8 @@ export interface OpDef {
   spec: OperandSpec[];
   /** ModRM needed (explicit flag or implied by an operand). */
   modrm: boolean;
+  /** Something depends on the operand size (a v/z/p/a/s operand, or size-named variants). */
+  sizeDep: boolean;
 }
 
 const FIXED_REGS: Record<string, [number, number]> = {
@@ -123,7 +136,9 @@ const MODRM_METHODS = new Set([AM_E, AM_G, AM_M, AM_R, AM_S, AM_C, AM_D]);
 export function def(mn: string, ops: string, f: number, x?: Exec, extra?: Partial<OpDef>): OpDef {
   const spec = ops === '' ? [] : ops.split(',').map(parseOperand);
   const modrm = (f & F_MODRM) !== 0 || spec.some((s) => MODRM_METHODS.has(s.am)) || extra?.grp !== undefined;
-  const d: OpDef = { mn, ops, f, spec, modrm };
+  const dep = (sz: number): boolean => sz === SZ_V || sz === SZ_Z || sz === SZ_P || sz === SZ_A || sz === SZ_S;
+  const sizeDep = spec.some((s) => dep(s.sz) || dep(s.memSz)) || (mn.includes('/') && !mn.startsWith('('));
+  const d: OpDef = { mn, ops, f, spec, modrm, sizeDep };
   if (x) d.x = x;
   if (extra) Object.assign(d, extra);
   if (d.grp || d.grpReg) d.modrm = true;

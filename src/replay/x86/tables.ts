@@ -15,7 +15,7 @@ import {
 } from './exec/control.js';
 import { inOp, outOp } from './exec/io.js';
 import {
-  cld, clc, cli, cmc, cpuid, execUD, hlt, lahf, nop, pmOnly, sahf, salc, stc, std, sti,
+  cld, clc, cli, cmc, cpuid, execUD, hlt, lahf, nop, sahf, salc, stc, std, sti,
 } from './exec/misc.js';
 import {
   cbw, cmpxchg, cmpxchg8b, cwd, lds, lea, les, lfs, lgs, lss, mov, movFromSreg, movsx, movToSreg, movzx,
@@ -25,16 +25,30 @@ import { div, idiv, imul1, imul2, imul3, mul } from './exec/muldiv.js';
 import { rcl, rcr, rol, ror, sar, shl, shld, shr, shrd } from './exec/shift.js';
 import { enter, leave, pop, popa, popf, popSeg, push, pusha, pushf, pushSeg } from './exec/stack.js';
 import { cmps, ins, lods, movs, outs, scas, stos } from './exec/string.js';
-import { clts, lgdt, lidt, lmsw, movFromCr, movToCr, sgdt, sidt, smsw } from './exec/system.js';
 import {
-  F_ASZ_MN, F_BRANCH, F_D64, F_ESC3, F_LOCK, F_MODRM, F_PREFIX, F_REPZ, F_STRING, F_UD, def, group, ud, type OpDef,
+  arpl, cacheOp, clts, grp7reg1, grp7reg7, invlpg, lar, lgdt, lidt, lldt, lmsw, lsl, ltr, movFromCr, movFromDr, movToCr,
+  movToDr, rdmsr, sgdt, sidt, sldt, smsw, str, syscall, sysret, verr, verw, wrmsr,
+} from './exec/system.js';
+import {
+  adc64, add64, and64, bsf64, bsr64, bswap64, btcG64, btcI64, btG64, btI64, btrG64, btrI64, btsG64, btsI64, cmovcc64,
+  cmp64, cmpxchg64, dec64, div64, idiv64, imul1q, imul2q, imul3q, inc64, lea64, lzcnt64, mov64, movsx64, movzx64,
+  mul64, neg64, not64, or64, pop64, popcnt64, push64, rcl64, rcr64, rol64, ror64, sar64, sbb64, shl64, shld64, shr64,
+  shrd64, sub64, test64, tzcnt64, xadd64, xchg64, xor64,
+} from './exec/wide.js';
+import {
+  F_ANY64, F_ASZ_MN, F_BRANCH, F_D64, F_ESC3, F_I64, F_LOCK, F_MODRM, F_PREFIX, F_REPZ, F_STRING, F_UD, def, group, ud,
+  type Exec, type OpDef,
 } from './opdef.js';
 
 const M = F_MODRM;
 const L = F_LOCK;
-const S = F_STRING;
-const B = F_BRANCH | F_D64;
+const S = F_STRING | F_ANY64;
+const B = F_BRANCH | F_D64 | F_ANY64;
 const D64 = F_D64;
+const I64 = F_I64;
+const A64 = F_ANY64;
+/** extra fields: the 64-bit operand size executor */
+const q = (x: Exec): Partial<OpDef> => ({ q: x });
 
 const UD = ud(execUD);
 const UDM = ud(execUD, true);
@@ -48,30 +62,32 @@ const un = (mn: string): OpDef => def(mn, '', 0);
 const CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
 const ALU_MN = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
 const ALU_X = [add, or, adc, sbb, and, sub, xor, cmp];
+const ALU_Q = [add64, or64, adc64, sbb64, and64, sub64, xor64, cmp64];
 const SHIFT_MN = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
 const SHIFT_X = [rol, ror, rcl, rcr, shl, shr, shl, sar];
+const SHIFT_Q = [rol64, ror64, rcl64, rcr64, shl64, shr64, shl64, sar64];
 
 /** Group 1 (80-83): ALU op by ModRM.reg; LOCK allowed except for CMP. */
-function grp1(ops: string): OpDef {
-  return group('grp1', ALU_MN.map((mn, k) => def(mn, ops, k === 7 ? 0 : L, ALU_X[k])));
+function grp1(ops: string, f = 0): OpDef {
+  return group('grp1', ALU_MN.map((mn, k) => def(mn, ops, (k === 7 ? 0 : L) | f, ALU_X[k], q(ALU_Q[k]!))));
 }
 
 /** Group 2 (C0/C1/D0-D3): shifts and rotates. */
 function grp2(ops: string): OpDef {
-  return group('grp2', SHIFT_MN.map((mn, k) => def(mn, ops, 0, SHIFT_X[k])));
+  return group('grp2', SHIFT_MN.map((mn, k) => def(mn, ops, 0, SHIFT_X[k], q(SHIFT_Q[k]!))));
 }
 
 /** Group 3 (F6/F7) */
 function grp3(v: string, imm: string): OpDef {
   return group('grp3', [
-    def('test', `E${v},${imm}`, 0, test),
-    def('test', `E${v},${imm}`, 0, test),
-    def('not', `E${v}`, L, not),
-    def('neg', `E${v}`, L, neg),
-    def('mul', `E${v}`, 0, mul),
-    def('imul', `E${v}`, 0, imul1),
-    def('div', `E${v}`, 0, div),
-    def('idiv', `E${v}`, 0, idiv),
+    def('test', `E${v},${imm}`, 0, test, q(test64)),
+    def('test', `E${v},${imm}`, 0, test, q(test64)),
+    def('not', `E${v}`, L, not, q(not64)),
+    def('neg', `E${v}`, L, neg, q(neg64)),
+    def('mul', `E${v}`, 0, mul, q(mul64)),
+    def('imul', `E${v}`, 0, imul1, q(imul1q)),
+    def('div', `E${v}`, 0, div, q(div64)),
+    def('idiv', `E${v}`, 0, idiv, q(idiv64)),
   ]);
 }
 
@@ -83,48 +99,49 @@ const t1 = ONE_BYTE;
 for (let k = 0; k < 8; k++) {
   const mn = ALU_MN[k]!;
   const x = ALU_X[k];
+  const x64 = q(ALU_Q[k]!);
   const lk = k === 7 ? 0 : L;
   t1[k * 8 + 0] = def(mn, 'Eb,Gb', lk, x);
-  t1[k * 8 + 1] = def(mn, 'Ev,Gv', lk, x);
+  t1[k * 8 + 1] = def(mn, 'Ev,Gv', lk, x, x64);
   t1[k * 8 + 2] = def(mn, 'Gb,Eb', 0, x);
-  t1[k * 8 + 3] = def(mn, 'Gv,Ev', 0, x);
+  t1[k * 8 + 3] = def(mn, 'Gv,Ev', 0, x, x64);
   t1[k * 8 + 4] = def(mn, 'AL,Ib', 0, x);
-  t1[k * 8 + 5] = def(mn, 'eAX,Iz', 0, x);
+  t1[k * 8 + 5] = def(mn, 'eAX,Iz', 0, x, x64);
 }
-t1[0x06] = def('push', 'ES', 0, pushSeg);
-t1[0x07] = def('pop', 'ES', 0, popSeg);
-t1[0x0e] = def('push', 'CS', 0, pushSeg);
+t1[0x06] = def('push', 'ES', I64, pushSeg);
+t1[0x07] = def('pop', 'ES', I64, popSeg);
+t1[0x0e] = def('push', 'CS', I64, pushSeg);
 t1[0x0f] = def('(0f escape)', '', F_PREFIX);
-t1[0x16] = def('push', 'SS', 0, pushSeg);
-t1[0x17] = def('pop', 'SS', 0, popSeg);
-t1[0x1e] = def('push', 'DS', 0, pushSeg);
-t1[0x1f] = def('pop', 'DS', 0, popSeg);
+t1[0x16] = def('push', 'SS', I64, pushSeg);
+t1[0x17] = def('pop', 'SS', I64, popSeg);
+t1[0x1e] = def('push', 'DS', I64, pushSeg);
+t1[0x1f] = def('pop', 'DS', I64, popSeg);
 t1[0x26] = def('es', '', F_PREFIX);
-t1[0x27] = def('daa', '', 0, daa);
+t1[0x27] = def('daa', '', I64, daa);
 t1[0x2e] = def('cs', '', F_PREFIX);
-t1[0x2f] = def('das', '', 0, das);
+t1[0x2f] = def('das', '', I64, das);
 t1[0x36] = def('ss', '', F_PREFIX);
-t1[0x37] = def('aaa', '', 0, aaa);
+t1[0x37] = def('aaa', '', I64, aaa);
 t1[0x3e] = def('ds', '', F_PREFIX);
-t1[0x3f] = def('aas', '', 0, aas);
+t1[0x3f] = def('aas', '', I64, aas);
 for (let r = 0; r < 8; r++) {
-  t1[0x40 + r] = def('inc', 'Zv', 0, inc);
+  t1[0x40 + r] = def('inc', 'Zv', 0, inc); // REX prefixes in 64-bit code
   t1[0x48 + r] = def('dec', 'Zv', 0, dec);
-  t1[0x50 + r] = def('push', 'Zv', D64, push);
-  t1[0x58 + r] = def('pop', 'Zv', D64, pop);
+  t1[0x50 + r] = def('push', 'Zv', D64, push, q(push64));
+  t1[0x58 + r] = def('pop', 'Zv', D64, pop, q(pop64));
 }
-t1[0x60] = def('pusha/pushad', '', 0, pusha);
-t1[0x61] = def('popa/popad', '', 0, popa);
-t1[0x62] = def('bound', 'Gv,Ma', 0, bound);
-t1[0x63] = def('arpl', 'Ew,Gw', 0, pmOnly);
+t1[0x60] = def('pusha/pushad', '', I64, pusha);
+t1[0x61] = def('popa/popad', '', I64, popa);
+t1[0x62] = def('bound', 'Gv,Ma', I64, bound);
+t1[0x63] = def('arpl', 'Ew,Gw', 0, arpl, { l64: def('movsxd', 'Gv,Ed', 0, mov, q(movsx64)) });
 t1[0x64] = def('fs', '', F_PREFIX);
 t1[0x65] = def('gs', '', F_PREFIX);
 t1[0x66] = def('data16', '', F_PREFIX);
 t1[0x67] = def('addr16', '', F_PREFIX);
-t1[0x68] = def('push', 'Iz', D64, push);
-t1[0x69] = def('imul', 'Gv,Ev,Iz', 0, imul3);
-t1[0x6a] = def('push', 'Ibs', D64, push);
-t1[0x6b] = def('imul', 'Gv,Ev,Ibs', 0, imul3);
+t1[0x68] = def('push', 'Iz', D64, push, q(push64));
+t1[0x69] = def('imul', 'Gv,Ev,Iz', 0, imul3, q(imul3q));
+t1[0x6a] = def('push', 'Ibs', D64, push, q(push64));
+t1[0x6b] = def('imul', 'Gv,Ev,Ibs', 0, imul3, q(imul3q));
 t1[0x6c] = def('insb', 'Yb,DX', S, ins);
 t1[0x6d] = def('insw/insd', 'Yz,DX', S, ins);
 t1[0x6e] = def('outsb', 'DX,Xb', S, outs);
@@ -132,91 +149,91 @@ t1[0x6f] = def('outsw/outsd', 'DX,Xz', S, outs);
 for (let cc = 0; cc < 16; cc++) t1[0x70 + cc] = def('j' + CC[cc], 'Jb', B, jcc);
 t1[0x80] = grp1('Eb,Ib');
 t1[0x81] = grp1('Ev,Iz');
-t1[0x82] = grp1('Eb,Ib');
+t1[0x82] = grp1('Eb,Ib', I64);
 t1[0x83] = grp1('Ev,Ibs');
 t1[0x84] = def('test', 'Eb,Gb', 0, test);
-t1[0x85] = def('test', 'Ev,Gv', 0, test);
+t1[0x85] = def('test', 'Ev,Gv', 0, test, q(test64));
 t1[0x86] = def('xchg', 'Eb,Gb', L, xchg);
-t1[0x87] = def('xchg', 'Ev,Gv', L, xchg);
+t1[0x87] = def('xchg', 'Ev,Gv', L, xchg, q(xchg64));
 t1[0x88] = def('mov', 'Eb,Gb', 0, mov);
-t1[0x89] = def('mov', 'Ev,Gv', 0, mov);
+t1[0x89] = def('mov', 'Ev,Gv', 0, mov, q(mov64));
 t1[0x8a] = def('mov', 'Gb,Eb', 0, mov);
-t1[0x8b] = def('mov', 'Gv,Ev', 0, mov);
-t1[0x8c] = def('mov', 'Rv/Mw,Sw', 0, movFromSreg);
-t1[0x8d] = def('lea', 'Gv,M', 0, lea);
+t1[0x8b] = def('mov', 'Gv,Ev', 0, mov, q(mov64));
+t1[0x8c] = def('mov', 'Rv/Mw,Sw', A64, movFromSreg);
+t1[0x8d] = def('lea', 'Gv,M', 0, lea, q(lea64));
 t1[0x8e] = def('mov', 'Sw,Ew', 0, movToSreg);
-t1[0x8f] = group('grp1a', [def('pop', 'Ev', D64, pop), UD, UD, UD, UD, UD, UD, UD]);
+t1[0x8f] = group('grp1a', [def('pop', 'Ev', D64, pop, q(pop64)), UD, UD, UD, UD, UD, UD, UD]);
 t1[0x90] = def('nop', '', 0, nop, { f3: def('pause', '', 0, nop) });
-for (let r = 1; r < 8; r++) t1[0x90 + r] = def('xchg', 'Zv,eAX', 0, xchg);
-t1[0x98] = def('cbw/cwde', '', 0, cbw);
-t1[0x99] = def('cwd/cdq', '', 0, cwd);
-t1[0x9a] = def('call far', 'Ap', F_BRANCH, callFar);
+for (let r = 1; r < 8; r++) t1[0x90 + r] = def('xchg', 'Zv,eAX', 0, xchg, q(xchg64));
+t1[0x98] = def('cbw/cwde/cdqe', '', A64, cbw);
+t1[0x99] = def('cwd/cdq/cqo', '', A64, cwd);
+t1[0x9a] = def('call far', 'Ap', F_BRANCH | I64, callFar);
 t1[0x9b] = def('wait', '', 0, nop);
-t1[0x9c] = def('pushf/pushfd/pushfq', '', D64, pushf);
-t1[0x9d] = def('popf/popfd/popfq', '', D64, popf);
+t1[0x9c] = def('pushf/pushfd/pushfq', '', D64 | A64, pushf);
+t1[0x9d] = def('popf/popfd/popfq', '', D64 | A64, popf);
 t1[0x9e] = def('sahf', '', 0, sahf);
 t1[0x9f] = def('lahf', '', 0, lahf);
 t1[0xa0] = def('mov', 'AL,Ob', 0, mov);
-t1[0xa1] = def('mov', 'eAX,Ov', 0, mov);
+t1[0xa1] = def('mov', 'eAX,Ov', 0, mov, q(mov64));
 t1[0xa2] = def('mov', 'Ob,AL', 0, mov);
-t1[0xa3] = def('mov', 'Ov,eAX', 0, mov);
+t1[0xa3] = def('mov', 'Ov,eAX', 0, mov, q(mov64));
 t1[0xa4] = def('movsb', 'Yb,Xb', S, movs);
-t1[0xa5] = def('movsw/movsd', 'Yv,Xv', S, movs);
+t1[0xa5] = def('movsw/movsd/movsq', 'Yv,Xv', S, movs);
 t1[0xa6] = def('cmpsb', 'Xb,Yb', S | F_REPZ, cmps);
-t1[0xa7] = def('cmpsw/cmpsd', 'Xv,Yv', S | F_REPZ, cmps);
+t1[0xa7] = def('cmpsw/cmpsd/cmpsq', 'Xv,Yv', S | F_REPZ, cmps);
 t1[0xa8] = def('test', 'AL,Ib', 0, test);
-t1[0xa9] = def('test', 'eAX,Iz', 0, test);
+t1[0xa9] = def('test', 'eAX,Iz', 0, test, q(test64));
 t1[0xaa] = def('stosb', 'Yb,AL', S, stos);
-t1[0xab] = def('stosw/stosd', 'Yv,eAX', S, stos);
+t1[0xab] = def('stosw/stosd/stosq', 'Yv,eAX', S, stos);
 t1[0xac] = def('lodsb', 'AL,Xb', S, lods);
-t1[0xad] = def('lodsw/lodsd', 'eAX,Xv', S, lods);
+t1[0xad] = def('lodsw/lodsd/lodsq', 'eAX,Xv', S, lods);
 t1[0xae] = def('scasb', 'AL,Yb', S | F_REPZ, scas);
-t1[0xaf] = def('scasw/scasd', 'eAX,Yv', S | F_REPZ, scas);
+t1[0xaf] = def('scasw/scasd/scasq', 'eAX,Yv', S | F_REPZ, scas);
 for (let r = 0; r < 8; r++) {
   t1[0xb0 + r] = def('mov', 'Zb,Ib', 0, mov);
-  t1[0xb8 + r] = def('mov', 'Zv,Iv', 0, mov);
+  t1[0xb8 + r] = def('mov', 'Zv,Iv', 0, mov, q(mov64));
 }
 t1[0xc0] = grp2('Eb,Ib');
 t1[0xc1] = grp2('Ev,Ib');
 t1[0xc2] = def('ret', 'Iw', B, ret);
 t1[0xc3] = def('ret', '', B, ret);
-t1[0xc4] = def('les', 'Gv,Mp', 0, les);
-t1[0xc5] = def('lds', 'Gv,Mp', 0, lds);
+t1[0xc4] = def('les', 'Gv,Mp', I64, les);
+t1[0xc5] = def('lds', 'Gv,Mp', I64, lds);
 t1[0xc6] = group('grp11', [def('mov', 'Eb,Ib', 0, mov), UD, UD, UD, UD, UD, UD, UD]);
-t1[0xc7] = group('grp11', [def('mov', 'Ev,Iz', 0, mov), UD, UD, UD, UD, UD, UD, UD]);
-t1[0xc8] = def('enter', 'Iw,Ib', D64, enter);
-t1[0xc9] = def('leave', '', D64, leave);
-t1[0xca] = def('retf', 'Iw', F_BRANCH, retf);
-t1[0xcb] = def('retf', '', F_BRANCH, retf);
+t1[0xc7] = group('grp11', [def('mov', 'Ev,Iz', 0, mov, q(mov64)), UD, UD, UD, UD, UD, UD, UD]);
+t1[0xc8] = def('enter', 'Iw,Ib', D64 | A64, enter);
+t1[0xc9] = def('leave', '', D64 | A64, leave);
+t1[0xca] = def('retf', 'Iw', F_BRANCH | A64, retf);
+t1[0xcb] = def('retf', '', F_BRANCH | A64, retf);
 t1[0xcc] = def('int3', '', 0, int3);
 t1[0xcd] = def('int', 'Ib', 0, int);
-t1[0xce] = def('into', '', 0, into);
-t1[0xcf] = def('iret/iretd/iretq', '', F_BRANCH, iret);
+t1[0xce] = def('into', '', I64, into);
+t1[0xcf] = def('iret/iretd/iretq', '', F_BRANCH | A64, iret);
 t1[0xd0] = grp2('Eb,1');
 t1[0xd1] = grp2('Ev,1');
 t1[0xd2] = grp2('Eb,CL');
 t1[0xd3] = grp2('Ev,CL');
-t1[0xd4] = def('aam', 'Ib', 0, aam);
-t1[0xd5] = def('aad', 'Ib', 0, aad);
-t1[0xd6] = def('salc', '', 0, salc);
+t1[0xd4] = def('aam', 'Ib', I64, aam);
+t1[0xd5] = def('aad', 'Ib', I64, aad);
+t1[0xd6] = def('salc', '', I64, salc);
 t1[0xd7] = def('xlat', '', 0, xlat);
 for (let k = 0; k < 8; k++) t1[0xd8 + k] = unM('(x87)');
 t1[0xe0] = def('loopne', 'Jb', B, loopne);
 t1[0xe1] = def('loope', 'Jb', B, loope);
 t1[0xe2] = def('loop', 'Jb', B, loop);
-t1[0xe3] = def('jcxz/jecxz', 'Jb', B | F_ASZ_MN, jcxz);
+t1[0xe3] = def('jcxz/jecxz/jrcxz', 'Jb', B | F_ASZ_MN, jcxz);
 t1[0xe4] = def('in', 'AL,Ib', 0, inOp);
-t1[0xe5] = def('in', 'eAX,Ib', 0, inOp);
+t1[0xe5] = def('in', 'eAX,Ib', A64, inOp);
 t1[0xe6] = def('out', 'Ib,AL', 0, outOp);
-t1[0xe7] = def('out', 'Ib,eAX', 0, outOp);
+t1[0xe7] = def('out', 'Ib,eAX', A64, outOp);
 t1[0xe8] = def('call', 'Jz', B, callRel);
 t1[0xe9] = def('jmp', 'Jz', B, jmpRel);
-t1[0xea] = def('jmp far', 'Ap', F_BRANCH, jmpFar);
+t1[0xea] = def('jmp far', 'Ap', F_BRANCH | I64, jmpFar);
 t1[0xeb] = def('jmp', 'Jb', B, jmpRel);
 t1[0xec] = def('in', 'AL,DX', 0, inOp);
-t1[0xed] = def('in', 'eAX,DX', 0, inOp);
+t1[0xed] = def('in', 'eAX,DX', A64, inOp);
 t1[0xee] = def('out', 'DX,AL', 0, outOp);
-t1[0xef] = def('out', 'DX,eAX', 0, outOp);
+t1[0xef] = def('out', 'DX,eAX', A64, outOp);
 t1[0xf0] = def('lock', '', F_PREFIX);
 t1[0xf1] = def('int1', '', 0, int1);
 t1[0xf2] = def('repne', '', F_PREFIX);
@@ -233,13 +250,13 @@ t1[0xfc] = def('cld', '', 0, cld);
 t1[0xfd] = def('std', '', 0, std);
 t1[0xfe] = group('grp4', [def('inc', 'Eb', L, inc), def('dec', 'Eb', L, dec), UD, UD, UD, UD, UD, UD]);
 t1[0xff] = group('grp5', [
-  def('inc', 'Ev', L, inc),
-  def('dec', 'Ev', L, dec),
+  def('inc', 'Ev', L, inc, q(inc64)),
+  def('dec', 'Ev', L, dec, q(dec64)),
   def('call', 'Ev', B, callInd),
-  def('call far', 'Mp', F_BRANCH, callFarInd),
+  def('call far', 'Mp', F_BRANCH | A64, callFarInd),
   def('jmp', 'Ev', B, jmpInd),
-  def('jmp far', 'Mp', F_BRANCH, jmpFarInd),
-  def('push', 'Ev', D64, push),
+  def('jmp far', 'Mp', F_BRANCH | A64, jmpFarInd),
+  def('push', 'Ev', D64, push, q(push64)),
   UD,
 ]);
 
@@ -249,51 +266,53 @@ export const TWO_BYTE: OpDef[] = new Array<OpDef>(256).fill(UD);
 const t2 = TWO_BYTE;
 
 t2[0x00] = group('grp6', [
-  def('sldt', 'Rv/Mw', 0, pmOnly), def('str', 'Rv/Mw', 0, pmOnly), def('lldt', 'Ew', 0, pmOnly),
-  def('ltr', 'Ew', 0, pmOnly), def('verr', 'Ew', 0, pmOnly), def('verw', 'Ew', 0, pmOnly), UD, UD,
+  def('sldt', 'Rv/Mw', A64, sldt), def('str', 'Rv/Mw', A64, str), def('lldt', 'Ew', 0, lldt),
+  def('ltr', 'Ew', 0, ltr), def('verr', 'Ew', 0, verr), def('verw', 'Ew', 0, verw), UD, UD,
 ]);
 t2[0x01] = group(
   'grp7',
   [
-    def('sgdt', 'Ms', 0, sgdt), def('sidt', 'Ms', 0, sidt), def('lgdt', 'Ms', 0, lgdt),
-    def('lidt', 'Ms', 0, lidt), def('smsw', 'Rv/Mw', 0, smsw), unM('rstorssp'),
-    def('lmsw', 'Ew', 0, lmsw), def('invlpg', 'M', 0, nop),
+    def('sgdt', 'Ms', A64, sgdt), def('sidt', 'Ms', A64, sidt), def('lgdt', 'Ms', A64, lgdt),
+    def('lidt', 'Ms', A64, lidt), def('smsw', 'Rv/Mw', A64, smsw), unM('rstorssp'),
+    def('lmsw', 'Ew', 0, lmsw), def('invlpg', 'M', 0, invlpg),
   ],
   0,
   [
-    unM('(vmx)'), unM('monitor/mwait'), unM('xgetbv/xsetbv'), unM('(svm)'),
-    def('smsw', 'Rv/Mw', 0, smsw), unM('(grp7 reg 5)'), def('lmsw', 'Ew', 0, lmsw), unM('swapgs/rdtscp'),
+    unM('(vmx)'), def('(grp7 reg 1)', '', M, grp7reg1, { rmNames: ['monitor', 'mwait', 'clac', 'stac', '(bad)', '(bad)', '(bad)', 'encls'] }),
+    unM('xgetbv/xsetbv'), unM('(svm)'),
+    def('smsw', 'Rv/Mw', A64, smsw), unM('(grp7 reg 5)'), def('lmsw', 'Ew', 0, lmsw),
+    def('(grp7 reg 7)', '', M, grp7reg7, { rmNames: ['swapgs', 'rdtscp', 'monitorx', 'mwaitx', 'clzero', 'rdpru', '(bad)', '(bad)'] }),
   ],
 );
-t2[0x02] = def('lar', 'Gv,Ew', 0, pmOnly);
-t2[0x03] = def('lsl', 'Gv,Ew', 0, pmOnly);
-t2[0x05] = un('syscall');
+t2[0x02] = def('lar', 'Gv,Ew', A64, lar);
+t2[0x03] = def('lsl', 'Gv,Ew', A64, lsl);
+t2[0x05] = def('syscall', '', 0, syscall);
 t2[0x06] = def('clts', '', 0, clts);
-t2[0x07] = un('sysret');
-t2[0x08] = def('invd', '', 0, nop);
-t2[0x09] = def('wbinvd', '', 0, nop);
+t2[0x07] = def('sysret', '', A64, sysret);
+t2[0x08] = def('invd', '', 0, cacheOp);
+t2[0x09] = def('wbinvd', '', 0, cacheOp);
 t2[0x0b] = def('ud2', '', 0, execUD);
 t2[0x0d] = def('prefetch', 'M', 0, nop);
 t2[0x0e] = un('femms');
 t2[0x0f] = unMI('(3dnow)');
 for (let k = 0x10; k <= 0x17; k++) t2[k] = unM('(sse)');
-t2[0x18] = def('prefetch', 'Ev', 0, nop);
-for (let k = 0x19; k <= 0x1f; k++) t2[k] = def('nop', 'Ev', 0, nop);
+t2[0x18] = def('prefetch', 'Ev', A64, nop);
+for (let k = 0x19; k <= 0x1f; k++) t2[k] = def('nop', 'Ev', A64, nop);
 t2[0x20] = def('mov', 'Rd,Cd', 0, movFromCr);
-t2[0x21] = def('mov', 'Rd,Dd', 0);
+t2[0x21] = def('mov', 'Rd,Dd', 0, movFromDr);
 t2[0x22] = def('mov', 'Cd,Rd', 0, movToCr);
-t2[0x23] = def('mov', 'Dd,Rd', 0);
+t2[0x23] = def('mov', 'Dd,Rd', 0, movToDr);
 for (let k = 0x28; k <= 0x2f; k++) t2[k] = unM('(sse)');
-t2[0x30] = un('wrmsr');
+t2[0x30] = def('wrmsr', '', 0, wrmsr);
 t2[0x31] = un('rdtsc');
-t2[0x32] = un('rdmsr');
+t2[0x32] = def('rdmsr', '', 0, rdmsr);
 t2[0x33] = un('rdpmc');
 t2[0x34] = un('sysenter');
 t2[0x35] = un('sysexit');
 t2[0x37] = un('getsec');
 t2[0x38] = def('(0f38)', '', F_ESC3);
 t2[0x3a] = def('(0f3a)', '', F_ESC3);
-for (let cc = 0; cc < 16; cc++) t2[0x40 + cc] = def('cmov' + CC[cc], 'Gv,Ev', 0, cmovcc);
+for (let cc = 0; cc < 16; cc++) t2[0x40 + cc] = def('cmov' + CC[cc], 'Gv,Ev', 0, cmovcc, q(cmovcc64));
 for (let k = 0x50; k <= 0x6f; k++) t2[k] = unM('(sse)');
 for (let k = 0x70; k <= 0x73; k++) t2[k] = unMI('(sse)');
 for (let k = 0x74; k <= 0x76; k++) t2[k] = unM('(sse)');
@@ -305,46 +324,47 @@ for (let cc = 0; cc < 16; cc++) {
   t2[0x80 + cc] = def('j' + CC[cc], 'Jz', B, jcc);
   t2[0x90 + cc] = def('set' + CC[cc], 'Eb', 0, setcc);
 }
-t2[0xa0] = def('push', 'FS', D64, pushSeg);
-t2[0xa1] = def('pop', 'FS', D64, popSeg);
+t2[0xa0] = def('push', 'FS', D64 | A64, pushSeg);
+t2[0xa1] = def('pop', 'FS', D64 | A64, popSeg);
 t2[0xa2] = def('cpuid', '', 0, cpuid);
-t2[0xa3] = def('bt', 'Ev,Gv', 0, btG);
-t2[0xa4] = def('shld', 'Ev,Gv,Ib', 0, shld);
-t2[0xa5] = def('shld', 'Ev,Gv,CL', 0, shld);
-t2[0xa8] = def('push', 'GS', D64, pushSeg);
-t2[0xa9] = def('pop', 'GS', D64, popSeg);
+t2[0xa3] = def('bt', 'Ev,Gv', 0, btG, q(btG64));
+t2[0xa4] = def('shld', 'Ev,Gv,Ib', 0, shld, q(shld64));
+t2[0xa5] = def('shld', 'Ev,Gv,CL', 0, shld, q(shld64));
+t2[0xa8] = def('push', 'GS', D64 | A64, pushSeg);
+t2[0xa9] = def('pop', 'GS', D64 | A64, popSeg);
 t2[0xaa] = un('rsm');
-t2[0xab] = def('bts', 'Ev,Gv', L, btsG);
-t2[0xac] = def('shrd', 'Ev,Gv,Ib', 0, shrd);
-t2[0xad] = def('shrd', 'Ev,Gv,CL', 0, shrd);
+t2[0xab] = def('bts', 'Ev,Gv', L, btsG, q(btsG64));
+t2[0xac] = def('shrd', 'Ev,Gv,Ib', 0, shrd, q(shrd64));
+t2[0xad] = def('shrd', 'Ev,Gv,CL', 0, shrd, q(shrd64));
 t2[0xae] = group(
   'grp15',
   [unM('fxsave'), unM('fxrstor'), unM('ldmxcsr'), unM('stmxcsr'), unM('xsave'), unM('xrstor'), unM('xsaveopt'), unM('clflush')],
   0,
   [unM('rdfsbase'), unM('rdgsbase'), unM('wrfsbase'), unM('wrgsbase'), UDM, def('lfence', '', M, nop), def('mfence', '', M, nop), def('sfence', '', M, nop)],
 );
-t2[0xaf] = def('imul', 'Gv,Ev', 0, imul2);
+t2[0xaf] = def('imul', 'Gv,Ev', 0, imul2, q(imul2q));
 t2[0xb0] = def('cmpxchg', 'Eb,Gb', L, cmpxchg);
-t2[0xb1] = def('cmpxchg', 'Ev,Gv', L, cmpxchg);
-t2[0xb2] = def('lss', 'Gv,Mp', 0, lss);
-t2[0xb3] = def('btr', 'Ev,Gv', L, btrG);
-t2[0xb4] = def('lfs', 'Gv,Mp', 0, lfs);
-t2[0xb5] = def('lgs', 'Gv,Mp', 0, lgs);
-t2[0xb6] = def('movzx', 'Gv,Eb', 0, movzx);
-t2[0xb7] = def('movzx', 'Gv,Ew', 0, movzx);
-t2[0xb8] = def('(bad)', '', F_UD, execUD, { f3: def('popcnt', 'Gv,Ev', 0, popcnt) }); // jmpe: #UD
-t2[0xb9] = def('ud1', 'Gv,Ev', 0, execUD);
+t2[0xb1] = def('cmpxchg', 'Ev,Gv', L, cmpxchg, q(cmpxchg64));
+t2[0xb2] = def('lss', 'Gv,Mp', A64, lss);
+t2[0xb3] = def('btr', 'Ev,Gv', L, btrG, q(btrG64));
+t2[0xb4] = def('lfs', 'Gv,Mp', A64, lfs);
+t2[0xb5] = def('lgs', 'Gv,Mp', A64, lgs);
+t2[0xb6] = def('movzx', 'Gv,Eb', 0, movzx, q(movzx64));
+t2[0xb7] = def('movzx', 'Gv,Ew', 0, movzx, q(movzx64));
+t2[0xb8] = def('(bad)', '', F_UD, execUD, { f3: def('popcnt', 'Gv,Ev', 0, popcnt, q(popcnt64)) }); // jmpe: #UD
+t2[0xb9] = def('ud1', 'Gv,Ev', A64, execUD);
 t2[0xba] = group('grp8', [
   UD, UD, UD, UD,
-  def('bt', 'Ev,Ib', 0, btI), def('bts', 'Ev,Ib', L, btsI), def('btr', 'Ev,Ib', L, btrI), def('btc', 'Ev,Ib', L, btcI),
+  def('bt', 'Ev,Ib', 0, btI, q(btI64)), def('bts', 'Ev,Ib', L, btsI, q(btsI64)),
+  def('btr', 'Ev,Ib', L, btrI, q(btrI64)), def('btc', 'Ev,Ib', L, btcI, q(btcI64)),
 ]);
-t2[0xbb] = def('btc', 'Ev,Gv', L, btcG);
-t2[0xbc] = def('bsf', 'Gv,Ev', 0, bsf, { f3: def('tzcnt', 'Gv,Ev', 0, tzcnt) });
-t2[0xbd] = def('bsr', 'Gv,Ev', 0, bsr, { f3: def('lzcnt', 'Gv,Ev', 0, lzcnt) });
-t2[0xbe] = def('movsx', 'Gv,Eb', 0, movsx);
-t2[0xbf] = def('movsx', 'Gv,Ew', 0, movsx);
+t2[0xbb] = def('btc', 'Ev,Gv', L, btcG, q(btcG64));
+t2[0xbc] = def('bsf', 'Gv,Ev', 0, bsf, { q: bsf64, f3: def('tzcnt', 'Gv,Ev', 0, tzcnt, q(tzcnt64)) });
+t2[0xbd] = def('bsr', 'Gv,Ev', 0, bsr, { q: bsr64, f3: def('lzcnt', 'Gv,Ev', 0, lzcnt, q(lzcnt64)) });
+t2[0xbe] = def('movsx', 'Gv,Eb', 0, movsx, q(movsx64));
+t2[0xbf] = def('movsx', 'Gv,Ew', 0, movsx, q(movsx64));
 t2[0xc0] = def('xadd', 'Eb,Gb', L, xadd);
-t2[0xc1] = def('xadd', 'Ev,Gv', L, xadd);
+t2[0xc1] = def('xadd', 'Ev,Gv', L, xadd, q(xadd64));
 t2[0xc2] = unMI('(sse)');
 t2[0xc3] = unM('movnti');
 for (let k = 0xc4; k <= 0xc6; k++) t2[k] = unMI('(sse)');
@@ -354,7 +374,7 @@ t2[0xc7] = group(
   0,
   [UD, UD, UD, UD, UD, UD, unM('rdrand'), unM('rdseed')],
 );
-for (let r = 0; r < 8; r++) t2[0xc8 + r] = def('bswap', 'Zv', 0, bswap);
+for (let r = 0; r < 8; r++) t2[0xc8 + r] = def('bswap', 'Zv', 0, bswap, q(bswap64));
 for (let k = 0xd0; k <= 0xfe; k++) t2[k] = unM('(sse)');
 t2[0xff] = ud(execUD, true);
 for (const k of [0x04, 0x0a, 0x0c, 0x24, 0x25, 0x26, 0x27, 0x36, 0x39, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x7a, 0x7b, 0xa6, 0xa7]) {

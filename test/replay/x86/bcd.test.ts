@@ -65,6 +65,15 @@ describe.skipIf(noAssembler)('decimal adjust', () => {
     expect(r.ax).toBe(4);
   });
 
+  test('aam / aad flags as KVM\'s emulator sets them: SF and ZF from AX, PF from AL (traces/bcd.step)', () => {
+    let r = bcd('mov $0x0d0c, %ax', 'aad'); // AL = 0x8e, AH = 0: SF from bit 15 of AX = 0
+    expect(r.ax).toBe(0x8e);
+    expect(r.flags & (SF | ZF | PF | CF)).toBe(PF);
+    r = bcd('mov $0xff, %al', '.byte 0xd4, 0x01'); // aam 1: AH = 0xff, AL = 0
+    expect(r.ax).toBe(0xff00);
+    expect(r.flags & (SF | ZF | PF)).toBe(SF | PF); // AX != 0: ZF = 0; bit 15: SF = 1
+  });
+
   test('aam 0 raises #DE through the IVT', () => {
     const m = setup(asm('mov $5, %al\n.byte 0xd4, 0x00\nhlt'), { ivt: { 0: [0, 0x600] } });
     m.ram[0x600] = 0xf4;

@@ -24,16 +24,16 @@ describe('unsupported vs invalid', () => {
     expect(m.cpu.run(10).kind).toBe('unsupported');
   });
 
-  test('SSE, rdtsc, rdmsr, three-byte opcodes are unsupported (with the right length)', () => {
+  test('SSE, rdtsc, rdtscp, three-byte opcodes are unsupported (with the right length)', () => {
     const cases: Array<[number[], number]> = [
       [[0x0f, 0x28, 0xc1], 3], // movaps xmm0, xmm1
       [[0x66, 0x0f, 0x70, 0xc1, 0x05], 5], // pshufd
       [[0x0f, 0x31], 2], // rdtsc
-      [[0x0f, 0x32], 2], // rdmsr
+      [[0x0f, 0x01, 0xf9], 3], // rdtscp
       [[0x66, 0x0f, 0x38, 0x00, 0xc1], 5], // pshufb
       [[0x66, 0x0f, 0x3a, 0x0f, 0xc1, 0x08], 6], // palignr
       [[0xdd, 0x87, 0x34, 0x12], 4], // fld qword [bx+0x1234]
-      [[0x0f, 0x21, 0xc0], 3], // mov eax, dr0
+      [[0x0f, 0x34], 2], // sysenter
     ];
     for (const [bytes, len] of cases) {
       const m = setup(new Uint8Array([...bytes, 0xf4]));
@@ -44,24 +44,23 @@ describe('unsupported vs invalid', () => {
     }
   });
 
-  test('switching to protected mode is reported before it happens', () => {
-    // mov eax, cr0; or al, 1; mov cr0, eax
+  test('setting CR0.PE enters (16-bit) protected mode; the segment caches stay until reloaded', () => {
+    // mov eax, cr0; or al, 1; mov cr0, eax; hlt
     const m = setup(new Uint8Array([0x0f, 0x20, 0xc0, 0x0c, 0x01, 0x0f, 0x22, 0xc0, 0xf4]));
-    const r = m.cpu.run(10);
-    expect(r.kind).toBe('unsupported');
-    if (r.kind === 'unsupported') expect(r.message).toMatch(/protected mode/);
-    expect(m.regs().rip).toBe(0x7c05n);
-    expect(m.cpu.getSregs().cr0 & 1n).toBe(0n);
+    expect(m.cpu.run(10).kind).toBe('hlt');
+    expect(m.cpu.getSregs().cr0 & 1n).toBe(1n);
+    expect(m.cpu.getSregs().cs.selector).toBe(0);
+    expect(m.regs().rip).toBe(0x7c09n);
   });
 
-  test('a state in protected mode is refused by run()', () => {
+  test('a state in virtual-8086 mode is refused by run()', () => {
     const m = setup(new Uint8Array([0x90]));
     const s = m.cpu.getSregs();
     s.cr0 |= 1n;
-    m.cpu.setState(m.cpu.getRegs(), s);
+    m.cpu.setState({ ...m.cpu.getRegs(), rflags: 0x20002n }, s);
     const r = m.cpu.run(10);
     expect(r.kind).toBe('unsupported');
-    if (r.kind === 'unsupported') expect(r.message).toMatch(/protected mode/);
+    if (r.kind === 'unsupported') expect(r.message).toMatch(/virtual-8086/);
   });
 
   test('ud2 (0f 0b) and invalid encodings raise #UD through the IVT', () => {

@@ -26,7 +26,8 @@ const asmCache = new Map<string, Uint8Array>();
 
 /**
  * Assemble a snippet (GNU syntax; `.code16` is prepended unless the source starts with a
- * `.code` directive) linked at `org`, returning the flat binary.
+ * `.code` directive) linked at `org`, returning the flat binary. Sources containing `.code64`
+ * are assembled as 64-bit objects (`as --64`, `ld -m elf_x86_64`).
  */
 export function asm(src: string, org = 0x7c00, intel = false): Uint8Array {
   const key = `${org}:${intel}:${src}`;
@@ -36,8 +37,9 @@ export function asm(src: string, org = 0x7c00, intel = false): Uint8Array {
   try {
     const header = (intel ? '.intel_syntax noprefix\n' : '') + (/^\s*\.code/.test(src) ? '' : '.code16\n');
     writeFileSync(join(dir, 'a.s'), header + src + '\n');
-    execFileSync('as', ['--32', '-o', join(dir, 'a.o'), join(dir, 'a.s')], { stdio: 'pipe' });
-    execFileSync('ld', ['-m', 'elf_i386', `-Ttext=0x${org.toString(16)}`, '-e', '0', '--oformat', 'binary', '-o', join(dir, 'a.bin'), join(dir, 'a.o')], { stdio: 'pipe' });
+    const wide = /\.code64/.test(src);
+    execFileSync('as', [wide ? '--64' : '--32', '-o', join(dir, 'a.o'), join(dir, 'a.s')], { stdio: 'pipe' });
+    execFileSync('ld', ['-m', wide ? 'elf_x86_64' : 'elf_i386', `-Ttext=0x${org.toString(16)}`, '-e', '0', '--oformat', 'binary', '-o', join(dir, 'a.bin'), join(dir, 'a.o')], { stdio: 'pipe' });
     const out = new Uint8Array(readFileSync(join(dir, 'a.bin')));
     asmCache.set(key, out);
     return out;

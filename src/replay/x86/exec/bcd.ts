@@ -74,21 +74,30 @@ export const aas: Exec = (c) => {
   c.setUndef(OF | SF | ZF | PF);
 };
 
-/** AAM imm8 (imm 0: #DE): SF ZF PF from AL; OF AF CF undefined (cleared). */
+/**
+ * Flags of AAM/AAD as KVM's emulator produces them (em_aam/em_aad end with an OR of 0 on the
+ * operand-size accumulator): SF and ZF come from AX (EAX with a 32-bit operand size), PF from
+ * AL; CF and OF are cleared, AF (undefined) is 0. The SDM defines SF/ZF from AL; the recording
+ * hosts emulate every instruction with KVM, so traces show KVM's values.
+ */
+function kvmAccFlags(c: Parameters<Exec>[0], osz: number): void {
+  c.fl.logic(osz === 2 ? c.r16[I_AX]! : c.r32[0]! >>> 0, osz === 2 ? 2 : 4);
+  c.setUndef(OF | AF | CF);
+}
+
+/** AAM imm8 (imm 0: #DE): AH <- AL / imm, AL <- AL % imm; flags see kvmAccFlags. */
 export const aam: Exec = (c, i) => {
   const base = i.imm & 0xff;
   if (base === 0) c.fault(VEC_DE);
   const al = c.r8[0]!;
   c.r8[1] = Math.floor(al / base);
   c.r8[0] = al % base;
-  c.fl.logic(c.r8[0]!, 1);
-  c.setUndef(OF | AF | CF);
+  kvmAccFlags(c, i.osz);
 };
 
-/** AAD imm8: AL <- AL + AH*imm, AH <- 0; SF ZF PF from AL; OF AF CF undefined (cleared). */
+/** AAD imm8: AL <- AL + AH*imm, AH <- 0; flags see kvmAccFlags. */
 export const aad: Exec = (c, i) => {
   const al = (c.r8[0]! + c.r8[1]! * (i.imm & 0xff)) & 0xff;
   c.r16[I_AX] = al;
-  c.fl.logic(al, 1);
-  c.setUndef(OF | AF | CF);
+  kvmAccFlags(c, i.osz);
 };

@@ -1,7 +1,7 @@
 // Bit tests/scans, SETcc, CMOVcc, BSWAP, and the F3-prefixed POPCNT/TZCNT/LZCNT.
 
-import { AF, ARITH, CF, OF, PF, SF, ZF, sext } from '../constants.js';
-import { K_MEM, type Insn } from '../insn.js';
+import { AF, ARITH, CF, OF, PF, SF, VEC_UD, ZF, sext } from '../constants.js';
+import { K_MEM, K_R32Z, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
 
@@ -74,8 +74,9 @@ export const bsr: Exec = (c, i) => {
   c.setUndef(CF | OF | SF | AF | PF);
 };
 
-/** POPCNT: ZF per source, other arithmetic flags cleared. */
+/** POPCNT: ZF per source, other arithmetic flags cleared. #UD unless CPUID.1:ECX.POPCNT. */
 export const popcnt: Exec = (c, i) => {
+  if (!c.features.popcnt) c.fault(VEC_UD);
   let v = c.rd2(i);
   let n = 0;
   while (v !== 0) { v &= v - 1; n++; }
@@ -83,8 +84,12 @@ export const popcnt: Exec = (c, i) => {
   c.fl.assign(ARITH, n === 0 ? ZF : 0);
 };
 
-/** TZCNT/LZCNT: CF = source is zero, ZF = result is zero; OF SF AF PF undefined (unchanged). */
+/**
+ * TZCNT/LZCNT: CF = source is zero, ZF = result is zero; OF SF AF PF undefined (unchanged).
+ * Without CPUID BMI1 / LZCNT the F3 prefix is ignored: they execute as BSF / BSR.
+ */
 export const tzcnt: Exec = (c, i) => {
+  if (!c.features.bmi1) { bsf(c, i); return; }
   const v = c.rd2(i);
   const w = i.s1 * 8;
   const n = v === 0 ? w : 31 - Math.clz32(v & -v);
@@ -94,6 +99,7 @@ export const tzcnt: Exec = (c, i) => {
 };
 
 export const lzcnt: Exec = (c, i) => {
+  if (!c.features.lzcnt) { bsr(c, i); return; }
   const v = c.rd2(i);
   const w = i.s1 * 8;
   const n = Math.clz32(v) - (32 - w);
@@ -104,10 +110,14 @@ export const lzcnt: Exec = (c, i) => {
 
 export const setcc: Exec = (c, i) => c.wr1(i, c.fl.cond(i.op & 15) ? 1 : 0);
 
-/** CMOVcc: the source is read (and may fault) whether or not the condition holds. */
+/**
+ * CMOVcc: the source is read (and may fault) whether or not the condition holds. In 64-bit
+ * mode a 32-bit CMOVcc zeroes bits 63:32 of the destination even when it does not move.
+ */
 export const cmovcc: Exec = (c, i) => {
   const v = c.rd2(i);
   if (c.fl.cond(i.op & 15)) c.wr1(i, v);
+  else if (i.k1 === K_R32Z) c.r32[i.a1 + 1] = 0;
 };
 
 /** BSWAP; with a 16-bit operand the result is undefined: we store 0 like current CPUs. */

@@ -1,143 +1,174 @@
 // Control transfer: JMP/CALL/RET near and far, Jcc, LOOPcc, JCXZ, INT n/INT3/INTO/INT1,
-// IRET, BOUND.
+// IRET, BOUND. Near branches handle every operand size (64-bit targets in 64-bit mode); far
+// ones go through Machine.jumpFar / segments.ts in protected mode.
 
-import {
-  CS, FLAGS_FIXED1, I_CX, I_ECX, IOPL, NT, AC, ARITH, DF, ID, IF, RF, TF, VEC_BP, VEC_BR, VEC_DB,
-  VEC_GP, VEC_OF, sext,
-} from '../constants.js';
+import { CS, I_CX, I_ECX, VEC_BP, VEC_BR, VEC_GP, VEC_OF, sext } from '../constants.js';
 import type { Insn } from '../insn.js';
+import { iret as iretAny } from '../interrupts.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
-
-/** Wrap a branch target to the operand size. */
-function ipWrap(i: Insn, v: number): number {
-  return i.osz === 2 ? v & 0xffff : v >>> 0;
-}
+import { farCall, farReturn } from '../segments.js';
 
 /** JMP rel8/rel16/rel32 */
-export const jmpRel: Exec = (c, i) => c.jump(ipWrap(i, c.eip + i.imm));
+export const jmpRel: Exec = (c, i) => c.jumpRel(i);
 
 /** Jcc rel */
 export const jcc: Exec = (c, i) => {
-  if (c.fl.cond(i.op & 15)) c.jump(ipWrap(i, c.eip + i.imm));
+  if (c.fl.cond(i.op & 15)) c.jumpRel(i);
 };
 
-/** CALL rel16/rel32 */
+/** CALL rel16/rel32 (64-bit mode: pushes the 64-bit return address) */
 export const callRel: Exec = (c, i) => {
-  const t = ipWrap(i, c.eip + i.imm);
-  if (t > c.segLimit[CS]!) c.fault(VEC_GP);
+  if (i.osz === 8) {
+    c.pushQ(c.eip, c.ripHi);
+    c.jumpRel(i); // a fault (non-canonical target) rewinds RSP and RIP
+    return;
+  }
+  const t = i.osz === 2 ? (c.eip + i.imm) & 0xffff : (c.eip + i.imm) >>> 0;
+  if (t > c.csMax) c.fault(VEC_GP);
   c.push(c.eip, i.osz);
   c.eip = t;
 };
 
-/** JMP r/m */
-export const jmpInd: Exec = (c, i) => c.jump(c.rd1(i));
+/** JMP r/m (16/32/64-bit target) */
+export const jmpInd: Exec = (c, i) => {
+  if (i.osz === 8) {
+    const lo = c.rdq1(i);
+    c.jump64(lo, c.qh);
+    return;
+  }
+  c.jump(c.rd1(i));
+};
 
 /** CALL r/m */
 export const callInd: Exec = (c, i) => {
+  if (i.osz === 8) {
+    const lo = c.rdq1(i), hi = c.qh;
+    if (hi >> 15 !== 0 && hi >> 15 !== -1) c.fault(VEC_GP);
+    c.pushQ(c.eip, c.ripHi);
+    c.eip = lo;
+    c.ripHi = hi;
+    return;
+  }
   const t = c.rd1(i);
-  if (t > c.segLimit[CS]!) c.fault(VEC_GP);
+  if (t > c.csMax) c.fault(VEC_GP);
   c.push(c.eip, i.osz);
   c.eip = t;
 };
 
 /** RET / RET imm16 */
 export const ret: Exec = (c, i) => {
+  if (i.osz === 8) {
+    const lo = c.popQ(), hi = c.qh;
+    if (i.k1 !== 0) c.setSp(c.spPlus(i.imm));
+    c.jump64(lo, hi);
+    return;
+  }
   const t = c.pop(i.osz);
-  if (i.k1 !== 0) c.setSp(c.stack32 ? c.sp() + i.imm : (c.sp() + i.imm) & 0xffff);
+  if (i.k1 !== 0) c.setSp(c.spPlus(i.imm));
   c.jump(t);
 };
 
 /** JMP ptr16:16/32 */
 export const jmpFar: Exec = (c, i) => c.jumpFar(i.imm2, i.imm);
 
-/** CALL ptr16:16/32 */
-export const callFar: Exec = (c, i) => {
-  if (i.imm > c.segLimit[CS]!) c.fault(VEC_GP);
+/** Real mode: push CS and IP, then jump; protected mode: segments.ts. */
+function callFarTo(c: Machine, i: Insn, sel: number, off: number, offHi: number): void {
+  if (c.pe && !c.v86) {
+    farCall(c, sel, off, offHi, i.osz);
+    return;
+  }
+  if (off > c.segLimit[CS]!) c.fault(VEC_GP);
   c.push(c.sel[CS]!, i.osz);
   c.push(c.eip, i.osz);
-  c.jumpFar(i.imm2, i.imm);
-};
-
-function readFarPtr(c: Machine, i: Insn): [number, number] {
-  const off = c.ea(i);
-  const ip = c.readMem(i.seg, off, i.osz);
-  const sel = c.read16(i.seg, c.wrapAddr(i, off + i.osz));
-  return [sel, ip];
+  c.jumpFar(sel, off);
 }
 
-/** JMP m16:16/32 */
+/** CALL ptr16:16/32 */
+export const callFar: Exec = (c, i) => callFarTo(c, i, i.imm2, i.imm, 0);
+
+/** Far pointer m16:16 / m16:32 / m16:64 (REX.W): [selector, offset, offset bits 63:32]. */
+function readFarPtr(c: Machine, i: Insn): [number, number, number] {
+  const off = c.ea(i);
+  let ip: number;
+  let hi = 0;
+  if (i.osz === 8) {
+    ip = c.readQ(i.seg, off);
+    hi = c.qh;
+  } else {
+    ip = c.readMem(i.seg, off, i.osz);
+  }
+  const sel = c.read16(i.seg, c.wrapAddr(i, off + i.osz));
+  return [sel, ip, hi];
+}
+
+/** JMP m16:16/32/64 */
 export const jmpFarInd: Exec = (c, i) => {
-  const [sel, ip] = readFarPtr(c, i);
-  c.jumpFar(sel, ip);
+  const [sel, ip, hi] = readFarPtr(c, i);
+  c.jumpFar(sel, ip, hi);
 };
 
-/** CALL m16:16/32 */
+/** CALL m16:16/32/64 */
 export const callFarInd: Exec = (c, i) => {
-  const [sel, ip] = readFarPtr(c, i);
-  if (ip > c.segLimit[CS]!) c.fault(VEC_GP);
-  c.push(c.sel[CS]!, i.osz);
-  c.push(c.eip, i.osz);
-  c.jumpFar(sel, ip);
+  const [sel, ip, hi] = readFarPtr(c, i);
+  callFarTo(c, i, sel, ip, hi);
 };
 
 /** RETF / RETF imm16 */
 export const retf: Exec = (c, i) => {
+  if (c.pe && !c.v86) {
+    farReturn(c, i.osz, i.k1 !== 0 ? i.imm & 0xffff : 0);
+    return;
+  }
   const ip = c.pop(i.osz);
   const sel = c.pop(i.osz) & 0xffff;
-  if (i.k1 !== 0) c.setSp(c.stack32 ? c.sp() + i.imm : (c.sp() + i.imm) & 0xffff);
+  if (i.k1 !== 0) c.setSp(c.spPlus(i.imm));
   c.jumpFar(sel, ip);
 };
 
-/** Count register of LOOP/JCXZ: CX or ECX by address size. */
+/** Count register of LOOP/JCXZ: CX, ECX or RCX by address size. */
 function count(c: Machine, i: Insn): number {
-  return i.asz === 2 ? c.r16[I_CX]! : c.r32[I_ECX]! >>> 0;
+  return i.asz === 2 ? c.r16[I_CX]! : i.asz === 4 ? c.r32[I_ECX]! >>> 0 : (c.r32[I_ECX]! | c.r32[I_ECX + 1]!) === 0 ? 0 : 1;
 }
 
+/** Decrement the count register; returns non-zero if it is not 0 afterwards. */
 function decCount(c: Machine, i: Insn): number {
   if (i.asz === 2) return (c.r16[I_CX] = c.r16[I_CX]! - 1);
-  c.r32[I_ECX] = c.r32[I_ECX]! - 1;
-  return c.r32[I_ECX]!;
+  if (i.asz === 4) {
+    c.w32(I_ECX, c.r32[I_ECX]! - 1);
+    return c.r32[I_ECX]!;
+  }
+  const lo = c.r32[I_ECX]!;
+  c.r32[I_ECX] = lo - 1;
+  if (lo === 0) c.r32[I_ECX + 1] = c.r32[I_ECX + 1]! - 1;
+  return c.r32[I_ECX]! | c.r32[I_ECX + 1]!;
 }
 
 export const loop: Exec = (c, i) => {
-  if (decCount(c, i) !== 0) c.jump(ipWrap(i, c.eip + i.imm));
+  if (decCount(c, i) !== 0) c.jumpRel(i);
 };
 
 export const loope: Exec = (c, i) => {
-  if (decCount(c, i) !== 0 && c.fl.zf() !== 0) c.jump(ipWrap(i, c.eip + i.imm));
+  if (decCount(c, i) !== 0 && c.fl.zf() !== 0) c.jumpRel(i);
 };
 
 export const loopne: Exec = (c, i) => {
-  if (decCount(c, i) !== 0 && c.fl.zf() === 0) c.jump(ipWrap(i, c.eip + i.imm));
+  if (decCount(c, i) !== 0 && c.fl.zf() === 0) c.jumpRel(i);
 };
 
 export const jcxz: Exec = (c, i) => {
-  if (count(c, i) === 0) c.jump(ipWrap(i, c.eip + i.imm));
+  if (count(c, i) === 0) c.jumpRel(i);
 };
 
 export const int: Exec = (c, i) => c.softInt(i.imm & 0xff);
 export const int3: Exec = (c) => c.softInt(VEC_BP);
-export const int1: Exec = (c) => c.softInt(VEC_DB);
+export const int1: Exec = (c) => c.int1();
 export const into: Exec = (c) => {
   if (c.fl.of()) c.softInt(VEC_OF);
 };
 
-/** Flags IRET may load in real mode (VM, VIF, VIP keep their values). */
-const IRET_MASK = ARITH | TF | IF | DF | IOPL | NT | RF | AC | ID;
-
-/** IRET/IRETD (real mode): pop IP, CS, FLAGS. */
-export const iret: Exec = (c, i) => {
-  const s = i.osz;
-  const ip = c.pop(s);
-  const sel = c.pop(s) & 0xffff;
-  const f = c.pop(s);
-  if (s === 4 && ip > 0xffff) c.fault(VEC_GP);
-  const old = c.fl.get();
-  const mask = s === 2 ? IRET_MASK & 0xffff : IRET_MASK;
-  c.jumpFar(sel, ip);
-  c.fl.set((old & ~mask) | (f & mask) | FLAGS_FIXED1);
-};
+/** IRET/IRETD/IRETQ (interrupts.ts) */
+export const iret: Exec = (c, i) => iretAny(c, i.osz);
 
 /** BOUND Gv,Ma: #BR unless lower <= index <= upper (signed). */
 export const bound: Exec = (c, i) => {

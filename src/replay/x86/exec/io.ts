@@ -1,4 +1,5 @@
-// IN/OUT (imm8 and DX forms). Real mode has no I/O permission checks.
+// IN/OUT (imm8 and DX forms). In protected mode with CPL > IOPL the TSS I/O bitmap decides
+// (Machine.ioIn/ioOut). REX.W does not change the operand size (32 bits).
 
 import { I_EAX } from '../constants.js';
 import type { Exec } from '../opdef.js';
@@ -8,10 +9,13 @@ import type { Exec } from '../opdef.js';
  * kvm_rax_write(), which merges 1/2-byte values and zero-extends 4-byte ones.
  */
 export const inOp: Exec = (c, i) => {
-  const v = c.ioIn(c.rd2(i), i.s1 as 1 | 2 | 4);
-  c.wr1(i, v);
-  if (i.s1 === 4) c.r32[I_EAX + 1] = 0;
+  const s = i.s1 === 8 ? 4 : i.s1;
+  const v = c.ioIn(c.rd2(i), s as 1 | 2 | 4);
+  if (s === 4) {
+    c.r32[I_EAX] = v;
+    c.r32[I_EAX + 1] = 0;
+  } else c.wr1(i, v);
 };
 
 /** OUT Ib/DX, AL/eAX */
-export const outOp: Exec = (c, i) => c.ioOut(c.rd1(i), i.s2 as 1 | 2 | 4, c.rd2(i));
+export const outOp: Exec = (c, i) => c.ioOut(c.rd1(i), (i.s2 === 8 ? 4 : i.s2) as 1 | 2 | 4, c.rd2(i));

@@ -1,6 +1,6 @@
 // Flag-register instructions, NOP/HLT/CPUID, and the #UD / unsupported executors.
 
-import { DF, I_EAX, I_EBX, I_ECX, I_EDX, IF, VEC_UD } from '../constants.js';
+import { DF, I_EAX, I_EBX, I_ECX, I_EDX, IF, IOPL, VEC_GP, VEC_UD } from '../constants.js';
 import { cpuidLookup } from '../cpuid.js';
 import type { Exec } from '../opdef.js';
 
@@ -10,22 +10,28 @@ export const execUD: Exec = (c) => c.fault(VEC_UD);
 /** Valid instruction this interpreter does not implement. */
 export const execUnsupported: Exec = (c) => c.unsupported('');
 
-/** Instructions that only exist in protected mode (#UD in real and virtual-8086 mode). */
-export const pmOnly: Exec = (c) => {
-  if (c.realMode) c.fault(VEC_UD);
-  c.unsupported('protected-mode instruction');
-};
+/** Valid instruction implemented for 16/32-bit operands only. */
+export const execUnsupported64: Exec = (c) => c.unsupported('64-bit operand size not implemented for this instruction');
 
 export const nop: Exec = () => {};
-export const hlt: Exec = (c) => c.halt();
+
+/** HLT: #GP(0) at CPL > 0. */
+export const hlt: Exec = (c) => {
+  if (c.cpl !== 0) c.fault(VEC_GP);
+  c.halt();
+};
 
 export const clc: Exec = (c) => c.fl.setCF(0);
 export const stc: Exec = (c) => c.fl.setCF(1);
 export const cmc: Exec = (c) => c.fl.setCF(c.fl.cf() ^ 1);
 export const cld: Exec = (c) => { c.fl.bits &= ~DF; };
 export const std: Exec = (c) => { c.fl.bits |= DF; };
-export const cli: Exec = (c) => { c.fl.bits &= ~IF; };
-export const sti: Exec = (c) => { c.fl.bits |= IF; };
+/** CLI/STI: #GP(0) in protected mode when CPL > IOPL (VME/PVI are not implemented). */
+function ifAllowed(c: Parameters<Exec>[0]): void {
+  if (c.pe && c.cpl > ((c.fl.bits & IOPL) >> 12)) c.fault(VEC_GP);
+}
+export const cli: Exec = (c) => { ifAllowed(c); c.fl.bits &= ~IF; };
+export const sti: Exec = (c) => { ifAllowed(c); c.fl.bits |= IF; };
 
 /** CPUID. KVM emulates it and writes the outputs zero-extended to 64 bits (kvm_rax_write...). */
 export const cpuid: Exec = (c) => {

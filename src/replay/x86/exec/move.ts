@@ -2,8 +2,9 @@
 // CBW/CWDE/CWD/CDQ, and the 486 exchange-and-compare family (XADD, CMPXCHG, CMPXCHG8B).
 
 import { CS, DS, ES, FS, GS, I_AL, I_AX, I_BX, I_EAX, I_EBX, I_ECX, I_EDX, SS, VEC_UD, ZF, sext } from '../constants.js';
-import { K_MEM } from '../insn.js';
+import { K_MEM, K_R64 } from '../insn.js';
 import type { Exec } from '../opdef.js';
+import { cdqe, cmpxchg16b, cqo } from './wide.js';
 
 export const mov: Exec = (c, i) => c.wr1(i, c.rd2(i));
 
@@ -17,6 +18,7 @@ export const movToSreg: Exec = (c, i) => {
 export const movFromSreg: Exec = (c, i) => {
   const v = c.sel[i.a2]!;
   if (i.k1 === K_MEM) c.write16(i.seg, c.ea(i), v);
+  else if (i.k1 === K_R64) c.wrq1(i, v, 0);
   else c.wr1(i, v);
 };
 
@@ -31,22 +33,31 @@ export const xchg: Exec = (c, i) => {
   c.wr2(i, a);
 };
 
-/** XLAT: AL <- [seg:(E)BX + AL] */
+/** XLAT: AL <- [seg:(E/R)BX + AL] */
 export const xlat: Exec = (c, i) => {
-  const bx = i.asz === 2 ? c.r16[I_BX]! : c.r32[I_EBX]! >>> 0;
+  const bx = i.asz === 2 ? c.r16[I_BX]! : i.asz === 4 ? c.r32[I_EBX]! >>> 0 : c.reg64(3);
   c.r8[I_AL] = c.read8(i.seg, c.wrapAddr(i, bx + c.r8[I_AL]!));
 };
 
-export const lea: Exec = (c, i) => c.wr1(i, c.ea(i));
+/** LEA r16/r32 (the low bits of the exact effective address) */
+export const lea: Exec = (c, i) => c.wr1(i, i.asz === 8 || i.ripRel ? c.eaParts(i) : c.ea(i));
 
 function loadFarPointer(seg: number): Exec {
   return (c, i) => {
     const off = c.ea(i);
     const s = i.s1;
-    const v = c.readMem(i.seg, off, s);
+    let v: number;
+    let hi = 0;
+    if (s === 8) {
+      v = c.readQ(i.seg, off);
+      hi = c.qh;
+    } else {
+      v = c.readMem(i.seg, off, s);
+    }
     const sel = c.read16(i.seg, c.wrapAddr(i, off + s));
     c.loadSeg(seg, sel);
-    c.wr1(i, v);
+    if (s === 8) c.wrq1(i, v, hi);
+    else c.wr1(i, v);
   };
 }
 export const les = loadFarPointer(ES);
@@ -55,16 +66,18 @@ export const lss = loadFarPointer(SS);
 export const lfs = loadFarPointer(FS);
 export const lgs = loadFarPointer(GS);
 
-/** CBW/CWDE (98) */
+/** CBW/CWDE/CDQE (98) */
 export const cbw: Exec = (c, i) => {
   if (i.osz === 2) c.r16[I_AX] = (c.r8[I_AL]! << 24) >> 24;
-  else c.r32[I_EAX] = (c.r16[I_AX]! << 16) >> 16;
+  else if (i.osz === 4) c.w32(I_EAX, (c.r16[I_AX]! << 16) >> 16);
+  else cdqe(c, i);
 };
 
-/** CWD/CDQ (99) */
+/** CWD/CDQ/CQO (99) */
 export const cwd: Exec = (c, i) => {
   if (i.osz === 2) c.r16[8] = c.r16[I_AX]! & 0x8000 ? 0xffff : 0;
-  else c.r32[I_EDX] = c.r32[I_EAX]! < 0 ? -1 : 0;
+  else if (i.osz === 4) c.w32(I_EDX, c.r32[I_EAX]! < 0 ? -1 : 0);
+  else cqo(c, i);
 };
 
 export const xadd: Exec = (c, i) => {
@@ -89,8 +102,12 @@ export const cmpxchg: Exec = (c, i) => {
   }
 };
 
-/** CMPXCHG8B m64 */
+/** CMPXCHG8B m64 / CMPXCHG16B m128 (REX.W) */
 export const cmpxchg8b: Exec = (c, i) => {
+  if (i.osz === 8) {
+    cmpxchg16b(c, i);
+    return;
+  }
   const off = c.ea(i);
   const lo = c.read32(i.seg, off);
   const hi = c.read32(i.seg, c.wrapAddr(i, off + 4));
@@ -102,8 +119,8 @@ export const cmpxchg8b: Exec = (c, i) => {
   } else {
     c.write32(i.seg, off, lo);
     c.write32(i.seg, c.wrapAddr(i, off + 4), hi);
-    r[I_EAX] = lo;
-    r[I_EDX] = hi;
+    c.w32(I_EAX, lo);
+    c.w32(I_EDX, hi);
     c.fl.assign(ZF, 0);
   }
 };

@@ -62,8 +62,8 @@ export const mul: Exec = (c, i) => {
     setMulFlags(c, hi);
   } else {
     const lo = mul32(c.r32[I_EAX]! >>> 0, src);
-    c.r32[I_EAX] = lo;
-    c.r32[I_EDX] = mulHi;
+    c.w32(I_EAX, lo);
+    c.w32(I_EDX, mulHi);
     setMulFlags(c, mulHi);
   }
 };
@@ -85,8 +85,8 @@ export const imul1: Exec = (c, i) => {
     setMulFlags(c, ov);
   } else {
     const lo = imul32(c.r32[I_EAX]!, src);
-    c.r32[I_EAX] = lo;
-    c.r32[I_EDX] = mulHi;
+    c.w32(I_EAX, lo);
+    c.w32(I_EDX, mulHi);
     const ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
     setMulFlags(c, ov);
   }
@@ -140,8 +140,8 @@ export const div: Exec = (c, i) => {
     const hi = c.r32[I_EDX]! >>> 0;
     if (hi >= d) c.fault(VEC_DE);
     const q = div64(hi, c.r32[I_EAX]! >>> 0, d);
-    c.r32[I_EAX] = q;
-    c.r32[I_EDX] = divRem;
+    c.w32(I_EAX, q);
+    c.w32(I_EDX, divRem);
   }
   setDivFlags(c);
 };
@@ -176,8 +176,8 @@ export const idiv: Exec = (c, i) => {
     const ur = divRem;
     const negQ = negN !== d < 0;
     if (negQ ? uq > 0x80000000 : uq > 0x7fffffff) c.fault(VEC_DE);
-    c.r32[I_EAX] = negQ ? -uq : uq;
-    c.r32[I_EDX] = negN ? -ur : ur;
+    c.w32(I_EAX, negQ ? -uq : uq);
+    c.w32(I_EDX, negN ? -ur : ur);
   }
   setDivFlags(c);
 };
