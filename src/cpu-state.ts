@@ -41,6 +41,18 @@ export type ControlName = (typeof CONTROL_NAMES)[number];
 export type Sregs = Record<SegmentName, Segment> &
   Record<ControlName, bigint> & { gdt: DescriptorTable; idt: DescriptorTable };
 
+/** One CPUID entry as KVM reports it (struct kvm_cpuid_entry2). */
+export interface CpuidEntry {
+  function: number;
+  index: number;
+  /** KVM_CPUID_FLAG_SIGNIFCANT_INDEX (1): `index` must match ECX. */
+  flags: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
 export function regsFromBytes(bytes: Uint8Array): Regs {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const regs = {} as Regs;

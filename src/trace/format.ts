@@ -1,6 +1,6 @@
 // Trace format v1: the in-memory shapes a reader hands out and the on-disk (msgpack) shapes
 // the writer produces. docs/trace-format.md is the specification; keep the two in step.
-import type { Regs, Sregs } from '../cpu-state.js';
+import type { CpuidEntry, Regs, Sregs } from '../cpu-state.js';
 
 export const MAGIC = 'vmtrace';
 /** The file's first 8 bytes: MAGIC as a msgpack fixstr, so the whole file is a msgpack stream. */
@@ -23,15 +23,7 @@ export interface HostFacts {
   syncRegs: boolean;
 }
 
-export interface CpuidEntry {
-  function: number;
-  index: number;
-  flags: number;
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
+export type { CpuidEntry } from '../cpu-state.js';
 
 export interface MemoryRegion {
   base: number;

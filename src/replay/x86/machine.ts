@@ -23,20 +23,11 @@ import { EV_EXC, EV_EXT, EV_SOFT, deliverEvent } from './interrupts.js';
 import { PhysMem } from './memory.js';
 import { TLB_MASK, TLB_SIZE, pagingMode, permTable, walk } from './paging.js';
 import { checkIoPermission, farJump, loadDataSeg, refreshSeg } from './segments.js';
+import type { Segment } from '../../cpu-state.js';
 import type { CpuidEntry, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor } from './types.js';
 
 /** Descriptor-cache attributes of a segment register (as in struct kvm_segment). */
-export interface SegAttr {
-  type: number;
-  present: number;
-  dpl: number;
-  db: number;
-  s: number;
-  l: number;
-  g: number;
-  avl: number;
-  unusable: number;
-}
+export type SegAttr = Omit<Segment, 'base' | 'limit' | 'selector'>;
 
 /** An exception raised while executing an instruction (thrown, caught by run()). */
 export class CpuFault {

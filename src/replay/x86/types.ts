@@ -1,16 +1,8 @@
 // Public types of the x86 interpreter (see README.md in this directory).
 
-/** One CPUID entry as KVM reports it (struct kvm_cpuid_entry2). */
-export interface CpuidEntry {
-  function: number;
-  index: number;
-  /** KVM_CPUID_FLAG_SIGNIFCANT_INDEX (1): `index` must match ECX. */
-  flags: number;
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
+import type { CpuidEntry } from '../../cpu-state.js';
+
+export type { CpuidEntry };
 
 /** Where port IO and MMIO go; the replayer answers with recorded values. */
 export interface ExitSink {
