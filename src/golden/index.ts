@@ -383,7 +383,7 @@ export interface GoldenResult {
   exits: number | null;
   /** The fresh recording and its diff against the golden; null when not recorded. */
   record: RecordCheck | null;
-  /** Replay of the golden (after --update: of the new golden); null when not replayed. */
+  /** Replay of the fresh recording (with KVM), else of the golden (after --update: of the new golden); null when not replayed. */
   replay: ReplayCheck | null;
   /** Set when the guest image no longer matches the golden's (sha256 of each). */
   imageChanged: { expected: string; actual: string } | null;
@@ -512,7 +512,7 @@ function readImage(golden: Golden): Uint8Array {
 
 /**
  * Checks one golden: with `kvm`, records its guest afresh with the golden's options and diffs
- * the two traces; unless `replay: false`, replays the golden in the interpreter. Without `kvm`
+ * the two traces; unless `replay: false`, replays the fresh trace (without KVM: the golden) in the interpreter. Without `kvm`
  * a guest image that changed since the golden was recorded is a failure (replay alone cannot
  * see it). Never throws for a failing golden: the result says what failed.
  */
@@ -585,13 +585,16 @@ export async function checkGolden(golden: Golden, opts: CheckOptions): Promise<G
       fail(r, `recording failed: ${check.error}`);
     }
     check.ms = performance.now() - tr;
+    // The fresh recording is what the interpreter must follow now: replay it rather than the
+    // golden (the two are the same trace but for timestamps when the diff passed).
+    if ((opts.replay ?? true) && check.error === null && existsSync(fresh)) noteReplay(r, await replayGolden(fresh));
     const keep = !check.identical && (opts.keepFailed ?? true) && existsSync(fresh);
     if (keep) check.fresh = fresh;
     else rmSync(fresh, { force: true });
     if (ownDir && !keep) rmSync(dir, { recursive: true, force: true });
   }
 
-  if (opts.replay ?? true) noteReplay(r, await replayGolden(golden.trace));
+  if ((opts.replay ?? true) && r.replay === null) noteReplay(r, await replayGolden(golden.trace));
   if (r.records === null) await countFromFooter(r);
   r.ms = performance.now() - t0;
   return r;
