@@ -29,6 +29,21 @@ export class StdoutSink implements ConsoleSink {
 }
 
 /** The bytes of --input, consumed in order by whichever device reads them. */
+/** Prints the `size` bytes of an OUT value, low byte first. */
+export function putBytes(sink: ConsoleSink, size: number, value: number): void {
+  for (let i = 0; i < size; i++) {
+    sink.put(value & 0xff);
+    value >>>= 8;
+  }
+}
+
+/** An IN value of `size` bytes, low byte first, each from `next`. */
+export function bytesFrom(size: number, next: () => number): number {
+  let v = 0;
+  for (let i = 0; i < size; i++) v |= next() << (8 * i);
+  return v >>> 0;
+}
+
 export class InputBytes {
   private pos = 0;
   constructor(private readonly bytes: Uint8Array) {}
@@ -53,16 +68,11 @@ export class ConsolePort implements PortDevice {
   ) {}
 
   portOut(_port: number, size: number, value: number): void {
-    for (let i = 0; i < size; i++) {
-      this.sink.put(value & 0xff);
-      value >>>= 8;
-    }
+    putBytes(this.sink, size, value);
   }
 
   portIn(_port: number, size: number): number {
-    let v = 0;
-    for (let i = 0; i < size; i++) v |= this.input.next() << (8 * i);
-    return v >>> 0;
+    return bytesFrom(size, () => this.input.next());
   }
 }
 

@@ -1,7 +1,7 @@
 // Raw input bytes: IN from the data port (base) returns the next byte of --input (0 when none is
 // left); IN from the status port (base + 1) returns 1 while bytes remain, 0 after the last. Unlike
 // the console's 0-at-the-end convention, this lets a guest read binary input that contains zeros.
-import type { InputBytes } from './console.js';
+import { bytesFrom, type InputBytes } from './console.js';
 import type { DeviceContext, PortDevice, PortDeviceType } from './device.js';
 
 export class InputPort implements PortDevice {
@@ -16,9 +16,7 @@ export class InputPort implements PortDevice {
 
   portIn(port: number, size: number): number {
     if (port !== this.base) return this.input.remaining > 0 ? 1 : 0;
-    let v = 0;
-    for (let i = 0; i < size; i++) v |= this.input.next() << (8 * i);
-    return v >>> 0;
+    return bytesFrom(size, () => this.input.next());
   }
 }
 

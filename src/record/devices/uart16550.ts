@@ -6,7 +6,7 @@
 //   1  IER; with DLAB: divisor latch high
 //   2  IIR (read: no interrupt pending, FIFO bits when enabled) / FCR (write)
 //   3  LCR   4 MCR   5 LSR   6 MSR   7 SCR
-import type { ConsoleSink, InputBytes } from './console.js';
+import { bytesFrom, type ConsoleSink, type InputBytes } from './console.js';
 import type { DeviceContext, PortDevice, PortDeviceType } from './device.js';
 
 export const LSR = { DR: 0x01, THRE: 0x20, TEMT: 0x40 } as const;
@@ -39,9 +39,8 @@ export class Uart16550 implements PortDevice {
   }
 
   portIn(port: number, size: number): number {
-    let v = 0;
-    for (let i = 0; i < size; i++) v |= this.read((port - this.base + i) & 7) << (8 * i);
-    return v >>> 0;
+    let reg = port - this.base;
+    return bytesFrom(size, () => this.read(reg++ & 7));
   }
 
   private get dlab(): boolean {
