@@ -1,17 +1,15 @@
 // One real recording of guests/tiny_kernel.bin (needs /dev/kvm and the built addon): the
 // classic demo prints "Hello,world\n" with 12 OUTs to port 0xf1 and halts.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { diffTraces, formatDiff } from '../../src/inspect/diff.js';
 import { exitRows } from '../../src/inspect/exits.js';
 import { summarize } from '../../src/inspect/summary.js';
-import { HAVE_CLI, ROOT, cli, tempDir } from './helpers.js';
+import { kvmAvailability } from '../support/kvm.js';
+import { HAVE_CLI, cli, tempDir } from './helpers.js';
 
-const ADDON = join(ROOT, 'build/Release/vmtrace_kvm.node');
-const why = !existsSync('/dev/kvm') ? 'no /dev/kvm on this machine' : !existsSync(ADDON) ? `KVM addon not built (${ADDON})` : !HAVE_CLI ? 'dist/cli.js not built' : '';
-if (why) console.warn(`kvm.test.ts: SKIPPING the real recording: ${why}`);
+const kvm = kvmAvailability(); // says why when it is not
+const why = !kvm.ok ? kvm.reason : !HAVE_CLI ? 'dist/cli.js not built' : '';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
