@@ -19,8 +19,13 @@ try {
 }
 const result = spawnSync(process.execPath, [nodeGyp, 'rebuild'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 if (result.status !== 0) {
-  const lines = `${result.stdout}\n${result.stderr}`.split('\n');
-  const reason = lines.find((l) => /error|not found|ENOENT/i.test(l))?.trim() ?? 'see `npm run build:addon` for details';
+  const lines = `${result.stdout}\n${result.stderr}`.split('\n').map((l) => l.trim());
+  // node-gyp's own summary ("`make` failed with exit code: 127", "Could not find any Python…")
+  // says most; a compiler's first error line is the next best thing.
+  const reason =
+    lines.find((l) => l.startsWith('gyp ERR! stack Error:'))?.replace('gyp ERR! stack Error: ', '') ??
+    lines.find((l) => / error:|not found|not installed|ENOENT/i.test(l)) ??
+    'see `npm run build:addon` for details';
   warn(`the KVM addon could not be built (${reason.slice(0, 200)}); recording is unavailable, replay and inspect work`);
   warn('to build it later: install g++, make and python3, then run `npm run build:addon`');
   process.exit(0);
