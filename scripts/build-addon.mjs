@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // npm install hook: build the optional KVM addon. Failure is not fatal: replay and inspect
-// work without it, and `vmtrace record` explains what is missing.
+// work without it, and `vmtrace record` explains what is missing. `--required` (npm run
+// build:addon) shows node-gyp's full output and fails instead.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 
 const warn = (msg) => process.stderr.write(`vmtrace: ${msg}\n`);
 
@@ -17,7 +20,14 @@ try {
   warn('node-gyp is not installed; the KVM addon was not built (recording unavailable)');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+// Build against the running Node's own headers when they are installed beside it (e.g.
+// /usr/include/node): node-gyp would otherwise download them, which fails offline.
+const args = [nodeGyp, 'rebuild'];
+const nodeDir = resolve(dirname(process.execPath), '..');
+if (!process.env.npm_config_nodedir && existsSync(join(nodeDir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodeDir}`);
+const required = process.argv.includes('--required');
+const result = spawnSync(process.execPath, args, { stdio: ['ignore', required ? 'inherit' : 'pipe', required ? 'inherit' : 'pipe'], encoding: 'utf8' });
+if (required && result.status !== 0) process.exit(1);
 if (result.status !== 0) {
   const lines = `${result.stdout}\n${result.stderr}`.split('\n').map((l) => l.trim());
   // node-gyp's own summary ("`make` failed with exit code: 127", "Could not find any Python…")
