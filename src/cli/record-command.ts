@@ -165,7 +165,7 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
       signal,
     });
     process.stderr.write(`vmtrace: ${result.message}\n`);
-    process.stderr.write(`vmtrace: ${summarize(result)} -> ${result.output}\n`);
+    process.stderr.write(`vmtrace: ${summarize(result, flags.step)} -> ${result.output}\n`);
     return recordExitCode(result);
   } catch (e) {
     if (e instanceof ImageError) throw new UsageError(e.message);

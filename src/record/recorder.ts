@@ -219,11 +219,12 @@ function codeAt(machine: Machine, regs: Regs, sregs: Sregs): Uint8Array {
 }
 
 /** `13 exits (IO 12, HLT 1) in 1.4 ms` */
-export function summarize(r: RecordResult): string {
+export function summarize(r: RecordResult, singleStep = false): string {
   const counts = [...r.reasonCounts.entries()]
     .sort((a, b) => b[1] - a[1])
     .map(([code, n]) => `${exitReasonName(code)} ${n}`)
     .join(', ');
   const ms = r.wallMs < 10 ? r.wallMs.toFixed(2) : r.wallMs.toFixed(0);
-  return `${r.records} exits (${counts || 'none'}) in ${ms} ms`;
+  // A --step trace has a record per instruction; only some are exits.
+  return `${r.records} ${singleStep ? 'records' : 'exits'} (${counts || 'none'}) in ${ms} ms`;
 }
