@@ -45,6 +45,10 @@ export class VcpuLoop {
   private readonly t0: number;
   private readonly lastSregsWords: Uint32Array;
   private records = 0;
+  /** Records written when the loop last looked at the clock. */
+  private tickRecords = 0;
+  /** Ring slot of the most recent snapshot. */
+  private lastSlot = 0;
   private readonly reasonCounts: number[] = [];
   private singleStep = false;
   /** Per exit kind: has this host already completed the instruction when it exits? */
@@ -80,9 +84,6 @@ export class VcpuLoop {
   get sregsBytes(): Uint8Array {
     return this.ring.sregs[this.lastSlot]!.slice();
   }
-
-  /** Ring slot of the most recent snapshot. */
-  private lastSlot = 0;
 
   async loop(opts: LoopOptions): Promise<LoopResult> {
     const { vcpu, ring } = this;
@@ -160,8 +161,6 @@ export class VcpuLoop {
       vcpu.stopKickTimer();
     }
   }
-
-  private tickRecords = 0;
 
   /**
    * One single-step KVM_RUN. A HLT under single-step does not exit as HLT on every host, so
