@@ -516,6 +516,36 @@ function readImage(golden: Golden): Uint8Array {
  * a guest image that changed since the golden was recorded is a failure (replay alone cannot
  * see it). Never throws for a failing golden: the result says what failed.
  */
+/**
+ * Records the golden's guest afresh into `output` with the golden's options and diffs the result
+ * against the golden, filling `check` (timings, how the run ended, the diff) and the counts of `r`.
+ */
+async function recordAndDiff(
+  golden: Golden,
+  header: TraceHeader,
+  image: Uint8Array,
+  output: string,
+  check: RecordCheck,
+  r: GoldenResult,
+  opts: { timeoutMs?: number; signal?: { stop: boolean } },
+): Promise<{ rec: RecordLikeResult; diff: DiffResult }> {
+  const t0 = performance.now();
+  const rec = await recordLike(header, image, golden.guestName, output, { timeoutMs: opts.timeoutMs, signal: opts.signal });
+  check.recordMs = performance.now() - t0;
+  check.endReason = rec.endReason;
+  check.message = rec.message;
+  check.timedOut = rec.timedOut;
+  const td = performance.now();
+  const diff = await diffTraces(golden.trace, output);
+  check.diff = diff;
+  check.options = optionDifferences(header, await readHeader(output));
+  check.diffMs = performance.now() - td;
+  check.identical = diff.identical && check.options.length === 0;
+  r.records = diff.expected.records;
+  r.exits = diff.expected.exits;
+  return { rec, diff };
+}
+
 function emptyRecordCheck(): RecordCheck {
   return {
     ms: 0,
@@ -563,21 +593,10 @@ export async function checkGolden(golden: Golden, opts: CheckOptions): Promise<G
     r.record = check;
     const tr = performance.now();
     try {
-      const rec = await recordLike(header, image, golden.guestName, fresh, { timeoutMs: opts.timeoutMs, signal: opts.signal });
-      check.recordMs = performance.now() - tr;
-      check.endReason = rec.endReason;
-      check.message = rec.message;
-      check.timedOut = rec.timedOut;
-      const td = performance.now();
-      check.diff = await diffTraces(golden.trace, fresh);
-      check.options = optionDifferences(header, await readHeader(fresh));
-      check.diffMs = performance.now() - td;
-      check.identical = check.diff.identical && check.options.length === 0;
-      r.records = check.diff.expected.records;
-      r.exits = check.diff.expected.exits;
+      const { rec, diff } = await recordAndDiff(golden, header, image, fresh, check, r, opts);
       if (rec.timedOut) fail(r, `the recording did not finish within ${fmtMs(opts.timeoutMs ?? DEFAULT_RECORD_TIMEOUT_MS)}`);
       else if (rec.endReason === 'interrupted') fail(r, 'the recording was interrupted');
-      if (!check.diff.identical) fail(r, firstDifference(check.diff));
+      if (!diff.identical) fail(r, firstDifference(diff));
       if (check.options.length) fail(r, `the recorder did not reproduce ${check.options.map((o) => o.field).join(', ')}`);
     } catch (e) {
       check.recordMs ||= performance.now() - tr;
@@ -649,27 +668,15 @@ export async function updateGolden(golden: Golden, opts: UpdateOptions = {}): Pr
   const check = emptyRecordCheck();
   r.record = check;
   try {
-    const image = readImage(golden);
-    const rec = await recordLike(header, image, golden.guestName, tmp, { timeoutMs: opts.timeoutMs, signal: opts.signal });
-    check.recordMs = performance.now() - t0;
-    check.endReason = rec.endReason;
-    check.message = rec.message;
-    check.timedOut = rec.timedOut;
-    const td = performance.now();
-    check.diff = await diffTraces(golden.trace, tmp);
-    check.options = optionDifferences(header, await readHeader(tmp));
-    check.diffMs = performance.now() - td;
-    check.identical = check.diff.identical && check.options.length === 0;
-    r.records = check.diff.expected.records;
-    r.exits = check.diff.expected.exits;
+    const { rec, diff } = await recordAndDiff(golden, header, readImage(golden), tmp, check, r, opts);
     if (rec.timedOut) fail(r, `the recording did not finish within ${fmtMs(opts.timeoutMs ?? DEFAULT_RECORD_TIMEOUT_MS)}: golden not updated`);
     else if (rec.endReason === 'interrupted' || rec.endReason === 'error') fail(r, `the recording ended early (${rec.message}): golden not updated`);
     else if (check.options.length) fail(r, `the recorder did not reproduce ${check.options.map((o) => o.field).join(', ')}: golden not updated`);
     else if (check.identical) r.status = 'unchanged';
     else {
-      r.previous = firstDifference(check.diff);
-      r.records = check.diff.actual.records;
-      r.exits = check.diff.actual.exits;
+      r.previous = firstDifference(diff);
+      r.records = diff.actual.records;
+      r.exits = diff.actual.exits;
       renameSync(tmp, golden.trace); // atomic: readers see the old golden or the new one
       r.status = 'updated';
       golden.header = await readHeader(golden.trace);
