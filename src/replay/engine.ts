@@ -205,10 +205,6 @@ class Replayer {
         return this.diverge(rec, 'no-exit', `the guest ran ${this.cpu.instructions - start} instructions without reaching recorded ${rec.reasonName} exit #${rec.seq}`, []);
       }
     }
-    // A rep ins covers several iterations in one recorded exit: keep going until all are in.
-    while (result.kind === 'exit' && rec.io && this.sink.accesses.length < rec.io.count && this.sink.accesses.length > 0) {
-      result = this.cpu.step();
-    }
     if (result.kind === 'unsupported') {
       return this.diverge(rec, 'unsupported', `${result.message} (recorded: ${rec.reasonName} #${rec.seq})`, []);
     }
