@@ -21,6 +21,9 @@ Exit codes:
   1  the replay diverged: the report names the record, the fields and registers that differ
      and the last instructions executed
   2  bad usage or an unreadable trace
+  3  replay stopped before an instruction whose result is nondeterministic (RDTSC, RDTSCP,
+     RDMSR of the TSC, RDRAND, RDSEED): exit traces do not record it; --step traces do, and
+     replay takes it from there
   N  every record matched and the guest ended through isa-debug-exit: the same status
      vmtrace record exited with, ((v << 1) | 1) & 0xff
 
@@ -59,10 +62,11 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(toJson(result, file), null, 2)}\n`);
   } else {
-    if (!result.ok) process.stderr.write(`${formatDivergence(result, file)}\n`);
+    // a nondeterministic instruction is not a divergence: the one-line verdict says it all
+    if (!result.ok && result.divergence?.kind !== 'nondeterministic') process.stderr.write(`${formatDivergence(result, file)}\n`);
     process.stderr.write(`vmtrace: ${summaryLine(result)}\n`);
   }
-  if (!result.ok) return 1;
+  if (!result.ok) return result.divergence?.kind === 'nondeterministic' ? 3 : 1;
   // A guest that ended through isa-debug-exit replays to the same exit status `record` gave.
   return result.recordedEnd === 'guest-exit' && result.status !== undefined ? result.status & 0xff : 0;
 }

@@ -6,7 +6,7 @@ import { truncateSync } from 'node:fs';
 import { REG_NAMES, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import { EXIT } from '../trace/exit-reasons.js';
-import type { TraceHeader } from '../trace/format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, type TraceHeader } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 import { TraceWriter, type RecordInput } from '../trace/writer.js';
 
@@ -49,7 +49,7 @@ export function syntheticHeader(opts: { image?: Uint8Array; name?: string; singl
   const name = opts.name ?? 'synthetic.bin';
   const consolePort = opts.consolePort ?? 0xf1;
   return {
-    format: { major: 1, minor: 0 },
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
     tool: { name: 'vmtrace', version: '0.0.0-synthetic' },
     createdAt: '2025-01-01T00:00:00.000Z',
     host: {

@@ -6,13 +6,14 @@ import { EXIT } from '../trace/exit-reasons.js';
 import type { TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 import { diffPayload, diffRegisters, diffSegments, type ActualExit, type FieldDiff } from './compare.js';
-import { Cpu, type DisassembledAt, type ExitSink, type RunResult } from './x86/index.js';
+import { Cpu, flagNames, type CpuOptions, type DisassembledAt, type ExitSink, type RunResult } from './x86/index.js';
 
 export type DivergenceKind =
   | 'reason' // the guest reached a different kind of exit
   | 'payload' // same exit kind, different port/address/size/direction/data
   | 'registers' // registers (or segment/control registers) differ
   | 'unsupported' // the interpreter met an instruction it does not implement
+  | 'nondeterministic' // an exit trace reached RDTSC/RDRAND/…, whose result only --step traces record
   | 'no-exit' // the guest ran --max-instructions without reaching the recorded exit
   | 'trace-ended'; // the trace's guest ended (HLT, …) but the records stop short of it
 
@@ -28,6 +29,11 @@ export interface Divergence {
   registers: FieldDiff[];
   /** The last instructions executed, oldest first. */
   history: DisassembledAt[];
+  /**
+   * The last read of a flag an earlier instruction left undefined before this point: when the
+   * divergence follows from it, the cause is host-dependent (docs/replay.md, "Undefined flags").
+   */
+  undefinedUse?: { flags: string; usedAt: string; setAt: string; setBy: string };
 }
 
 export interface ReplayResult {
@@ -44,6 +50,11 @@ export interface ReplayResult {
   status?: number;
   /** A note on how replay ended when it matched (emulation failure, truncated trace, …). */
   note?: string;
+  /**
+   * Records at which flags left undefined differed from the recording's values and were taken
+   * from it (host-dependent, not a divergence), and the first of them.
+   */
+  undefinedFlags: { adopted: number; first?: { index: number; flags: string } };
   divergence?: Divergence;
 }
 
@@ -52,6 +63,18 @@ export interface ReplayOptions {
   onConsole?: (bytes: Uint8Array) => void;
   /** Bound on instructions between two recorded exits before giving up. */
   maxInstructions?: number;
+  /**
+   * Called for every matched record (by position in the trace) with the RFLAGS bits undefined
+   * there: left undefined by some instruction and not written since (vmtrace diff classifies
+   * flag differences confined to them as host-dependent, src/inspect/undefined-flags.ts).
+   */
+  onMatched?: (index: number, undefinedFlags: number) => void;
+  /**
+   * Take the recorded values of flags still undefined at a matched record (default true). false
+   * keeps the interpreter's own values, so flags stay undefined until the guest writes them:
+   * what onMatched needs to see how long a flag stays undefined (adopting a value defines it).
+   */
+  adoptUndefinedFlags?: boolean;
 }
 
 const DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000;
@@ -136,6 +159,7 @@ const REASON_OF: Record<RunResult['kind'], string> = {
   hlt: 'HLT',
   shutdown: 'SHUTDOWN',
   unsupported: 'UNSUPPORTED',
+  nondeterministic: 'NONDETERMINISTIC',
   limit: 'none',
 };
 
@@ -143,11 +167,14 @@ export function vendorOf(header: TraceHeader): 'intel' | 'amd' {
   return /amd/i.test(header.host.cpuVendor) ? 'amd' : 'intel';
 }
 
-/** A CPU set up exactly as the trace header describes the guest's start. */
-export function cpuFromHeader(header: TraceHeader, sink: ExitSink): Cpu {
+/**
+ * A CPU set up exactly as the trace header describes the guest's start. `recordedState`: where
+ * nondeterministic instructions take their results (the registers of the record being checked).
+ */
+export function cpuFromHeader(header: TraceHeader, sink: ExitSink, recordedState?: CpuOptions['recordedState']): Cpu {
   const ram = header.memory.map((r) => ({ base: r.base, bytes: new Uint8Array(r.size) }));
   loadMemory(ram, header.initialMemory);
-  const cpu = new Cpu({ ram, sink, cpuid: header.boot.cpuid, vendor: vendorOf(header) });
+  const cpu = new Cpu({ ram, sink, cpuid: header.boot.cpuid, vendor: vendorOf(header), flagModel: header.hostModel?.flags, stepJoins: header.hostModel?.step.joins, recordedState });
   cpu.setState(header.boot.regs, header.boot.sregs);
   return cpu;
 }
@@ -179,6 +206,7 @@ class Replayer {
   private matched = 0;
   private exits = 0;
   private note: string | undefined;
+  private readonly adopted: ReplayResult['undefinedFlags'] = { adopted: 0 };
   /** Set once the guest reached the trace's terminal exit (HLT, SHUTDOWN, emulation failure). */
   stopped = false;
 
@@ -186,7 +214,8 @@ class Replayer {
     header: TraceHeader,
     private readonly opts: ReplayOptions,
   ) {
-    this.cpu = cpuFromHeader(header, this.sink);
+    // --step traces hold the registers after every step: RDTSC & co. take their results there
+    this.cpu = cpuFromHeader(header, this.sink, header.semantics.singleStep ? () => this.sink.expected?.regs : undefined);
     this.console = new ConsoleDecoder(header.devices);
     this.singleStep = header.semantics.singleStep;
     this.maxInstructions = opts.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS;
@@ -208,20 +237,23 @@ class Replayer {
     if (result.kind === 'unsupported') {
       return this.diverge(rec, 'unsupported', `${result.message} (recorded: ${rec.reasonName} #${rec.seq})`, []);
     }
+    if (result.kind === 'nondeterministic') {
+      return this.diverge(rec, 'nondeterministic', `the guest executed ${result.message}`, [], []);
+    }
     const actual = this.actualExit(result);
     const payload = diffPayload(rec, actual);
     if (payload.length) {
       const kind = payload[0]!.field === 'reason' ? 'reason' : 'payload';
       return this.diverge(rec, kind, `${this.label(rec)}: the guest ${describeExit(actual)}, the trace has ${describeRecord(rec)}`, payload);
     }
-    const ignore = this.singleStep ? BigInt(this.cpu.undefinedFlags) : 0n;
+    const undef = this.cpu.undefinedFlagsNow;
     const regs = this.cpu.getRegs();
-    const regDiffs = [...diffRegisters(rec.regs, regs, ignore), ...diffSegments(rec.sregs, this.cpu.getSregs())];
+    const regDiffs = [...diffRegisters(rec.regs, regs, BigInt(undef)), ...diffSegments(rec.sregs, this.cpu.getSregs())];
     if (regDiffs.length) {
       return this.diverge(rec, 'registers', `${this.label(rec)}: ${regDiffs.map((d) => d.field).join(', ')} differ`, [], regDiffs);
     }
-    // The recording CPU's values of flags the instruction left undefined become ours.
-    if (ignore) this.cpu.adoptFlags(Number(ignore), Number(rec.regs.rflags));
+    if (undef && this.opts.adoptUndefinedFlags !== false) this.adoptUndefined(rec, undef, Number(regs.rflags));
+    this.opts.onMatched?.(this.matched, undef);
     this.accept(rec);
     if (rec.reason === EXIT.HLT || rec.reason === EXIT.SHUTDOWN) this.stopped = true;
     return undefined;
@@ -247,6 +279,18 @@ class Replayer {
     return undefined;
   }
 
+  /**
+   * Flags still undefined at a matched record take the recording CPU's values; where they
+   * differed from ours that is counted, not a divergence (the recording host computed them).
+   */
+  private adoptUndefined(rec: TraceRecord, undef: number, ours: number): void {
+    const differ = (Number(rec.regs.rflags) ^ ours) & undef;
+    this.cpu.adoptFlags(undef, Number(rec.regs.rflags));
+    if (differ === 0) return;
+    this.adopted.adopted++;
+    this.adopted.first ??= { index: rec.seq, flags: flagNames(differ) };
+  }
+
   private accept(rec: TraceRecord): void {
     this.matched++;
     if (rec.kind === 'exit') this.exits++;
@@ -265,15 +309,25 @@ class Replayer {
   }
 
   private diverge(rec: TraceRecord, kind: DivergenceKind, message: string, fields: FieldDiff[], registers?: FieldDiff[]): Divergence {
+    const use = this.undefinedUse();
+    const u = use.undefinedUse;
     return {
       kind,
       index: rec.seq,
       offset: rec.offset,
-      message,
+      message: u ? `${message} (the guest last read ${u.flags} at EIP ${u.usedAt}, left undefined by ${u.setBy} at EIP ${u.setAt}: host-dependent, see docs/replay.md)` : message,
       fields,
       registers: registers ?? diffRegisters(rec.regs, this.cpu.getRegs()),
       history: this.cpu.history(16),
+      ...use,
     };
+  }
+
+  private undefinedUse(): Pick<Divergence, 'undefinedUse'> {
+    const u = this.cpu.lastUndefinedUse;
+    if (!u) return {};
+    const hex = (v: number) => (v < 0 ? 'an earlier address' : `0x${v.toString(16)}`);
+    return { undefinedUse: { flags: flagNames(u.flags), usedAt: hex(u.usedAt), setAt: hex(u.setAt), setBy: u.setBy } };
   }
 
   result(footer: TraceFooter | undefined, truncated: boolean, divergence?: Divergence): ReplayResult {
@@ -287,6 +341,7 @@ class Replayer {
       truncated,
       ...(footer?.status !== undefined ? { status: footer.status } : {}),
       note: this.note,
+      undefinedFlags: this.adopted,
       divergence,
     };
   }

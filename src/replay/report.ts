@@ -16,8 +16,11 @@ export function summaryLine(r: ReplayResult): string {
   const what = r.singleStep
     ? `all ${r.matched} instructions matched (${r.exits} exits), registers compared after every instruction`
     : `all ${r.exits} exits matched (${r.instructions} instructions replayed)`;
-  if (r.ok) return `${what}${r.note ? `; ${r.note}` : ''}`;
+  const u = r.undefinedFlags;
+  const adopted = u.adopted ? `; at ${u.adopted} record(s), from #${u.first!.index} (${u.first!.flags}), flags left undefined differed and were taken from the recording (host-dependent)` : '';
+  if (r.ok) return `${what}${adopted}${r.note ? `; ${r.note}` : ''}`;
   const d = r.divergence!;
+  if (d.kind === 'nondeterministic') return `STOPPED at ${r.singleStep ? 'instruction' : 'exit'} #${d.index} after ${r.matched} matching records: ${d.message}`;
   return `DIVERGED at ${r.singleStep ? 'instruction' : 'exit'} #${d.index} after ${r.matched} matching records: ${d.message}`;
 }
 

@@ -6,7 +6,7 @@ export const MAGIC = 'vmtrace';
 /** The file's first 8 bytes: MAGIC as a msgpack fixstr, so the whole file is a msgpack stream. */
 export const MAGIC_BYTES = Uint8Array.from([0xa7, ...Buffer.from(MAGIC, 'ascii')]);
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 
 /** Largest header (it embeds the guest image and boot memory) and largest record a reader accepts. */
 export const MAX_HEADER_BYTES = 1 << 30;
@@ -47,6 +47,30 @@ export interface DeviceInfo {
 
 export type BootMode = 'real' | 'protected' | 'long';
 
+/** Which CPUID the guest was given (docs/exit-semantics.md, "The virtual CPU"). */
+export interface CpuChoice {
+  /** 'builtin': vmtrace's fixed model; 'host': KVM's supported CPUID passed through; 'file': a JSON model. */
+  source: 'builtin' | 'host' | 'file';
+  /** The model's name (builtin: its version tag; file: the model's own name or the file name). */
+  name: string;
+}
+
+/**
+ * How the recording host behaves where the x86 architecture leaves room, probed when the trace
+ * was recorded (docs/exit-semantics.md, "Host-dependent behaviour"). Replay follows it.
+ */
+export interface HostModel {
+  /** Undefined-flag rules, per instruction class and operand size (src/replay/x86/flag-model.ts). */
+  flags: Record<string, string>;
+  /** Single-step behaviour (src/replay/x86/step-model.ts). */
+  step: StepModel;
+}
+
+export interface StepModel {
+  /** Instructions whose single step also runs the instruction after them (e.g. endbr64). */
+  joins: string[];
+}
+
 export interface TraceHeader {
   format: { major: number; minor: number };
   tool: { name: string; version: string };
@@ -57,6 +81,10 @@ export interface TraceHeader {
   /** Everything written into RAM before the run, the image included. */
   initialMemory: MemoryBlob[];
   boot: { mode: BootMode; regs: Regs; sregs: Sregs; cpuid: CpuidEntry[] };
+  /** Absent in traces of format 1.0 (guest given the host's CPUID). */
+  cpu?: CpuChoice;
+  /** Absent in traces of format 1.0 (replay then assumes nothing about undefined flags). */
+  hostModel?: HostModel;
   devices: DeviceInfo[];
   /** The options the recording used, as given on the command line (after defaults). */
   options: Record<string, unknown>;

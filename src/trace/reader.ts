@@ -12,6 +12,7 @@ import { Unpackr } from 'msgpackr';
 import { REGS_BYTES, regsFromBytes, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
 import { exitReasonName } from './exit-reasons.js';
+import { parseRules } from '../replay/x86/flag-model.js';
 import {
   FORMAT_MAJOR,
   K,
@@ -20,9 +21,11 @@ import {
   MAX_HEADER_BYTES,
   MAX_RECORD_BYTES,
   type BootMode,
+  type CpuChoice,
   type CpuidEntry,
   type EndReason,
   type ExitDetail,
+  type HostModel,
   type RecordKind,
   type TraceFooter,
   type TraceHeader,
@@ -737,6 +740,8 @@ function decodeHeader(v: unknown, file: string, offset: number): TraceHeader {
     return { address: c.num(r, 'address'), bytes: c.bin(r, 'bytes'), what: c.str(r, 'what') };
   });
   const semantics = c.obj(h.semantics, 'semantics');
+  const cpu = h.cpu === undefined ? undefined : decodeCpuChoice(c, c.obj(h.cpu, 'cpu'));
+  const hostModel = h.hostModel === undefined ? undefined : decodeHostModel(c, c.obj(h.hostModel, 'hostModel'));
   return {
     format: { major, minor },
     tool: c.obj(h.tool, 'tool') as TraceHeader['tool'],
@@ -756,10 +761,34 @@ function decodeHeader(v: unknown, file: string, offset: number): TraceHeader {
       sregs: sregsFromBytes(c.bin(boot, 'sregs', SREGS_BYTES)),
       cpuid: c.arr(boot, 'cpuid') as CpuidEntry[],
     },
+    ...(cpu ? { cpu } : {}),
+    ...(hostModel ? { hostModel } : {}),
     devices: c.arr(h, 'devices') as TraceHeader['devices'],
     options: c.obj(h.options, 'options'),
     semantics: { registers: 'completed', singleStep: semantics.singleStep === true },
   };
+}
+
+function decodeCpuChoice(c: Check, o: Obj): CpuChoice {
+  const source = c.str(o, 'source');
+  if (source !== 'builtin' && source !== 'host' && source !== 'file') c.fail(`cpu.source must be builtin, host or file, got '${source}'`);
+  return { source, name: c.str(o, 'name') };
+}
+
+function decodeHostModel(c: Check, o: Obj): HostModel {
+  const flags = c.obj(o.flags, 'hostModel.flags');
+  for (const [k, v] of Object.entries(flags)) {
+    if (typeof v !== 'string') c.fail(`hostModel.flags.${k} must be a string, got ${describe(v)}`);
+    try {
+      parseRules(v);
+    } catch (e) {
+      c.fail(`hostModel.flags.${k}: ${(e as Error).message}`);
+    }
+  }
+  const step = c.obj(o.step, 'hostModel.step');
+  const joins = c.arr(step, 'joins');
+  for (const j of joins) if (typeof j !== 'string') c.fail(`hostModel.step.joins must hold strings, got ${describe(j)}`);
+  return { flags: flags as Record<string, string>, step: { joins: joins as string[] } };
 }
 
 // ---- records: the generic path ------------------------------------------------------------------

@@ -99,6 +99,8 @@ export class TraceWriter {
           sregs: sregsToBytes(h.boot.sregs),
           cpuid: h.boot.cpuid,
         },
+        ...(h.cpu ? { cpu: h.cpu } : {}),
+        ...(h.hostModel ? { hostModel: h.hostModel } : {}),
         devices: h.devices,
         options: h.options,
         semantics: h.semantics,

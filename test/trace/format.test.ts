@@ -17,7 +17,7 @@ const boot = realModeState({ cs: 0, ip: 0, sp: 0 }, { cr8: 0n, apic_base: 0xfee0
 
 function header(): TraceHeader {
   return {
-    format: { major: 1, minor: 0 },
+    format: { major: 1, minor: 1 },
     tool: { name: 'vmtrace', version: 'test' },
     createdAt: '2026-11-24T00:00:00.000Z',
     host: { kernel: 'k', kvmApiVersion: 12, kvmModule: 'kvm_test', cpuVendor: 'V', cpuModel: 'M', syncRegs: true },
@@ -25,6 +25,8 @@ function header(): TraceHeader {
     memory: [{ base: 0, size: 4096, kind: 'ram' }],
     initialMemory: [{ address: 0, bytes: Uint8Array.from([0xf4]), what: 'image g.bin' }],
     boot: { mode: 'real', regs: boot.regs, sregs: boot.sregs, cpuid: [{ function: 0, index: 0, flags: 0, eax: 1, ebx: 2, ecx: 3, edx: 4 }] },
+    cpu: { source: 'builtin', name: 'vmtrace-1' },
+    hostModel: { flags: { 'bsf.4': 'c=0 p=r a=0 s=0 o=0', 'shld.2': 'o=?' }, step: { joins: ['endbr32'] } },
     devices: [{ name: 'console', kind: 'port', base: 0xf1, length: 1 }],
     options: { mem: 4096 },
     semantics: { registers: 'completed', singleStep: false },

@@ -4,9 +4,11 @@
 import type { Regs, Sregs } from '../../cpu-state.js';
 import { assertLittleEndianHost } from './endian.js';
 import { loadState, saveRegs, saveSregs } from './exchange.js';
+import { FlagModel, UNDEF_CLASS_NAMES, type UndefContext } from './flag-model.js';
 import { Machine } from './machine.js';
 import { knownMsr, readMsr, writeMsr } from './msr.js';
-import type { CpuOptions, DisassembledAt, RunResult } from './types.js';
+import { stepJoinMatcher } from './step-model.js';
+import type { CpuOptions, DisassembledAt, RunResult, UndefinedUse } from './types.js';
 
 export class Cpu {
   private readonly m: Machine;
@@ -14,6 +16,9 @@ export class Cpu {
   constructor(opts: CpuOptions) {
     assertLittleEndianHost();
     this.m = new Machine(opts.ram, opts.sink, opts.cpuid, opts.vendor);
+    if (opts.flagModel) this.m.flagModel = new FlagModel(opts.flagModel);
+    this.m.stepJoin = stepJoinMatcher(opts.stepJoins);
+    this.m.recordedState = opts.recordedState ?? null;
   }
 
   /** Load architectural state (also clears a previous shutdown). */
@@ -55,9 +60,42 @@ export class Cpu {
     return this.m.instructions;
   }
 
+  /** Results of nondeterministic instructions (RDTSC, RDRAND...) taken from CpuOptions.recordedState so far. */
+  get recordedResults(): number {
+    return this.m.recordedTaken;
+  }
+
   /** RFLAGS bits architecturally undefined after the last retired instruction (0 if none). */
   get undefinedFlags(): number {
     return this.m.undefinedFlags;
+  }
+
+  /**
+   * RFLAGS bits undefined since their last defined write: flags some earlier instruction left
+   * undefined and nothing has set since (flag-model.ts).
+   */
+  get undefinedFlagsNow(): number {
+    return this.m.fl.undef;
+  }
+
+  /**
+   * The last read of a still-undefined flag, for naming it in a divergence: of one whose value
+   * the flag model does not know if there was one (the likely cause), else of any.
+   */
+  get lastUndefinedUse(): UndefinedUse | null {
+    const u = this.m.lastUnknownUse ?? this.m.lastUndefUse;
+    if (u === null) return null;
+    return { flags: u.flags, seq: u.seq, usedAt: u.useAt, setAt: u.setAt, setBy: UNDEF_CLASS_NAMES[u.cls] ?? 'an earlier instruction' };
+  }
+
+  /** Sequence number of the instruction executed last (pairs with lastUndefinedUse.seq). */
+  get sequence(): number {
+    return this.m.seq;
+  }
+
+  /** Calls `hook` whenever an instruction leaves flags undefined (the flag probe's fitting). */
+  observeUndefinedFlags(hook: ((cls: number, mask: number, ctx: UndefContext) => void) | null): void {
+    this.m.undefProbe = hook;
   }
 
   /** Force the given RFLAGS bits to the given values. */
@@ -111,6 +149,11 @@ export class Cpu {
     } catch {
       throw new Error(`MSR 0x${i.toString(16)} cannot hold 0x${BigInt.asUintN(64, value).toString(16)}`);
     }
+  }
+
+  /** The x87 control, status and tag words (the full 16-bit tag word: 0xffff = all empty). */
+  get x87(): { cw: number; sw: number; tw: number } {
+    return { cw: this.m.fpuCw, sw: this.m.fpuSw, tw: this.m.fpuTw };
   }
 
   /** The current execution mode, for diagnostics. */

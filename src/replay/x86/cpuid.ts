@@ -75,6 +75,14 @@ export interface Features {
   nx: boolean;
   /** CPUID.80000001h:EDX.LM[29]: EFER.LME may be set */
   lm: boolean;
+  /** CPUID.80000001h:EDX.RDTSCP[27]: RDTSCP (else #UD) */
+  rdtscp: boolean;
+  /** CPUID.1:ECX.RDRAND[30]: RDRAND (else #UD) */
+  rdrand: boolean;
+  /** CPUID.7.0:EBX.RDSEED[18]: RDSEED (else #UD) */
+  rdseed: boolean;
+  /** CPUID.7.0:ECX.RDPID[22]: RDPID (else #UD) */
+  rdpid: boolean;
   /** CPUID.80000008h:EAX[7:0] (36 if the leaf is missing) */
   maxPhysAddr: number;
 }
@@ -85,7 +93,10 @@ export interface Features {
  */
 export function cpuFeatures(entries: CpuidEntry[]): Features {
   if (entries.length === 0) {
-    return { popcnt: true, lzcnt: true, bmi1: true, cx16: true, pdpe1gb: true, nx: true, lm: true, maxPhysAddr: 48 };
+    return {
+      popcnt: true, lzcnt: true, bmi1: true, cx16: true, pdpe1gb: true, nx: true, lm: true,
+      rdtscp: true, rdrand: true, rdseed: true, rdpid: true, maxPhysAddr: 48,
+    };
   }
   const l1 = find(entries, 1, 0);
   const l7 = find(entries, 7, 0);
@@ -100,6 +111,10 @@ export function cpuFeatures(entries: CpuidEntry[]): Features {
     pdpe1gb: bit(e1?.edx, 26),
     nx: bit(e1?.edx, 20),
     lm: bit(e1?.edx, 29),
+    rdtscp: bit(e1?.edx, 27),
+    rdrand: bit(l1?.ecx, 30),
+    rdseed: bit(l7?.ebx, 18),
+    rdpid: bit(l7?.ecx, 22),
     maxPhysAddr: e8 ? (e8.eax & 0xff) || 36 : 36,
   };
 }

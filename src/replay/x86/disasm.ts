@@ -110,6 +110,8 @@ function operand(i: Insn, o: OperandSpec, k: number, a: number, s: number, ip: n
 export function formatInsn(i: Insn, ip: number): string {
   const d = i.def!;
   if (d.f & F_UD) return '(bad)';
+  // F3 0F 1E FA/FB: the CET hint NOPs, named as assemblers name them
+  if (i.op === 0x11e && i.rep === REP_F3 && i.mod === 3 && i.reg === 7 && (i.rm === 2 || i.rm === 3)) return i.rm === 2 ? 'endbr64' : 'endbr32';
   let pre = '';
   if (i.lock) pre += 'lock ';
   const string = (d.f & F_STRING) !== 0;

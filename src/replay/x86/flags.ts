@@ -21,6 +21,9 @@ const OP_RESULT = 2;
  */
 const WIDE = 4;
 
+/** Flags each pair of condition codes reads (cc >> 1: O, C, Z, CZ, S, P, SO, ZSO). */
+const COND_FLAGS = [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF];
+
 export class LazyFlags {
   /** RFLAGS; the bits listed in `pending` are stale and must be derived from the lazy state. */
   bits = 2;
@@ -40,36 +43,43 @@ export class LazyFlags {
   lox = 0;
   /** high half (int32) of the result returned by the last *64 producer */
   rh = 0;
+  /**
+   * Arithmetic flags architecturally undefined since their last defined write (flag-model.ts).
+   * Every producer clears the bits it defines; Machine.undefFlags sets them.
+   */
+  undef = 0;
+  /** Called when the guest consumes flags in `undef` (a Jcc, ADC, PUSHF...). */
+  onUndefUse: ((mask: number) => void) | null = null;
 
   // ---------------------------------------------------------------- producers
 
   add(d: number, s: number, size: number): number {
     const r = trunc(d + s, size);
     this.op = OP_ADD; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = 0;
-    this.pending = ARITH;
+    this.pending = ARITH; this.undef = 0;
     return r;
   }
 
   adc(d: number, s: number, size: number): number {
-    const c = this.cf();
+    const c = this.useCF();
     const r = trunc(d + s + c, size);
     this.op = OP_ADD; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = c;
-    this.pending = ARITH;
+    this.pending = ARITH; this.undef = 0;
     return r;
   }
 
   sub(d: number, s: number, size: number): number {
     const r = trunc(d - s, size);
     this.op = OP_SUB; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = 0;
-    this.pending = ARITH;
+    this.pending = ARITH; this.undef = 0;
     return r;
   }
 
   sbb(d: number, s: number, size: number): number {
-    const c = this.cf();
+    const c = this.useCF();
     const r = trunc(d - s - c, size);
     this.op = OP_SUB; this.dst = d; this.src = s; this.res = r; this.size = size; this.cin = c;
-    this.pending = ARITH;
+    this.pending = ARITH; this.undef = 0;
     return r;
   }
 
@@ -78,7 +88,7 @@ export class LazyFlags {
     this.fixCF();
     const r = trunc(d + 1, size);
     this.op = OP_ADD; this.dst = d; this.src = 1; this.res = r; this.size = size; this.cin = 0;
-    this.pending = ARITH & ~CF;
+    this.pending = ARITH & ~CF; this.undef &= CF;
     return r;
   }
 
@@ -87,7 +97,7 @@ export class LazyFlags {
     this.fixCF();
     const r = trunc(d - 1, size);
     this.op = OP_SUB; this.dst = d; this.src = 1; this.res = r; this.size = size; this.cin = 0;
-    this.pending = ARITH & ~CF;
+    this.pending = ARITH & ~CF; this.undef &= CF;
     return r;
   }
 
@@ -95,7 +105,7 @@ export class LazyFlags {
   logic(r: number, size: number): number {
     this.bits &= ~(CF | OF | AF);
     this.op = OP_RESULT; this.res = r; this.size = size;
-    this.pending = SF | ZF | PF;
+    this.pending = SF | ZF | PF; this.undef = 0;
     return r;
   }
 
@@ -110,13 +120,13 @@ export class LazyFlags {
     const r = (d + s + c0) >>> 0;
     this.op = OP_ADD | WIDE; this.dst = d; this.src = s; this.res = r; this.size = 4; this.cin = c0;
     this.lo = rl; this.lox = (dl ^ sl) >>> 0;
-    this.pending = ARITH;
+    this.pending = ARITH; this.undef = 0;
     this.rh = r | 0;
     return rl;
   }
 
   adc64(dl: number, dh: number, sl: number, sh: number): number {
-    return this.add64(dl, dh, sl, sh, this.cf());
+    return this.add64(dl, dh, sl, sh, this.useCF());
   }
 
   sub64(dl: number, dh: number, sl: number, sh: number, c = 0): number {
@@ -127,26 +137,28 @@ export class LazyFlags {
     const r = (d - s - b0) >>> 0;
     this.op = OP_SUB | WIDE; this.dst = d; this.src = s; this.res = r; this.size = 4; this.cin = b0;
     this.lo = rl; this.lox = (dl ^ sl) >>> 0;
-    this.pending = ARITH;
+    this.pending = ARITH; this.undef = 0;
     this.rh = r | 0;
     return rl;
   }
 
   sbb64(dl: number, dh: number, sl: number, sh: number): number {
-    return this.sub64(dl, dh, sl, sh, this.cf());
+    return this.sub64(dl, dh, sl, sh, this.useCF());
   }
 
   inc64(dl: number, dh: number): number {
     this.fixCF();
+    const keep = this.undef & CF;
     const r = this.add64(dl, dh, 1, 0);
-    this.pending = ARITH & ~CF;
+    this.pending = ARITH & ~CF; this.undef = keep;
     return r;
   }
 
   dec64(dl: number, dh: number): number {
     this.fixCF();
+    const keep = this.undef & CF;
     const r = this.sub64(dl, dh, 1, 0);
-    this.pending = ARITH & ~CF;
+    this.pending = ARITH & ~CF; this.undef = keep;
     return r;
   }
 
@@ -154,7 +166,7 @@ export class LazyFlags {
   logic64(rl: number, rh: number): number {
     this.bits &= ~(CF | OF | AF);
     this.op = OP_RESULT | WIDE; this.res = rh >>> 0; this.lo = rl >>> 0; this.size = 4;
-    this.pending = SF | ZF | PF;
+    this.pending = SF | ZF | PF; this.undef = 0;
     this.rh = rh | 0;
     return rl >>> 0;
   }
@@ -163,7 +175,7 @@ export class LazyFlags {
   result64(rl: number, rh: number, cf: number, of: number, af: number): void {
     this.bits = (this.bits & ~(CF | OF | AF)) | (cf ? CF : 0) | (of ? OF : 0) | (af ? AF : 0);
     this.op = OP_RESULT | WIDE; this.res = rh >>> 0; this.lo = rl >>> 0; this.size = 4;
-    this.pending = SF | ZF | PF;
+    this.pending = SF | ZF | PF; this.undef = 0;
   }
 
   /**
@@ -173,17 +185,19 @@ export class LazyFlags {
   result(r: number, size: number, cf: number, of: number, af: number): void {
     this.bits = (this.bits & ~(CF | OF | AF)) | (cf ? CF : 0) | (of ? OF : 0) | (af ? AF : 0);
     this.op = OP_RESULT; this.res = r; this.size = size;
-    this.pending = SF | ZF | PF;
+    this.pending = SF | ZF | PF; this.undef = 0;
   }
 
   /** Set the flags in `mask` to the corresponding bits of `value`; others keep their values. */
   assign(mask: number, value: number): void {
     if (this.pending & mask) this.materialize();
     this.bits = (this.bits & ~mask) | (value & mask);
+    this.undef &= ~mask;
   }
 
   setCF(v: number): void {
     this.pending &= ~CF;
+    this.undef &= ~CF;
     this.bits = v ? this.bits | CF : this.bits & ~CF;
   }
 
@@ -228,8 +242,21 @@ export class LazyFlags {
     return 0;
   }
 
+  /** Report a guest read of the flags in `mask` (those undefined go to onUndefUse). */
+  use(mask: number): void {
+    const u = this.undef & mask;
+    if (u !== 0 && this.onUndefUse !== null) this.onUndefUse(u);
+  }
+
+  /** CF as an instruction's input (ADC, SBB, RCL, CMC...). */
+  useCF(): number {
+    if (this.undef & CF) this.use(CF);
+    return this.cf();
+  }
+
   /** Evaluate condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
   cond(cc: number): boolean {
+    if (this.undef !== 0) this.use(COND_FLAGS[cc >> 1]!);
     switch (cc) {
       case 0x0: return this.of() !== 0;
       case 0x1: return this.of() === 0;
@@ -275,6 +302,7 @@ export class LazyFlags {
   set(v: number): void {
     this.bits = v;
     this.pending = 0;
+    this.undef = 0;
   }
 
   private fixCF(): void {

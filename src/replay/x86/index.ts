@@ -3,5 +3,6 @@
 export { Cpu } from './cpu.js';
 export { disassemble } from './disasm.js';
 export type {
-  CpuidEntry, CpuOptions, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor,
+  CpuidEntry, CpuOptions, DisassembledAt, ExitSink, RamRegion, RunResult, UndefinedUse, Vendor,
 } from './types.js';
+export { flagNames, type UndefContext } from './flag-model.js';

@@ -9,21 +9,23 @@
 // segments.ts, interrupt/exception delivery in interrupts.ts, MSRs in msr.ts.
 
 import {
-  ACC_EXEC, ACC_READ, ACC_SREAD, ACC_SWRITE, ACC_WRITE, CANON, CR0_PE, CR0_PG, CR4_SMAP, CS, EFER_LMA, FS, I_ESP,
+  ACC_EXEC, AF, ARITH, ACC_READ, ACC_SREAD, ACC_SWRITE, ACC_WRITE, CANON, CR0_PE, CR0_PG, CR4_SMAP, CS, EFER_LMA, FS, I_ESP,
   I_SP, IOPL, REG_SLOTS, RF, SEG_COUNT, SS, STOP_EXTEND, STOP_HLT, STOP_IO, STOP_MMIO, STOP_SHUTDOWN, TF, TWO32, TWO48,
   VEC_DB, VEC_DF, VEC_GP, VEC_PF, VEC_SS, VM, hasErrorCode, hex2, trunc,
 } from './constants.js';
 import { cpuFeatures, guestIsIntel, type Features } from './cpuid.js';
 import { DEC_LONG, DEC_TRUNC, decode } from './decoder.js';
 import { formatInsn } from './disasm.js';
+import { FlagModel, ruleValue, type CompiledRules, type UndefContext } from './flag-model.js';
 import { LazyFlags } from './flags.js';
 import { DecodeCache } from './icache.js';
 import { Insn, K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG } from './insn.js';
 import { EV_EXC, EV_EXT, EV_SOFT, deliverEvent } from './interrupts.js';
 import { PhysMem } from './memory.js';
 import { TLB_MASK, TLB_SIZE, pagingMode, permTable, walk } from './paging.js';
+import { joinExec, type StepJoinCandidate } from './step-model.js';
 import { checkIoPermission, farJump, loadDataSeg, refreshSeg } from './segments.js';
-import type { Segment } from '../../cpu-state.js';
+import type { Regs, Segment } from '../../cpu-state.js';
 import type { CpuidEntry, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor } from './types.js';
 
 /** Descriptor-cache attributes of a segment register (as in struct kvm_segment). */
@@ -40,7 +42,19 @@ export class Unsupported {
   constructor(readonly reason: string) {}
 }
 
+/**
+ * A nondeterministic instruction (RDTSC, RDRAND...) with no recorded result to take (thrown
+ * by Machine.recorded before any state change; run() returns `nondeterministic`).
+ */
+export class Nondeterministic {
+  constructor(readonly instruction: string) {}
+}
+
 const HIST = 256;
+/** Instructions that left flags undefined remembered for naming one in a divergence. */
+const SETTERS = 256;
+/** PUSHF images with undefined flags remembered at most (nesting depth of saved flags). */
+const SAVED_UNDEF = 16;
 
 const EXC_NAMES = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', 'CSO', '#TS', '#NP', '#SS', '#GP', '#PF', 'vector 15', '#MF', '#AC'];
 export function excName(v: number): string {
@@ -49,6 +63,18 @@ export function excName(v: number): string {
 
 function contributory(v: number): boolean {
   return v === 0 || (v >= 10 && v <= 13);
+}
+
+/** Where the guest read a flag an earlier instruction left undefined. */
+export interface UndefUse {
+  flags: number;
+  /** instruction sequence number (Machine.seq) of the read */
+  seq: number;
+  /** EIP of the reading instruction and of the instruction that left the flag undefined (-1: long ago) */
+  useAt: number;
+  setAt: number;
+  /** flag-model class id of the latter (-1: it left the ring of remembered instructions) */
+  cls: number;
 }
 
 export class Machine {
@@ -101,6 +127,10 @@ export class Machine {
   idtLimit = 0x3ff;
   /** model-specific registers other than EFER and APIC_BASE (msr.ts) */
   readonly msrs = new Map<number, bigint>();
+  /** x87 control, status and (full) tag words (exec/x87.ts); not in the trace: KVM's initial values */
+  fpuCw = 0x037f;
+  fpuSw = 0;
+  fpuTw = 0xffff;
 
   // ---------------------------------------------------------------- derived mode
   /** CR0.PE */
@@ -146,6 +176,26 @@ export class Machine {
   /** RFLAGS bits undefined after instruction number `undefSeq` (see setUndef) */
   undef = 0;
   undefSeq = -1;
+  /** Undefined-flag values of the recording host (trace header), and the probe's hook. */
+  flagModel = new FlagModel();
+  undefProbe: ((cls: number, mask: number, ctx: UndefContext) => void) | null = null;
+  /** Where nondeterministic instructions take their results from (CpuOptions.recordedState). */
+  recordedState: ((instruction: string) => Regs | undefined) | null = null;
+  /** Results of nondeterministic instructions taken from the recording so far. */
+  recordedTaken = 0;
+  /** Instructions whose single step also runs the next one (trace header hostModel.step, step-model.ts). */
+  stepJoin: ((i: Insn) => StepJoinCandidate | undefined) | null = null;
+  /** Ring of the last SETTERS instructions that left flags undefined: seq, class, size, mask. */
+  private readonly setterSeq = new Float64Array(SETTERS).fill(-1);
+  private readonly setterCls = new Int8Array(SETTERS);
+  private readonly setterSize = new Int8Array(SETTERS);
+  private readonly setterMask = new Int16Array(SETTERS);
+  private setterPos = 0;
+  /** The last guest reads of a flag still undefined, of one the model computes and of one it does not know. */
+  lastUndefUse: UndefUse | null = null;
+  lastUnknownUse: UndefUse | null = null;
+  /** RFLAGS images PUSHF stored with undefined flags in them (flagsSaved), newest last. */
+  private readonly savedUndef: Array<{ at: number; value: number; undef: number }> = [];
   /** STOP_* reasons collected during the current instruction */
   stop = 0;
   /** RSP at the start of the current instruction (restored when it faults) */
@@ -201,6 +251,7 @@ export class Machine {
     this.sel[CS] = 0xf000;
     this.segBase[CS] = 0xf0000;
     this.updateMode();
+    this.fl.onUndefUse = (mask) => this.noteUndefUse(mask);
   }
 
   /**
@@ -225,6 +276,114 @@ export class Machine {
   setUndef(mask: number): void {
     this.undef = mask;
     this.undefSeq = this.seq;
+  }
+
+  /** RFLAGS for undefFlags' `before`, or -1 when no rule of the model keeps a flag (saves a materialize). */
+  flagsBefore(): number {
+    return this.flagModel.keeps || this.undefProbe !== null ? this.fl.get() : -1;
+  }
+
+  /**
+   * The current instruction (class `cls`, operand size `size`) leaves the flags in `mask`
+   * undefined: give them the values the trace's flag model says the recording host produces
+   * (flag-model.ts) and remember which instruction left them undefined. `before` is RFLAGS
+   * before the instruction (-1 if the executor did not capture it); res/dst/src/hi are its
+   * result, original destination, source and high half, as the rules use them.
+   */
+  undefFlags(cls: number, size: number, mask: number, before: number, res: number, dst: number, src: number, hi = 0): void {
+    const rules = this.flagModel.rules(cls, size);
+    if (rules !== null || this.undefProbe !== null) this.applyFlagModel(rules, cls, size, mask, before, res, dst, src, hi);
+    this.noteUndefined(cls, size, mask);
+  }
+
+  /** undefFlags(cls, size, AF, ...) for AND/OR/XOR/TEST, the hottest callers. */
+  undefAF(cls: number, size: number, res: number, dst: number, src: number): void {
+    if (this.undefProbe !== null || this.flagModel.rules(cls, size) !== null) this.undefFlags(cls, size, AF, -1, res, dst, src);
+    else this.noteUndefined(cls, size, AF);
+  }
+
+  /** Marks `mask` undefined and logs the instruction in the setter ring (read back only on a use). */
+  private noteUndefined(cls: number, size: number, mask: number): void {
+    this.undef = mask;
+    this.undefSeq = this.seq;
+    this.fl.undef |= mask;
+    const p = (this.setterPos = (this.setterPos + 1) & (SETTERS - 1));
+    this.setterSeq[p] = this.seq;
+    this.setterCls[p] = cls;
+    this.setterSize[p] = size;
+    this.setterMask[p] = mask;
+  }
+
+  private applyFlagModel(rules: CompiledRules | null, cls: number, size: number, mask: number, before: number, res: number, dst: number, src: number, hi: number): void {
+    const ctx: UndefContext = { size, before, after: this.fl.get(), res, dst, src, hi };
+    if (this.undefProbe !== null) this.undefProbe(cls, mask, ctx);
+    if (rules === null) return;
+    let m = 0, v = 0;
+    for (let k = 0; k < rules.bits.length; k++) {
+      const bit = rules.bits[k]!;
+      if ((mask & bit) === 0) continue;
+      const x = ruleValue(rules.rules[k]!, bit, ctx);
+      if (x === undefined) continue;
+      m |= bit;
+      if (x) v |= bit;
+    }
+    if (m !== 0) this.fl.assign(m, v);
+  }
+
+  /**
+   * PUSHF stored RFLAGS `value` while some flags were undefined: remember that, so that a POPF
+   * restoring the same value from the same place keeps them undefined (their values are the
+   * recording host's, whatever was pushed).
+   */
+  flagsSaved(value: number): void {
+    if (this.fl.undef === 0) return;
+    const saved = this.savedUndef;
+    if (saved.length === SAVED_UNDEF) saved.shift();
+    saved.push({ at: this.segBase[SS]! + this.sp(), value: value & ARITH, undef: this.fl.undef });
+  }
+
+  /** POPF loaded `value` from stack address `at` (linear): see flagsSaved. */
+  flagsRestored(at: number, value: number): void {
+    const saved = this.savedUndef;
+    for (let k = saved.length - 1; k >= 0; k--) {
+      const e = saved[k]!;
+      if (e.at !== at) continue;
+      saved.splice(k, 1);
+      if (e.value === (value & ARITH)) this.fl.undef |= e.undef;
+      return;
+    }
+  }
+
+  /**
+   * A guest instruction read flags left undefined (LazyFlags.onUndefUse). Preferred for the
+   * report: a flag whose value the flag model does not know, the likelier cause of a divergence.
+   */
+  private noteUndefUse(mask: number): void {
+    let use: UndefUse | null = null;
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const bit = m & -m;
+      const p = this.setterOf(bit);
+      const cls = p < 0 ? -1 : this.setterCls[p]!;
+      const by = p < 0 ? -1 : this.setterSeq[p]!;
+      // the setter's EIP is in the history ring unless it ran more than HIST instructions ago
+      const setAt = by >= 0 && this.seq - by < HIST ? this.histAt[by & (HIST - 1)]! % TWO32 : -1;
+      const unknown = p < 0 || (this.flagModel.unknownFlags(cls, this.setterSize[p]!) & bit) !== 0;
+      use = { flags: bit, seq: this.seq, useAt: this.startEip, setAt, cls };
+      if (unknown) {
+        this.lastUnknownUse = use;
+        return;
+      }
+    }
+    this.lastUndefUse = use;
+  }
+
+  /** Ring position of the latest instruction that left `bit` undefined, -1 if it left the ring. */
+  private setterOf(bit: number): number {
+    for (let k = 0; k < SETTERS; k++) {
+      const p = (this.setterPos - k) & (SETTERS - 1);
+      if (this.setterMask[p]! & bit) return p;
+    }
+    return -1;
   }
 
   /** RFLAGS bits undefined after the last retired instruction. */
@@ -297,6 +456,18 @@ export class Machine {
 
   unsupported(reason: string): never {
     throw new Unsupported(reason);
+  }
+
+  /**
+   * The recorded registers at the end of the current step, for a nondeterministic instruction
+   * (exec/nondet.ts) to take its result from; throws Nondeterministic when there are none.
+   * Call it before changing any state.
+   */
+  recorded(instruction: string): Regs {
+    const r = this.recordedState === null ? undefined : this.recordedState(instruction);
+    if (r === undefined) throw new Nondeterministic(instruction);
+    this.recordedTaken++;
+    return r;
   }
 
   // ---------------------------------------------------------------- address translation
@@ -1029,14 +1200,22 @@ export class Machine {
     if (ram === null || crossed) {
       scratch.ram = null;
       scratch.gen = -1;
+      if (this.stepJoin !== null) this.applyStepJoin(scratch);
       return scratch;
     }
     const insn = new Insn();
     decode(buf, avail, this.bits, insn);
+    if (this.stepJoin !== null) this.applyStepJoin(insn);
     insn.ram = ram;
     insn.ramOff = ramOff;
     this.icache.insert(this.phys(lin, ACC_EXEC), insn);
     return insn;
+  }
+
+  /** An instruction of the trace's step-join set runs the next one in its step (step-model.ts). */
+  private applyStepJoin(insn: Insn): void {
+    const c = this.stepJoin!(insn);
+    if (c !== undefined && insn.exec !== null) insn.exec = joinExec(insn.exec, c);
   }
 
   // ---------------------------------------------------------------- the run loop
@@ -1168,7 +1347,7 @@ export class Machine {
           }
           continue;
         }
-        if (e instanceof Unsupported) {
+        if (e instanceof Unsupported || e instanceof Nondeterministic) {
           // not executed: restore, and take it back out of the history
           this.rewind();
           this.fl.bits = (this.fl.bits & ~RF) | this.startRf;
@@ -1176,9 +1355,13 @@ export class Machine {
           if (this.seq === extSeq) this.uncounted--; // the handler's first instruction did not run
           this.seq--;
           const p = this.peek();
+          this.stop = 0;
+          if (e instanceof Nondeterministic) {
+            const message = `${e.instruction} at ${p.at}: its result is nondeterministic and only a --step trace records it (record with --step to replay past it)`;
+            return { kind: 'nondeterministic', instruction: e.instruction, bytes: p.bytes, at: p.at, message };
+          }
           const bytes = p.bytes.length ? ` ${Array.from(p.bytes, hex2).join(' ')}` : '';
           const msg = `unsupported instruction${bytes} at ${p.at}` + (e.reason ? ` (${e.reason})` : '');
-          this.stop = 0;
           return { kind: 'unsupported', bytes: p.bytes, at: p.at, message: msg };
         }
         // an exception from the sink (or a bug): leave RIP/RSP at the instruction, then rethrow

@@ -1,8 +1,8 @@
 // Model-specific registers: RDMSR/WRMSR, for the MSRs a small kernel touches. EFER and
 // IA32_APIC_BASE live in the machine state (they are part of kvm_sregs); FS/GS base are the
 // segment caches; the rest are kept in Machine.msrs. An MSR not listed here raises #GP(0), as
-// KVM does for MSRs it does not handle (without ignore_msrs). RDMSR of the TSC is reported
-// unsupported (its value is not in the trace).
+// KVM does for MSRs it does not handle (without ignore_msrs). RDMSR of the TSC is
+// nondeterministic: its value comes from the recording (exec/nondet.ts, Machine.recorded).
 
 import {
   CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, FS, GS, VEC_GP,
@@ -69,7 +69,11 @@ export function readMsr(m: Machine, index: number): bigint {
     case MSR_APIC_BASE: return m.apicBase;
     case MSR_FS_BASE: return segBase(m, FS);
     case MSR_GS_BASE: return segBase(m, GS);
-    case MSR_TSC: m.unsupported('RDMSR of the TSC (its value is not recorded)');
+    case MSR_TSC: {
+      // nondeterministic: EDX:EAX of the recording (exec/nondet.ts)
+      const r = m.recorded('RDMSR IA32_TSC');
+      return ((r.rdx & 0xffffffffn) << 32n) | (r.rax & 0xffffffffn);
+    }
   }
   const v = m.msrs.get(index) ?? PLAIN.get(index);
   if (v === undefined) m.fault(VEC_GP, 0);

@@ -14,6 +14,8 @@ import {
   jmpFarInd, jmpInd, jmpRel, loop, loope, loopne, ret, retf,
 } from './exec/control.js';
 import { inOp, outOp } from './exec/io.js';
+import { rdrand, rdseedRdpid, rdtsc } from './exec/nondet.js';
+import { fldcw, fnstcw, fnstswM, fwait, x87DbReg4, x87DfReg4 } from './exec/x87.js';
 import {
   cld, clc, cli, cmc, cpuid, execUD, hlt, lahf, nop, sahf, salc, stc, std, sti,
 } from './exec/misc.js';
@@ -168,7 +170,7 @@ for (let r = 1; r < 8; r++) t1[0x90 + r] = def('xchg', 'Zv,eAX', 0, xchg, q(xchg
 t1[0x98] = def('cbw/cwde/cdqe', '', A64, cbw);
 t1[0x99] = def('cwd/cdq/cqo', '', A64, cwd);
 t1[0x9a] = def('call far', 'Ap', F_BRANCH | I64, callFar);
-t1[0x9b] = def('wait', '', 0, nop);
+t1[0x9b] = def('wait', '', 0, fwait);
 t1[0x9c] = def('pushf/pushfd/pushfq', '', D64 | A64, pushf);
 t1[0x9d] = def('popf/popfd/popfq', '', D64 | A64, popf);
 t1[0x9e] = def('sahf', '', 0, sahf);
@@ -217,7 +219,18 @@ t1[0xd4] = def('aam', 'Ib', I64, aam);
 t1[0xd5] = def('aad', 'Ib', I64, aad);
 t1[0xd6] = def('salc', '', I64, salc);
 t1[0xd7] = def('xlat', '', 0, xlat);
+// x87: only the control/status word management is implemented (exec/x87.ts)
 for (let k = 0; k < 8; k++) t1[0xd8 + k] = unM('(x87)');
+{
+  const X = unM('(x87)');
+  const regX: OpDef[] = [X, X, X, X, X, X, X, X];
+  t1[0xd9] = group('(x87)', [unM('fld'), X, unM('fst'), unM('fstp'), unM('fldenv'), def('fldcw', 'Mw', 0, fldcw), unM('fnstenv'), def('fnstcw', 'Mw', 0, fnstcw)], 0, regX);
+  t1[0xdb] = group('(x87)', [X, X, X, X, X, X, X, X], 0, [X, X, X, X,
+    def('(x87 db /4)', '', M, x87DbReg4, { rmNames: ['feni', 'fdisi', 'fnclex', 'fninit', 'fsetpm', '(x87)', '(x87)', '(x87)'] }), X, X, X]);
+  t1[0xdd] = group('(x87)', [X, X, X, X, unM('frstor'), X, unM('fnsave'), def('fnstsw', 'Mw', 0, fnstswM)], 0, regX);
+  t1[0xdf] = group('(x87)', [X, X, X, X, X, X, X, X], 0, [X, X, X, X,
+    def('(x87 df /4)', '', M, x87DfReg4, { rmNames: ['fnstsw ax', '(x87)', '(x87)', '(x87)', '(x87)', '(x87)', '(x87)', '(x87)'] }), X, X, X]);
+}
 t1[0xe0] = def('loopne', 'Jb', B, loopne);
 t1[0xe1] = def('loope', 'Jb', B, loope);
 t1[0xe2] = def('loop', 'Jb', B, loop);
@@ -304,7 +317,7 @@ t2[0x22] = def('mov', 'Cd,Rd', 0, movToCr);
 t2[0x23] = def('mov', 'Dd,Rd', 0, movToDr);
 for (let k = 0x28; k <= 0x2f; k++) t2[k] = unM('(sse)');
 t2[0x30] = def('wrmsr', '', 0, wrmsr);
-t2[0x31] = un('rdtsc');
+t2[0x31] = def('rdtsc', '', 0, rdtsc);
 t2[0x32] = def('rdmsr', '', 0, rdmsr);
 t2[0x33] = un('rdpmc');
 t2[0x34] = un('sysenter');
@@ -372,7 +385,7 @@ t2[0xc7] = group(
   'grp9',
   [UD, def('cmpxchg8b', 'Mq', L, cmpxchg8b), UD, unM('xrstors'), unM('xsavec'), unM('xsaves'), unM('vmptrld'), unM('vmptrst')],
   0,
-  [UD, UD, UD, UD, UD, UD, unM('rdrand'), unM('rdseed')],
+  [UD, UD, UD, UD, UD, UD, def('rdrand', '', M, rdrand), def('rdseed', '', M, rdseedRdpid)],
 );
 for (let r = 0; r < 8; r++) t2[0xc8 + r] = def('bswap', 'Zv', 0, bswap, q(bswap64));
 for (let k = 0xd0; k <= 0xfe; k++) t2[k] = unM('(sse)');

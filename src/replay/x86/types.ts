@@ -1,6 +1,6 @@
 // Public types of the x86 interpreter (see README.md in this directory).
 
-import type { CpuidEntry } from '../../cpu-state.js';
+import type { CpuidEntry, Regs } from '../../cpu-state.js';
 
 export type { CpuidEntry };
 
@@ -28,6 +28,32 @@ export interface CpuOptions {
   sink: ExitSink;
   cpuid: CpuidEntry[];
   vendor: Vendor;
+  /** How the recording host sets undefined flags (trace header hostModel.flags, flag-model.ts). */
+  flagModel?: Record<string, string>;
+  /**
+   * Instructions whose single step also runs the next one on the recording host (trace header
+   * hostModel.step.joins; names in step-model.ts). Default: none, every instruction is a step.
+   */
+  stepJoins?: readonly string[];
+  /**
+   * The recorded registers at the end of the current step (a --step trace's next record), from
+   * which nondeterministic instructions (RDTSC, RDRAND...) take their results; undefined when
+   * there are none (exit traces): run() then stops before such an instruction with
+   * `nondeterministic`. Default: none.
+   */
+  recordedState?: (instruction: string) => Regs | undefined;
+}
+
+/** A guest read of flags an earlier instruction left undefined. */
+export interface UndefinedUse {
+  flags: number;
+  /** sequence number of the reading instruction (Cpu.sequence) */
+  seq: number;
+  /** EIP of the reading instruction, and of the one that left the flags undefined */
+  usedAt: number;
+  setAt: number;
+  /** flag-model class of the latter ('mul', 'bsf', ...) */
+  setBy: string;
 }
 
 export type RunResult =
@@ -39,6 +65,11 @@ export type RunResult =
   | { kind: 'shutdown'; reason: string }
   /** The next instruction is not implemented; state is unchanged. */
   | { kind: 'unsupported'; bytes: Uint8Array; at: string; message: string }
+  /**
+   * The next instruction's result is nondeterministic (RDTSC, RDTSCP, RDMSR IA32_TSC, RDRAND,
+   * RDSEED) and CpuOptions.recordedState gave none; state is unchanged.
+   */
+  | { kind: 'nondeterministic'; instruction: string; bytes: Uint8Array; at: string; message: string }
   /** maxInstructions executed, none of the above happened. */
   | { kind: 'limit' };
 

@@ -122,6 +122,12 @@ export interface SetupOptions {
   ram?: Array<{ base: number; bytes: Uint8Array }>;
   /** IVT entries to install: vector -> [segment, offset] */
   ivt?: Record<number, [number, number]>;
+  /** undefined-flag model (trace header hostModel.flags) */
+  flagModel?: Record<string, string>;
+  /** step-join set (trace header hostModel.step.joins) */
+  stepJoins?: string[];
+  /** recorded registers for nondeterministic instructions (CpuOptions.recordedState) */
+  recordedState?: (instruction: string) => Regs | undefined;
 }
 
 /** Load `code` at physical `org` (CS=0, IP=org, SS:SP=0:0x7000) and return the harness. */
@@ -135,7 +141,7 @@ export function setup(code: Uint8Array, opts: SetupOptions = {}): Machine {
     ram[a] = o & 0xff; ram[a + 1] = o >> 8; ram[a + 2] = s & 0xff; ram[a + 3] = s >> 8;
   }
   const sink = new FakeSink();
-  const cpu = new Cpu({ ram: regions, sink, cpuid: opts.cpuid ?? [], vendor: opts.vendor ?? 'amd' });
+  const cpu = new Cpu({ ram: regions, sink, cpuid: opts.cpuid ?? [], vendor: opts.vendor ?? 'amd', flagModel: opts.flagModel, stepJoins: opts.stepJoins, recordedState: opts.recordedState });
   cpu.setState({ ...zeroRegs(), rip: BigInt(org), rsp: 0x7000n, ...opts.regs }, opts.sregs ?? realModeSregs());
   return {
     cpu,

@@ -4,10 +4,12 @@ import { AF, ARITH, CF, OF, PF, SF, VEC_UD, ZF, sext } from '../constants.js';
 import { K_MEM, K_R32Z, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
+import { U } from '../flag-model.js';
 
-/** BT* leave OF, SF, AF, PF undefined (we leave them unchanged); ZF is unaffected. */
+/** BT* leave OF, SF, AF, PF undefined (the interpreter's guess: unchanged); ZF is unaffected. */
 const BT_UNDEF = OF | SF | AF | PF;
 const BT = 0, BTS = 1, BTR = 2, BTC = 3;
+const BT_CLASS = [U.bt, U.bts, U.btr, U.btc];
 
 /**
  * Common body. With a register bit offset and a memory operand, the offset is signed and
@@ -34,8 +36,9 @@ function bitOp(c: Machine, i: Insn, kind: number, offset: number, immForm: boole
     v = c.rd1(i);
   }
   const m = 1 << bit;
+  const before = c.flagsBefore();
   c.fl.assign(CF, (v >>> bit) & 1);
-  c.setUndef(BT_UNDEF);
+  c.undefFlags(BT_CLASS[kind]!, s, BT_UNDEF, before, v, v, bit);
   if (kind === BT) return;
   const r = (kind === BTS ? v | m : kind === BTR ? v & ~m : v ^ m) >>> 0;
   if (i.k1 === K_MEM) c.writeMem(i.seg, off, s, r);
@@ -51,28 +54,28 @@ export const btsI: Exec = (c, i) => bitOp(c, i, BTS, c.rd2(i), true);
 export const btrI: Exec = (c, i) => bitOp(c, i, BTR, c.rd2(i), true);
 export const btcI: Exec = (c, i) => bitOp(c, i, BTC, c.rd2(i), true);
 
-/** BSF/BSR: ZF=1 and destination unchanged if the source is 0; CF OF SF AF PF undefined (unchanged). */
-export const bsf: Exec = (c, i) => {
+/**
+ * BSF/BSR: ZF=1 and destination unchanged if the source is 0; CF OF SF AF PF undefined (the
+ * interpreter's guess: unchanged).
+ */
+function scan(c: Machine, i: Insn, cls: number, index: (v: number) => number): void {
   const v = c.rd2(i);
+  const d = c.rd1(i);
+  const before = c.flagsBefore();
+  let r = d;
   if (v === 0) {
     c.fl.assign(ZF, ZF);
   } else {
     c.fl.assign(ZF, 0);
-    c.wr1(i, 31 - Math.clz32(v & -v));
+    r = index(v);
+    c.wr1(i, r);
   }
-  c.setUndef(CF | OF | SF | AF | PF);
-};
+  // res: the scan's own result, 0 for a zero source (flags derived from it, as some CPUs do)
+  c.undefFlags(cls, i.s1, CF | OF | SF | AF | PF, before, v === 0 ? 0 : r, d, v);
+}
 
-export const bsr: Exec = (c, i) => {
-  const v = c.rd2(i);
-  if (v === 0) {
-    c.fl.assign(ZF, ZF);
-  } else {
-    c.fl.assign(ZF, 0);
-    c.wr1(i, 31 - Math.clz32(v));
-  }
-  c.setUndef(CF | OF | SF | AF | PF);
-};
+export const bsf: Exec = (c, i) => scan(c, i, U.bsf, (v) => 31 - Math.clz32(v & -v));
+export const bsr: Exec = (c, i) => scan(c, i, U.bsr, (v) => 31 - Math.clz32(v));
 
 /** POPCNT: ZF per source, other arithmetic flags cleared. #UD unless CPUID.1:ECX.POPCNT. */
 export const popcnt: Exec = (c, i) => {
@@ -93,9 +96,10 @@ export const tzcnt: Exec = (c, i) => {
   const v = c.rd2(i);
   const w = i.s1 * 8;
   const n = v === 0 ? w : 31 - Math.clz32(v & -v);
+  const before = c.flagsBefore();
   c.wr1(i, n);
   c.fl.assign(CF | ZF, (v === 0 ? CF : 0) | (n === 0 ? ZF : 0));
-  c.setUndef(OF | SF | AF | PF);
+  c.undefFlags(U.tzcnt, i.s1, OF | SF | AF | PF, before, n, n, v);
 };
 
 export const lzcnt: Exec = (c, i) => {
@@ -103,9 +107,10 @@ export const lzcnt: Exec = (c, i) => {
   const v = c.rd2(i);
   const w = i.s1 * 8;
   const n = Math.clz32(v) - (32 - w);
+  const before = c.flagsBefore();
   c.wr1(i, n);
   c.fl.assign(CF | ZF, (n === w ? CF : 0) | (n === 0 ? ZF : 0));
-  c.setUndef(OF | SF | AF | PF);
+  c.undefFlags(U.lzcnt, i.s1, OF | SF | AF | PF, before, n, n, v);
 };
 
 export const setcc: Exec = (c, i) => c.wr1(i, c.fl.cond(i.op & 15) ? 1 : 0);

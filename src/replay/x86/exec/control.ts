@@ -149,11 +149,11 @@ export const loop: Exec = (c, i) => {
 };
 
 export const loope: Exec = (c, i) => {
-  if (decCount(c, i) !== 0 && c.fl.zf() !== 0) c.jumpRel(i);
+  if (decCount(c, i) !== 0 && c.fl.cond(4)) c.jumpRel(i);
 };
 
 export const loopne: Exec = (c, i) => {
-  if (decCount(c, i) !== 0 && c.fl.zf() === 0) c.jumpRel(i);
+  if (decCount(c, i) !== 0 && c.fl.cond(5)) c.jumpRel(i);
 };
 
 export const jcxz: Exec = (c, i) => {
@@ -164,7 +164,7 @@ export const int: Exec = (c, i) => c.softInt(i.imm & 0xff);
 export const int3: Exec = (c) => c.softInt(VEC_BP);
 export const int1: Exec = (c) => c.int1();
 export const into: Exec = (c) => {
-  if (c.fl.of()) c.softInt(VEC_OF);
+  if (c.fl.cond(0)) c.softInt(VEC_OF);
 };
 
 /** IRET/IRETD/IRETQ (interrupts.ts) */

@@ -23,7 +23,7 @@ export const hlt: Exec = (c) => {
 
 export const clc: Exec = (c) => c.fl.setCF(0);
 export const stc: Exec = (c) => c.fl.setCF(1);
-export const cmc: Exec = (c) => c.fl.setCF(c.fl.cf() ^ 1);
+export const cmc: Exec = (c) => c.fl.setCF(c.fl.useCF() ^ 1);
 export const cld: Exec = (c) => { c.fl.bits &= ~DF; };
 export const std: Exec = (c) => { c.fl.bits |= DF; };
 /** CLI/STI: #GP(0) in protected mode when CPL > IOPL (VME/PVI are not implemented). */
@@ -46,6 +46,6 @@ export const cpuid: Exec = (c) => {
 /** SAHF: SF ZF AF PF CF <- AH */
 export const sahf: Exec = (c) => c.fl.assign(0xd5, c.r8[1]!);
 /** LAHF: AH <- SF ZF 0 AF 0 PF 1 CF */
-export const lahf: Exec = (c) => { c.r8[1] = (c.fl.get() & 0xd5) | 2; };
+export const lahf: Exec = (c) => { c.fl.use(0xd5); c.r8[1] = (c.fl.get() & 0xd5) | 2; };
 /** SALC (undocumented D6): AL <- CF ? FF : 00 */
-export const salc: Exec = (c) => { c.r8[0] = c.fl.cf() ? 0xff : 0; };
+export const salc: Exec = (c) => { c.r8[0] = c.fl.useCF() ? 0xff : 0; };

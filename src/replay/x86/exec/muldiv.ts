@@ -2,15 +2,18 @@
 // 16-bit limbs with exact double arithmetic (no BigInt).
 
 import { AF, ARITH, CF, I_AX, I_DX, I_EAX, I_EDX, OF, PF, SF, VEC_DE, ZF, sext } from '../constants.js';
+import { U } from '../flag-model.js';
 import type { Exec } from '../opdef.js';
 import type { Machine } from '../machine.js';
 
-/** MUL/IMUL leave SF, ZF, AF, PF undefined: like AMD Zen CPUs we leave them unchanged. */
+/** MUL/IMUL leave SF, ZF, AF, PF undefined (the interpreter's guess, as AMD Zen: unchanged). */
 const MUL_UNDEF = SF | ZF | AF | PF;
 
-function setMulFlags(c: Machine, overflow: number): void {
+/** CF = OF = overflow; res/hi: the product's low and high halves, a/b: the factors. */
+function setMulFlags(c: Machine, cls: number, size: number, overflow: number, res: number, hi: number, a: number, b: number): void {
+  const before = c.flagsBefore();
   c.fl.assign(CF | OF, overflow ? CF | OF : 0);
-  c.setUndef(MUL_UNDEF);
+  c.undefFlags(cls, size, MUL_UNDEF, before, res, a, b, hi);
 }
 
 let mulHi = 0;
@@ -50,21 +53,24 @@ export const mul: Exec = (c, i) => {
   const s = i.s1;
   const src = c.rd1(i);
   if (s === 1) {
-    const r = c.r8[0]! * src;
+    const a = c.r8[0]!;
+    const r = a * src;
     c.r16[I_AX] = r;
     const hi = r >>> 8;
-    setMulFlags(c, hi);
+    setMulFlags(c, U.mul, s, hi, r & 0xff, hi, a, src);
   } else if (s === 2) {
-    const r = c.r16[I_AX]! * src;
+    const a = c.r16[I_AX]!;
+    const r = a * src;
     c.r16[I_AX] = r;
     c.r16[I_DX] = r >>> 16;
     const hi = r >>> 16;
-    setMulFlags(c, hi);
+    setMulFlags(c, U.mul, s, hi, r & 0xffff, hi, a, src);
   } else {
-    const lo = mul32(c.r32[I_EAX]! >>> 0, src);
+    const a = c.r32[I_EAX]! >>> 0;
+    const lo = mul32(a, src);
     c.w32(I_EAX, lo);
     c.w32(I_EDX, mulHi);
-    setMulFlags(c, mulHi);
+    setMulFlags(c, U.mul, s, mulHi, lo, mulHi, a, src);
   }
 };
 
@@ -73,37 +79,43 @@ export const imul1: Exec = (c, i) => {
   const s = i.s1;
   const src = c.rd1(i);
   if (s === 1) {
-    const r = ((c.r8[0]! << 24) >> 24) * sext(src, 1);
+    const a = c.r8[0]!;
+    const r = ((a << 24) >> 24) * sext(src, 1);
     c.r16[I_AX] = r;
     const ov = r !== (r << 24) >> 24 ? 1 : 0;
-    setMulFlags(c, ov);
+    setMulFlags(c, U.imul1, s, ov, r & 0xff, (r >> 8) & 0xff, a, src);
   } else if (s === 2) {
-    const r = ((c.r16[I_AX]! << 16) >> 16) * sext(src, 2);
+    const a = c.r16[I_AX]!;
+    const r = ((a << 16) >> 16) * sext(src, 2);
     c.r16[I_AX] = r;
     c.r16[I_DX] = r >> 16;
     const ov = r !== (r << 16) >> 16 ? 1 : 0;
-    setMulFlags(c, ov);
+    setMulFlags(c, U.imul1, s, ov, r & 0xffff, (r >> 16) & 0xffff, a, src);
   } else {
-    const lo = imul32(c.r32[I_EAX]!, src);
+    const a = c.r32[I_EAX]! >>> 0;
+    const lo = imul32(a, src);
     c.w32(I_EAX, lo);
     c.w32(I_EDX, mulHi);
     const ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
-    setMulFlags(c, ov);
+    setMulFlags(c, U.imul1, s, ov, lo, mulHi, a, src);
   }
 };
 
 function imulTrunc(c: Machine, a: number, b: number, s: number): number {
   let lo: number;
+  let hi: number;
   let ov: number;
   if (s === 2) {
     const r = sext(a, 2) * sext(b, 2);
     lo = r & 0xffff;
+    hi = (r >> 16) & 0xffff;
     ov = r !== (r << 16) >> 16 ? 1 : 0;
   } else {
     lo = imul32(a, b);
+    hi = mulHi;
     ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
   }
-  setMulFlags(c, ov);
+  setMulFlags(c, U.imul, s, ov, lo, hi, a, b);
   return lo;
 }
 
@@ -116,15 +128,19 @@ export const imul3: Exec = (c, i) => c.wr1(i, imulTrunc(c, c.rd2(i), c.rd3(i), i
  * DIV/IDIV leave all six arithmetic flags undefined. AMD Zen CPUs set AF and clear SF, ZF, PF,
  * keeping CF and OF; we do the same.
  */
-function setDivFlags(c: Machine): void {
+function setDivFlags(c: Machine, cls: number, size: number, before: number, dividend: number, divisor: number): void {
+  const q = size === 1 ? c.r8[0]! : size === 2 ? c.r16[I_AX]! : c.r32[I_EAX]! >>> 0;
+  const r = size === 1 ? c.r8[1]! : size === 2 ? c.r16[I_DX]! : c.r32[I_EDX]! >>> 0;
   c.fl.assign(AF | SF | ZF | PF, AF);
-  c.setUndef(ARITH);
+  c.undefFlags(cls, size, ARITH, before, q, dividend, divisor, r);
 }
 
 export const div: Exec = (c, i) => {
   const s = i.s1;
   const d = c.rd1(i);
   if (d === 0) c.fault(VEC_DE);
+  const before = c.flagsBefore();
+  const low = s === 4 ? c.r32[I_EAX]! >>> 0 : c.r16[I_AX]!;
   if (s === 1) {
     const n = c.r16[I_AX]!;
     const q = Math.floor(n / d);
@@ -143,13 +159,15 @@ export const div: Exec = (c, i) => {
     c.w32(I_EAX, q);
     c.w32(I_EDX, divRem);
   }
-  setDivFlags(c);
+  setDivFlags(c, U.div, s, before, low, d >>> 0);
 };
 
 export const idiv: Exec = (c, i) => {
   const s = i.s1;
   const d = sext(c.rd1(i), s);
   if (d === 0) c.fault(VEC_DE);
+  const before = c.flagsBefore();
+  const low = s === 4 ? c.r32[I_EAX]! >>> 0 : c.r16[I_AX]!;
   if (s === 1) {
     const n = (c.r16[I_AX]! << 16) >> 16;
     const q = Math.trunc(n / d);
@@ -179,7 +197,7 @@ export const idiv: Exec = (c, i) => {
     c.w32(I_EAX, negQ ? -uq : uq);
     c.w32(I_EDX, negN ? -ur : ur);
   }
-  setDivFlags(c);
+  setDivFlags(c, U.idiv, s, before, low, d >>> 0);
 };
 
 

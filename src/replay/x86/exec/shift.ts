@@ -1,9 +1,10 @@
 // Shifts and rotates (group 2), SHLD/SHRD. The count is masked to 5 bits; a masked count of
-// 0 changes neither the operand nor the flags. Undefined flags get the values AMD Zen CPUs
-// produce (checked against the host CPU in test/replay/x86/host-diff.test.ts): AF = 1 after
-// a shift, OF as for a 1-bit operation computed on the final result (SHR/SAR: 0).
+// 0 changes neither the operand nor the flags. Undefined flags are computed as AMD Zen 3 CPUs
+// do (AF = 1 after a shift, OF as for a 1-bit operation computed on the final result, SHR/SAR:
+// 0), then replaced by the trace's flag model (flag-model.ts).
 
 import { AF, ARITH, CF, OF, sext } from '../constants.js';
+import { U } from '../flag-model.js';
 import type { Exec } from '../opdef.js';
 
 function mask(s: number): number {
@@ -14,35 +15,38 @@ export const rol: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   const rc = cnt % w;
   const r = rc === 0 ? d : (((d << rc) | (d >>> (w - rc))) & mask(s)) >>> 0;
   c.wr1(i, r);
   const cf = r & 1;
   c.fl.assign(CF | OF, cf | ((((r >>> (w - 1)) & 1) ^ cf) << 11));
-  if (cnt !== 1) c.setUndef(OF);
+  if (cnt !== 1) c.undefFlags(U.rol, s, OF, before, r, d, cnt);
 };
 
 export const ror: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   const rc = cnt % w;
   const r = rc === 0 ? d : (((d >>> rc) | (d << (w - rc))) & mask(s)) >>> 0;
   c.wr1(i, r);
   const cf = (r >>> (w - 1)) & 1;
   c.fl.assign(CF | OF, cf | ((cf ^ ((r >>> (w - 2)) & 1)) << 11));
-  if (cnt !== 1) c.setUndef(OF);
+  if (cnt !== 1) c.undefFlags(U.ror, s, OF, before, r, d, cnt);
 };
 
 export const rcl: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   const rc = w === 8 ? cnt % 9 : w === 16 ? cnt % 17 : cnt;
-  const oldCf = c.fl.cf();
+  const oldCf = c.fl.useCF();
   let r = d;
   let cf = oldCf;
   if (rc !== 0) {
@@ -53,16 +57,17 @@ export const rcl: Exec = (c, i) => {
   }
   c.wr1(i, r);
   c.fl.assign(CF | OF, cf | ((((r >>> (w - 1)) & 1) ^ cf) << 11));
-  if (cnt !== 1) c.setUndef(OF);
+  if (cnt !== 1) c.undefFlags(U.rcl, s, OF, before, r, d, cnt);
 };
 
 export const rcr: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   const rc = w === 8 ? cnt % 9 : w === 16 ? cnt % 17 : cnt;
-  const oldCf = c.fl.cf();
+  const oldCf = c.fl.useCF();
   let r = d;
   let cf = oldCf;
   if (rc !== 0) {
@@ -75,44 +80,47 @@ export const rcr: Exec = (c, i) => {
   // MSB(r) ^ MSB-1(r): for a count of 1 this equals the SDM's MSB(DEST) ^ CF before rotation
   const of = ((r >>> (w - 1)) ^ (r >>> (w - 2))) & 1;
   c.fl.assign(CF | OF, cf | (of << 11));
-  if (cnt !== 1) c.setUndef(OF);
+  if (cnt !== 1) c.undefFlags(U.rcr, s, OF, before, r, d, cnt);
 };
 
 export const shl: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   const r = ((d << cnt) & mask(s)) >>> 0;
   const cf = cnt <= w ? (d >>> (w - cnt)) & 1 : 0;
   c.wr1(i, r);
   c.fl.result(r, s, cf, ((r >>> (w - 1)) & 1) ^ cf, 1);
-  c.setUndef(AF | (cnt > 1 ? OF : 0) | (cnt >= w ? CF : 0));
+  c.undefFlags(U.shl, s, AF | (cnt > 1 ? OF : 0) | (cnt >= w ? CF : 0), before, r, d, cnt);
 };
 
 export const shr: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   const r = d >>> cnt;
   const cf = (d >>> (cnt - 1)) & 1;
   c.wr1(i, r);
   c.fl.result(r, s, cf, cnt === 1 ? (d >>> (w - 1)) & 1 : 0, 1);
-  c.setUndef(AF | (cnt > 1 ? OF : 0) | (cnt >= w ? CF : 0));
+  c.undefFlags(U.shr, s, AF | (cnt > 1 ? OF : 0) | (cnt >= w ? CF : 0), before, r, d, cnt);
 };
 
 export const sar: Exec = (c, i) => {
   const d = c.rd1(i);
   const cnt = c.rd2(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1;
   const sd = sext(d, s);
   const r = ((sd >> cnt) & mask(s)) >>> 0;
   const cf = (sd >> (cnt - 1)) & 1;
   c.wr1(i, r);
   c.fl.result(r, s, cf, 0, 1);
-  c.setUndef(AF | (cnt > 1 ? OF : 0));
+  c.undefFlags(U.sar, s, AF | (cnt > 1 ? OF : 0), before, r, d, cnt);
 };
 
 /** SHLD Ev,Gv,Ib/CL */
@@ -121,6 +129,7 @@ export const shld: Exec = (c, i) => {
   const src = c.rd2(i);
   const cnt = c.rd3(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   let r: number;
   let cf: number;
@@ -137,7 +146,7 @@ export const shld: Exec = (c, i) => {
   // OF: sign change for a count of 1 (= MSB(r) ^ CF); AMD computes the same for larger counts
   const of = (cnt === w ? 0 : (r >>> (w - 1)) & 1) ^ cf;
   c.fl.result(r, s, cf, of, 1);
-  c.setUndef(cnt > w ? ARITH : AF | (cnt > 1 ? OF : 0));
+  c.undefFlags(cnt > w ? U.shldx : U.shld, s, cnt > w ? ARITH : AF | (cnt > 1 ? OF : 0), before, r, d, src);
 };
 
 /** SHRD Ev,Gv,Ib/CL */
@@ -146,6 +155,7 @@ export const shrd: Exec = (c, i) => {
   const src = c.rd2(i);
   const cnt = c.rd3(i) & 31;
   if (cnt === 0) return;
+  const before = c.flagsBefore();
   const s = i.s1, w = s * 8;
   let r: number;
   let cf: number;
@@ -161,5 +171,5 @@ export const shrd: Exec = (c, i) => {
   // OF: sign change for a count of 1 (= MSB(r) ^ MSB-1(r)); AMD computes the same for larger counts
   const of = ((r >>> (w - 1)) ^ (r >>> (w - 2))) & 1;
   c.fl.result(r, s, cf, of, 1);
-  c.setUndef(cnt > w ? ARITH : AF | (cnt > 1 ? OF : 0));
+  c.undefFlags(cnt > w ? U.shrdx : U.shrd, s, cnt > w ? ARITH : AF | (cnt > 1 ? OF : 0), before, r, d, src);
 };

@@ -55,9 +55,11 @@ export const popa: Exec = (c, i) => {
 
 /** PUSHF/PUSHFD/PUSHFQ: VM and RF read as 0 in the image. */
 export const pushf: Exec = (c, i) => {
+  c.fl.use(0x8d5); // the arithmetic flags
   const f = c.fl.get();
   if (i.osz === 2) c.push(f & 0xffff, 2);
   else c.pushOsz(f & 0x00fcffff, i.osz);
+  c.flagsSaved(f);
 };
 
 /**
@@ -71,9 +73,11 @@ export const popf: Exec = (c, i) => {
     if (c.cpl > ((c.fl.bits & IOPL) >> 12)) mask &= ~IF;
   }
   if (i.osz === 2) mask &= 0xffff;
+  const at = c.segBase[SS]! + c.sp();
   const v = i.osz === 8 ? c.popQ() : c.pop(i.osz);
   const old = c.fl.get();
   c.fl.set((((old & ~mask) | (v & mask)) & ~RF) | FLAGS_FIXED1);
+  c.flagsRestored(at, v);
   c.acChanged();
 };
 

@@ -10,6 +10,7 @@ import {
 import { K_MEM, K_R64, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import { readMsr, swapgs as swapgsMsr, writeMsr } from '../msr.js';
+import { rdtscp } from './nondet.js';
 import type { Exec } from '../opdef.js';
 import { lldt as lldtLoad, ltr as ltrLoad, probeDescriptor, visible } from '../segments.js';
 
@@ -267,7 +268,7 @@ export const invlpg: Exec = (c, i) => {
 /** INVD / WBINVD: privileged no-ops. */
 export const cacheOp: Exec = (c) => requireCpl0(c);
 
-/** 0F 01 /7 with mod = 3: SWAPGS (rm 0), RDTSCP (rm 1, unsupported). */
+/** 0F 01 /7 with mod = 3: SWAPGS (rm 0), RDTSCP (rm 1, nondet.ts). */
 export const grp7reg7: Exec = (c, i) => {
   if ((i.rm & 7) === 0) {
     if (c.bits !== 64) c.fault(VEC_UD);
@@ -275,7 +276,10 @@ export const grp7reg7: Exec = (c, i) => {
     swapgsMsr(c);
     return;
   }
-  if ((i.rm & 7) === 1) c.unsupported('RDTSCP (the TSC is not recorded)');
+  if ((i.rm & 7) === 1) {
+    rdtscp(c);
+    return;
+  }
   c.fault(VEC_UD);
 };
 

@@ -6,6 +6,7 @@
 import { AF, ARITH, CF, I_EAX, I_ECX, I_EDX, OF, PF, SF, TWO32, VEC_DE, VEC_GP, VEC_UD, ZF } from '../constants.js';
 import { K_MEM, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
+import { U } from '../flag-model.js';
 import type { Exec } from '../opdef.js';
 
 const M64 = (1n << 64n) - 1n;
@@ -47,25 +48,25 @@ export const and64: Exec = (c, i) => {
   const dl = c.rdq1(i), dh = c.qh;
   const sl = c.rdq2(i), sh = c.qh;
   c.wrq1(i, c.fl.logic64(dl & sl, dh & sh), c.fl.rh);
-  c.setUndef(AF);
+  c.undefFlags(U.and, 8, AF, -1, 0, 0, 0);
 };
 export const or64: Exec = (c, i) => {
   const dl = c.rdq1(i), dh = c.qh;
   const sl = c.rdq2(i), sh = c.qh;
   c.wrq1(i, c.fl.logic64(dl | sl, dh | sh), c.fl.rh);
-  c.setUndef(AF);
+  c.undefFlags(U.or, 8, AF, -1, 0, 0, 0);
 };
 export const xor64: Exec = (c, i) => {
   const dl = c.rdq1(i), dh = c.qh;
   const sl = c.rdq2(i), sh = c.qh;
   c.wrq1(i, c.fl.logic64(dl ^ sl, dh ^ sh), c.fl.rh);
-  c.setUndef(AF);
+  c.undefFlags(U.xor, 8, AF, -1, 0, 0, 0);
 };
 export const test64: Exec = (c, i) => {
   const dl = c.rdq1(i), dh = c.qh;
   const sl = c.rdq2(i), sh = c.qh;
   c.fl.logic64(dl & sl, dh & sh);
-  c.setUndef(AF);
+  c.undefFlags(U.test, 8, AF, -1, 0, 0, 0);
 };
 
 export const inc64: Exec = (c, i) => {
@@ -225,21 +226,21 @@ export const shl64 = shiftOp((c, i, lo, hi, n) => {
   const cf = bit(lo, hi, 64 - n);
   c.wrq1(i, rl, rh);
   c.fl.result64(rl, rh, cf, ((rh >>> 31) & 1) ^ cf, 1);
-  c.setUndef(AF | (n > 1 ? OF : 0));
+  c.undefFlags(U.shl, 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
 });
 
 export const shr64 = shiftOp((c, i, lo, hi, n) => {
   const rl = shr(lo, hi, n, false), rh = sh;
   c.wrq1(i, rl, rh);
   c.fl.result64(rl, rh, bit(lo, hi, n - 1), n === 1 ? (hi >>> 31) & 1 : 0, 1);
-  c.setUndef(AF | (n > 1 ? OF : 0));
+  c.undefFlags(U.shr, 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
 });
 
 export const sar64 = shiftOp((c, i, lo, hi, n) => {
   const rl = shr(lo, hi, n, true), rh = sh;
   c.wrq1(i, rl, rh);
   c.fl.result64(rl, rh, bit(lo, hi, n - 1), 0, 1);
-  c.setUndef(AF | (n > 1 ? OF : 0));
+  c.undefFlags(U.sar, 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
 });
 
 export const rol64 = shiftOp((c, i, lo, hi, n) => {
@@ -249,7 +250,7 @@ export const rol64 = shiftOp((c, i, lo, hi, n) => {
   c.wrq1(i, rl, rh);
   const cf = rl & 1;
   c.fl.assign(CF | OF, cf | ((((rh >>> 31) & 1) ^ cf) << 11));
-  if (n !== 1) c.setUndef(OF);
+  if (n !== 1) c.undefFlags(U.rol, 8, OF, -1, 0, 0, 0);
 });
 
 export const ror64 = shiftOp((c, i, lo, hi, n) => {
@@ -259,29 +260,29 @@ export const ror64 = shiftOp((c, i, lo, hi, n) => {
   c.wrq1(i, rl, rh);
   const cf = (rh >>> 31) & 1;
   c.fl.assign(CF | OF, cf | ((cf ^ ((rh >>> 30) & 1)) << 11));
-  if (n !== 1) c.setUndef(OF);
+  if (n !== 1) c.undefFlags(U.ror, 8, OF, -1, 0, 0, 0);
 });
 
 export const rcl64 = shiftOp((c, i, lo, hi, n) => {
-  const v = big(lo, hi) | (BigInt(c.fl.cf()) << 64n); // 65-bit value CF:dest
+  const v = big(lo, hi) | (BigInt(c.fl.useCF()) << 64n); // 65-bit value CF:dest
   const r = ((v << BigInt(n)) | (v >> BigInt(65 - n))) & ((1n << 65n) - 1n);
   const res = r & M64;
   const cf = Number(r >> 64n);
   const rl = loOf(res), rh = hiOf(res);
   c.wrq1(i, rl, rh);
   c.fl.assign(CF | OF, cf | ((((rh >>> 31) & 1) ^ cf) << 11));
-  if (n !== 1) c.setUndef(OF);
+  if (n !== 1) c.undefFlags(U.rcl, 8, OF, -1, 0, 0, 0);
 });
 
 export const rcr64 = shiftOp((c, i, lo, hi, n) => {
-  const v = big(lo, hi) | (BigInt(c.fl.cf()) << 64n);
+  const v = big(lo, hi) | (BigInt(c.fl.useCF()) << 64n);
   const r = ((v >> BigInt(n)) | (v << BigInt(65 - n))) & ((1n << 65n) - 1n);
   const res = r & M64;
   const cf = Number(r >> 64n);
   const rl = loOf(res), rh = hiOf(res);
   c.wrq1(i, rl, rh);
   c.fl.assign(CF | OF, cf | ((((rh >>> 31) ^ (rh >>> 30)) & 1) << 11));
-  if (n !== 1) c.setUndef(OF);
+  if (n !== 1) c.undefFlags(U.rcr, 8, OF, -1, 0, 0, 0);
 });
 
 function shxd(left: boolean): Exec {
@@ -305,7 +306,7 @@ function shxd(left: boolean): Exec {
     c.wrq1(i, rl, rh);
     const of = left ? ((rh >>> 31) & 1) ^ cf : ((rh >>> 31) ^ (rh >>> 30)) & 1;
     c.fl.result64(rl, rh, cf, of, 1);
-    c.setUndef(AF | (n > 1 ? OF : 0));
+    c.undefFlags((left ? U.shld : U.shrd), 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
   };
 }
 export const shld64 = shxd(true);
@@ -322,7 +323,7 @@ export const mul64: Exec = (c, i) => {
   c.setQ(0, loOf(lo), hiOf(lo));
   c.setQ(2, loOf(hi), hiOf(hi));
   c.fl.assign(CF | OF, hi !== 0n ? CF | OF : 0);
-  c.setUndef(MUL_UNDEF);
+  c.undefFlags(U.mul, 8, MUL_UNDEF, -1, 0, 0, 0);
 };
 
 export const imul1q: Exec = (c, i) => {
@@ -332,14 +333,14 @@ export const imul1q: Exec = (c, i) => {
   c.setQ(0, loOf(lo), hiOf(lo));
   c.setQ(2, loOf(hi), hiOf(hi));
   c.fl.assign(CF | OF, p !== BigInt.asIntN(64, p) ? CF | OF : 0);
-  c.setUndef(MUL_UNDEF);
+  c.undefFlags(U.imul1, 8, MUL_UNDEF, -1, 0, 0, 0);
 };
 
 function imulTrunc(c: Machine, a: bigint, b: bigint): [number, number] {
   const p = a * b;
   const r = BigInt.asIntN(64, p);
   c.fl.assign(CF | OF, p !== r ? CF | OF : 0);
-  c.setUndef(MUL_UNDEF);
+  c.undefFlags(U.imul, 8, MUL_UNDEF, -1, 0, 0, 0);
   return [loOf(r), hiOf(r)];
 }
 
@@ -359,9 +360,9 @@ export const imul3q: Exec = (c, i) => {
   c.wrq1(i, l, h);
 };
 
-function divFlags(c: Machine): void {
+function divFlags(c: Machine, cls: number): void {
   c.fl.assign(AF | SF | ZF | PF, AF);
-  c.setUndef(ARITH);
+  c.undefFlags(cls, 8, ARITH, -1, 0, 0, 0);
 }
 
 export const div64: Exec = (c, i) => {
@@ -373,7 +374,7 @@ export const div64: Exec = (c, i) => {
   const r = n % d;
   c.setQ(0, loOf(q), hiOf(q));
   c.setQ(2, loOf(r), hiOf(r));
-  divFlags(c);
+  divFlags(c, U.div);
 };
 
 export const idiv64: Exec = (c, i) => {
@@ -386,12 +387,13 @@ export const idiv64: Exec = (c, i) => {
   const uq = BigInt.asUintN(64, q), ur = BigInt.asUintN(64, r);
   c.setQ(0, loOf(uq), hiOf(uq));
   c.setQ(2, loOf(ur), hiOf(ur));
-  divFlags(c);
+  divFlags(c, U.idiv);
 };
 
 // ------------------------------------------------------------------ bit instructions
 
 const BT_UNDEF = OF | SF | AF | PF;
+const BT_CLASS = [U.bt, U.bts, U.btr, U.btc];
 
 function bitOp64(kind: number, immForm: boolean): Exec {
   return (c, i) => {
@@ -418,7 +420,7 @@ function bitOp64(kind: number, immForm: boolean): Exec {
       hi = c.qh;
     }
     c.fl.assign(CF, bit(lo, hi, bitNo));
-    c.setUndef(BT_UNDEF);
+    c.undefFlags(BT_CLASS[kind]!, 8, BT_UNDEF, -1, 0, 0, 0);
     if (kind === 0) return;
     const m = 1 << (bitNo & 31);
     const upper = bitNo >= 32;
@@ -451,7 +453,7 @@ export const bsf64: Exec = (c, i) => {
     c.fl.assign(ZF, 0);
     c.wrq1(i, lo !== 0 ? ctz32(lo) : 32 + ctz32(hi), 0);
   }
-  c.setUndef(CF | OF | SF | AF | PF);
+  c.undefFlags(U.bsf, 8, CF | OF | SF | AF | PF, -1, 0, 0, 0);
 };
 
 export const bsr64: Exec = (c, i) => {
@@ -461,7 +463,7 @@ export const bsr64: Exec = (c, i) => {
     c.fl.assign(ZF, 0);
     c.wrq1(i, hi !== 0 ? 63 - Math.clz32(hi) : 31 - Math.clz32(lo), 0);
   }
-  c.setUndef(CF | OF | SF | AF | PF);
+  c.undefFlags(U.bsr, 8, CF | OF | SF | AF | PF, -1, 0, 0, 0);
 };
 
 function popcount32(v: number): number {
@@ -485,7 +487,7 @@ export const tzcnt64: Exec = (c, i) => {
   const n = lo !== 0 ? ctz32(lo) : hi !== 0 ? 32 + ctz32(hi) : 64;
   c.wrq1(i, n, 0);
   c.fl.assign(CF | ZF, (n === 64 ? CF : 0) | (n === 0 ? ZF : 0));
-  c.setUndef(OF | SF | AF | PF);
+  c.undefFlags(U.tzcnt, 8, OF | SF | AF | PF, -1, 0, 0, 0);
 };
 
 export const lzcnt64: Exec = (c, i) => {
@@ -494,5 +496,5 @@ export const lzcnt64: Exec = (c, i) => {
   const n = hi !== 0 ? Math.clz32(hi) : 32 + Math.clz32(lo);
   c.wrq1(i, n, 0);
   c.fl.assign(CF | ZF, (n === 64 ? CF : 0) | (n === 0 ? ZF : 0));
-  c.setUndef(OF | SF | AF | PF);
+  c.undefFlags(U.lzcnt, 8, OF | SF | AF | PF, -1, 0, 0, 0);
 };
