@@ -8,6 +8,7 @@
 // Each C or assembly guest says what to build in a comment line of its source:
 //   guest: 32 64 console=0xe9      (word sizes; the runtime's console: 0xf1, 0xe9 or uart)
 //   guest: 32 asm                  (assembly only, linked with rt/link32.ld)
+//   guest: 32 64 cet               (C built with -fcf-protection=full: ENDBR at function entries)
 // Usage: node scripts/build-guests.mjs [name...]   (default: all; a name is e.g. echo or sieve)
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -75,10 +76,11 @@ const CONSOLES = { '0xf1': ['-DRT_CONSOLE_PORT=0xf1'], '0xe9': ['-DRT_CONSOLE_PO
 function guestSpec(file) {
   const line = /^\s*(?:\/\*|\*|\/\/|#)?\s*guest:\s*(.*?)\s*(?:\*\/)?$/m.exec(readFileSync(file, 'utf8'));
   if (!line) throw new BuildError(`${relative(root, file)} has no 'guest: 32 64 console=…' line`);
-  const spec = { bits: [], console: '0xe9', asm: false };
+  const spec = { bits: [], console: '0xe9', asm: false, cet: false };
   for (const word of line[1].split(/\s+/)) {
     if (word === '32' || word === '64') spec.bits.push(Number(word));
     else if (word === 'asm') spec.asm = true;
+    else if (word === 'cet') spec.cet = true;
     else if (word.startsWith('console=') && word.slice(8) in CONSOLES) spec.console = word.slice(8);
     else throw new BuildError(`${relative(root, file)}: unknown word '${word}' in its guest: line`);
   }
@@ -96,7 +98,8 @@ function buildC(name, tmp) {
   const spec = guestSpec(src);
   for (const bits of spec.bits) {
     const dir = mkdtempSync(join(tmp, `${name}-${bits}-`));
-    const flags = [...CFLAGS, ...ARCH[bits].cflags, ...CONSOLES[spec.console], '-I', cDir];
+    // the last -fcf-protection wins: `cet` guests override CFLAGS' none
+    const flags = [...CFLAGS, ...ARCH[bits].cflags, ...CONSOLES[spec.console], ...(spec.cet ? ['-fcf-protection=full'] : []), '-I', cDir];
     const objs = [];
     for (const s of [`start${bits}.S`, `isr${bits}.S`]) {
       const obj = join(dir, `${basename(s, '.S')}.o`);

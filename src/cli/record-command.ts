@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
+import { CPU_MODEL_NAME, CpuModelError, loadCpuModelFile } from '../boot/cpu-model.js';
 import type { BootPlan } from '../boot/profiles.js';
 import { ImageError } from '../image/errors.js';
 import { detectImage } from '../image/load.js';
 import { DeviceSpecError, resolveDevices, type DeviceSpec } from '../record/devices/catalog.js';
-import { defaultTraceName, prepareBoot, record, recordExitCode, summarize } from '../record/recorder.js';
+import { defaultTraceName, prepareBoot, record, recordExitCode, summarize, type CpuOption } from '../record/recorder.js';
 import type { BootMode } from '../trace/format.js';
 import { parseEntry, parseInteger, parseSize, UsageError } from './parse.js';
 
@@ -28,6 +29,16 @@ isa-debug-exit@0xf4 acpi-poweroff@0x604.
   acpi-poweroff   writing 0x2000 (SLP_EN) powers off: the run ends, exit code 0
 Unclaimed ports and MMIO addresses read as all ones and ignore writes (--strict: an error).
 
+CPU (--cpu, docs/exit-semantics.md "The virtual CPU"): the guest sees a fixed virtual CPU,
+"${CPU_MODEL_NAME}": the host's vendor string, family 15 model 6, brand "vmtrace virtual CPU", the
+x86-64 baseline features plus CX16, LAHF, SYSCALL, NX and LM, 36-bit physical addresses, no
+hypervisor leaves. Its CPUID is the same on every host of a vendor, so traces compare across hosts.
+  builtin         that model (the default)
+  host            whatever this host's KVM supports, passed through (traces then differ per host)
+  FILE.json       {"name": "...", "entries": [{"function": "0x1", "index": 0, "flags": 0,
+                  "eax": ..., "ebx": ..., "ecx": ..., "edx": ...}, ...]} given to KVM as they are
+The trace header stores the entries given to KVM (boot.cpuid) and the choice (cpu).
+
 Exit codes:
   0    the guest halted (HLT) or powered off
   1    the guest ended abnormally (triple fault, KVM entry failure or internal error, --strict)
@@ -41,6 +52,7 @@ Examples:
   vmtrace record guests/tiny_kernel.bin
   echo -n 'hi' | vmtrace record guests/echo.bin --input -
   vmtrace record guests/tiny_kernel.bin --step -o /tmp/tiny-step.vmtrace
+  vmtrace record guests/grp_misc.bin --cpu host
   vmtrace record guests/sieve-64.elf
   vmtrace record --mode protected guests/crc32-32.elf --devices debugcon,exit --strict
   vmtrace record kernel.bin --mode protected --load 0x100000 --entry 0x100000`;
@@ -62,6 +74,7 @@ interface Flags {
   timeout?: string;
   step: boolean;
   quiet: boolean;
+  cpu: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -85,6 +98,7 @@ export function recordCommand(): Command {
     .option('--max-exits <n>', 'stop after this many exits (records)')
     .option('--timeout <seconds>', 'stop after this much wall time')
     .addOption(new Option('--step', 'single-step: one record per instruction, registers after it').default(false))
+    .option('--cpu <model>', `the guest's CPUID: builtin (vmtrace's fixed virtual CPU, ${CPU_MODEL_NAME}), host (this KVM's, passed through) or a JSON model file`, 'builtin')
     .option('-q, --quiet', 'do not print the guest console to stdout', false)
     .addHelpText('after', HELP_AFTER)
     .action(async (imagePath: string, flags: Flags, cmd: Command) => {
@@ -138,11 +152,24 @@ function devices(flags: Flags): DeviceSpec[] {
   }
 }
 
+/** --cpu: builtin, host, or a model file (problems with it are usage errors). */
+function cpuOption(value: string): CpuOption {
+  if (value === 'builtin' || value === 'host') return value;
+  if (value === '') throw new UsageError("--cpu: expected builtin, host or a JSON model file");
+  try {
+    return { path: value, ...loadCpuModelFile(value) };
+  } catch (e) {
+    if (e instanceof CpuModelError) throw new UsageError(`--cpu ${e.message}`);
+    throw e;
+  }
+}
+
 async function runRecord(imagePath: string, flags: Flags): Promise<number> {
   const image = readInput('image', imagePath);
   if (image.length === 0) throw new UsageError(`image ${imagePath} is empty`);
   const boot = bootPlan(imagePath, image, flags);
   const deviceSpecs = devices(flags);
+  const cpu = cpuOption(flags.cpu);
   const signal = { stop: false };
   const onSigint = () => {
     if (signal.stop) process.exit(130); // a second Ctrl-C does not wait
@@ -163,7 +190,11 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
       singleStep: flags.step,
       quiet: flags.quiet,
       signal,
+      cpu,
     });
+    if (result.cpuMissing.length) {
+      process.stderr.write(`vmtrace: this host's KVM lacks ${result.cpuMissing.join(', ')} of the builtin CPU model: the guest ran without them, so this trace's CPUID differs from other hosts'\n`);
+    }
     process.stderr.write(`vmtrace: ${result.message}\n`);
     process.stderr.write(`vmtrace: ${summarize(result, flags.step)} -> ${result.output}\n`);
     return recordExitCode(result);

@@ -14,6 +14,16 @@ export interface MachineSpec {
   initialMemory: MemoryBlob[];
   /** Computes the boot state from the vCPU's current sregs (fields a profile leaves alone stay). */
   bootState(current: Sregs): { regs: Regs; sregs: Sregs };
+  /**
+   * The guest's CPUID entries, or how to compute them from what KVM supports
+   * (KVM_GET_SUPPORTED_CPUID). Default: the supported entries themselves (host passthrough).
+   */
+  cpuid?: CpuidEntry[] | ((supported: CpuidEntry[]) => CpuidEntry[]);
+}
+
+/** KVM_SET_CPUID2 refused the entries (e.g. CPUID stored in a trace from another host). */
+export class CpuidRejectedError extends Error {
+  override name = 'CpuidRejectedError';
 }
 
 export interface Machine {
@@ -41,8 +51,13 @@ export function createMachine(spec: MachineSpec): Machine {
   const ram = spec.memory.map((r, slot) => ({ base: r.base, bytes: new Uint8Array(vm.addMemory(slot, r.base, r.size)) }));
   loadMemory(ram, spec.initialMemory);
   const vcpu = new addon.Vcpu(kvm, vm, 0);
-  const cpuid = kvm.supportedCpuid();
-  vcpu.setCpuid(cpuid);
+  const supported = kvm.supportedCpuid();
+  const cpuid = spec.cpuid === undefined ? supported : typeof spec.cpuid === 'function' ? spec.cpuid(supported) : spec.cpuid;
+  try {
+    vcpu.setCpuid(cpuid);
+  } catch (e) {
+    throw new CpuidRejectedError(`KVM rejected the guest CPUID (${cpuid.length} entries): ${(e as Error).message}`);
+  }
   const want = spec.bootState(vcpu.getSregs());
   vcpu.setSregs(want.sregs);
   vcpu.setRegs(want.regs);

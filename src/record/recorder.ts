@@ -2,13 +2,14 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 
+import { builtinCpuModel } from '../boot/cpu-model.js';
 import { shutdownExplanation } from '../boot/host-support.js';
 import { planBoot, type BootPlan } from '../boot/profiles.js';
-import { regsFromBytes, type Regs, type Sregs } from '../cpu-state.js';
+import { regsFromBytes, type CpuidEntry, type Regs, type Sregs } from '../cpu-state.js';
 import { loadImage } from '../image/load.js';
 import { sregsFromBytes } from '../kvm-structs.js';
 import { exitReasonName } from '../trace/exit-reasons.js';
-import type { BootMode, EndReason, TraceHeader } from '../trace/format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, type BootMode, type CpuChoice, type EndReason, type TraceHeader } from '../trace/format.js';
 import { TraceWriter } from '../trace/writer.js';
 import { VERSION } from '../version.js';
 import { attachDevices, formatDeviceList, resolveDevices, type DeviceSpec } from './devices/catalog.js';
@@ -16,6 +17,7 @@ import { InputBytes, StdoutSink, type ConsoleSink } from './devices/console.js';
 import { MmioBus, PortBus } from './devices/device.js';
 import { StopRequest } from './devices/stop.js';
 import { hostFacts } from './host-facts.js';
+import { probeHostModel } from './host-model.js';
 import { createMachine, type Machine } from './machine.js';
 import { VcpuLoop } from './vcpu-loop.js';
 
@@ -50,6 +52,50 @@ export interface RecordOptions {
   quiet: boolean;
   /** Set to request a clean stop (Ctrl-C). */
   signal?: { stop: boolean };
+  /**
+   * The guest's CPUID (docs/exit-semantics.md, "The virtual CPU"): 'builtin' (default: vmtrace's
+   * fixed model), 'host' (KVM's supported CPUID passed through), or a model file as
+   * loadCpuModelFile() read it, with the path given (noted as options.cpu).
+   */
+  cpu?: CpuOption;
+  /**
+   * Exact CPUID entries for the vCPU instead of `cpu`'s: re-recording a golden with the CPUID
+   * stored in it. KVM must accept them (else createMachine throws CpuidRejectedError).
+   */
+  cpuidEntries?: CpuidEntry[];
+  /**
+   * With cpuidEntries: the header's `cpu` and the `options.cpu` to note (a golden's, so that the
+   * re-recording says the same). Default: `{source: 'file', name: 'explicit entries'}`, 'explicit'.
+   */
+  cpuidNote?: { cpu: CpuChoice; option?: unknown };
+}
+
+/** RecordOptions.cpu: the --cpu choices. */
+export type CpuOption = 'builtin' | 'host' | { path: string; name: string; entries: CpuidEntry[] };
+
+/** The CPUID a recording gives its guest: the entries (or how to get them from KVM) and what the header notes. */
+function cpuPlan(opts: RecordOptions): {
+  cpuid: CpuidEntry[] | ((supported: CpuidEntry[]) => CpuidEntry[]);
+  choice: CpuChoice;
+  option: unknown;
+  missing: () => string[];
+} {
+  if (opts.cpuidEntries) {
+    const note = opts.cpuidNote ?? { cpu: { source: 'file', name: 'explicit entries' }, option: 'explicit' };
+    return { cpuid: opts.cpuidEntries, choice: note.cpu, option: note.option ?? note.cpu.source, missing: () => [] };
+  }
+  const cpu = opts.cpu ?? 'builtin';
+  if (cpu === 'host') return { cpuid: (s) => s, choice: { source: 'host', name: 'host' }, option: 'host', missing: () => [] };
+  if (cpu === 'builtin') {
+    let missing: string[] = [];
+    const cpuid = (supported: CpuidEntry[]) => {
+      const m = builtinCpuModel(supported);
+      missing = m.missing;
+      return m.entries;
+    };
+    return { cpuid, choice: { source: 'builtin', name: builtinCpuModel([]).name }, option: 'builtin', missing: () => missing };
+  }
+  return { cpuid: cpu.entries, choice: { source: 'file', name: cpu.name }, option: cpu.path, missing: () => [] };
 }
 
 export interface RecordResult {
@@ -61,6 +107,8 @@ export interface RecordResult {
   records: number;
   reasonCounts: Map<number, number>;
   wallMs: number;
+  /** Builtin CPU model features this host's KVM lacks (dropped: the trace's CPUID then differs from other hosts'). */
+  cpuMissing: string[];
 }
 
 /** Process exit codes of `vmtrace record`, by how the run ended (docs/cli.md). */
@@ -121,7 +169,8 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       entry: opts.entry ?? { cs: 0, ip: opts.loadAddress ?? 0 },
     });
   const devices = opts.devices ?? resolveDevices({ consolePort: opts.consolePort });
-  const machine = createMachine({ memory: plan.memory, initialMemory: plan.blobs, bootState: plan.state });
+  const cpu = cpuPlan(opts);
+  const machine = createMachine({ memory: plan.memory, initialMemory: plan.blobs, bootState: plan.state, cpuid: cpu.cpuid });
 
   const sink = opts.console ?? new StdoutSink(!opts.quiet);
   const stop = new StopRequest();
@@ -133,7 +182,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   const consoleDevice = devices.find((d) => d.type.name === 'console');
   const realEntry = plan.image.realEntry;
   const header: TraceHeader = {
-    format: { major: 1, minor: 0 },
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
     tool: { name: 'vmtrace', version: VERSION },
     createdAt: new Date().toISOString(),
     host: hostFacts(machine.apiVersion, machine.syncRegs),
@@ -146,6 +195,8 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
     memory: plan.memory,
     initialMemory: plan.blobs,
     boot: { mode: plan.mode, regs: machine.boot.regs, sregs: machine.boot.sregs, cpuid: machine.cpuid },
+    cpu: cpu.choice,
+    hostModel: probeHostModel(plan.mode, (m) => { if (!opts.quiet) process.stderr.write(`vmtrace: ${m}\n`); }, opts.singleStep),
     devices: [...ports.devices, ...mmio.devices],
     options: {
       mode: plan.mode,
@@ -161,6 +212,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
       timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
       step: opts.singleStep,
+      cpu: cpu.option,
     },
     semantics: { registers: 'completed', singleStep: opts.singleStep },
   };
@@ -204,6 +256,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       records: writer.records,
       reasonCounts,
       wallMs: performance.now() - started,
+      cpuMissing: cpu.missing(),
     };
   } finally {
     writer.close(); // no-op after finish(); otherwise keeps what was recorded, readable
