@@ -9,23 +9,32 @@ guest image sha256, boot state, memory layout and devices; then per record its k
 reason, IO/MMIO payload (port, size, direction, count, data / address, length, direction,
 data), registers, special registers and exit detail; then the footer (how the run ended,
 counts, final registers) and whether both traces are complete.
-Ignored unless asked for: host timestamps (--timestamps) and host facts, recording date,
-tool version, CPUID table (--host).
 
-Prints "identical (N exits)", or the first divergence (record index, each differing field
-with expected and actual value, registers that differ, a few records of context from both
-traces) and a summary of all differences by kind. Both traces are streamed in lockstep:
-memory stays flat however long they are.
+Every difference is either behaviour (the guest did something else: a failure) or
+host-dependent: host facts, recording date, tool version, CPUID table, CPU choice and host
+model in the header; host timestamps; RFLAGS bits that were architecturally undefined at that
+record (found by replaying <a>). Host-dependent differences are shown in their own section and
+counted, but are not failures unless --exact (every difference fails), --host (host facts) or
+--timestamps (timestamps, then also listed record by record) says so.
 
-Exit codes: 0 identical, 1 different, 2 bad usage or a file that is not a readable trace.
+Prints "identical (N exits)", "identical but for host-dependent differences", or the first
+failing divergence (record index, each differing field with expected and actual value,
+registers that differ, a few records of context from both traces) and a summary of all
+differences by kind. Both traces are streamed in lockstep: memory stays flat however long
+they are.
+
+Exit codes: 0 no failing difference (host-dependent ones only, unless --exact), 1 different,
+2 bad usage or a file that is not a readable trace.
 
 Examples:
   vmtrace diff golden.vmtrace new.vmtrace
+  vmtrace diff --exact golden.vmtrace other-host.vmtrace
   vmtrace diff a.vmtrace b.vmtrace --json | jq .first`;
 
 interface Flags {
   timestamps: boolean;
   host: boolean;
+  exact: boolean;
   json: boolean;
   context: string;
 }
@@ -35,14 +44,15 @@ export function diffCommand(): Command {
     .description('compare two traces record by record; show the first divergence')
     .argument('<a>', 'expected trace')
     .argument('<b>', 'actual trace')
-    .option('--timestamps', 'also compare host timestamps (timeNs, runNs)', false)
-    .option('--host', 'also compare host facts, recording date, tool version and CPUID', false)
+    .option('--exact', 'every difference fails, host-dependent ones (host facts, timestamps, undefined flags) too', false)
+    .option('--timestamps', 'list records whose host timestamps (timeNs, runNs) differ, as failures', false)
+    .option('--host', 'host facts, recording date, tool version, CPUID, host model differences fail', false)
     .option('--context <n>', 'records of context around the first divergence', '3')
     .option('--json', 'print the result as one JSON object (docs/inspect.md)', false)
     .addHelpText('after', HELP_AFTER)
     .action(async (a: string, b: string, flags: Flags, cmd: Command) => {
       const context = parseInteger(flags.context, '--context');
-      const result = await diffTraces(a, b, { timestamps: flags.timestamps, host: flags.host, context });
+      const result = await diffTraces(a, b, { timestamps: flags.timestamps, host: flags.host, exact: flags.exact, context });
       process.stdout.write(flags.json ? JSON.stringify({ schema: 'vmtrace-diff/1', ...result }, null, 2) + '\n' : formatDiff(result));
       cmd.setOptionValue('exitCode', result.identical ? 0 : 1);
     });

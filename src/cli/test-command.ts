@@ -34,6 +34,11 @@ For each golden:
 A recording that ended in a KVM emulation failure is a valid golden: the fresh one must end the
 same way.
 
+Host-dependent differences between the golden and the fresh recording (host facts, CPUID table,
+host model, recording date, timestamps, RFLAGS bits that were architecturally undefined) do not
+fail a golden: its line notes them (the recording times aside, which always differ). --exact makes
+every difference a failure.
+
 Prints one line per golden (PASS/FAIL, exits, timings), the diff or divergence report of each
 failure, and a summary line.
 
@@ -51,6 +56,7 @@ Exit codes: 0 every golden passed (or was updated/unchanged and replays), 1 a go
 Examples:
   vmtrace test
   vmtrace test tiny_kernel grp_alu.step
+  vmtrace test --exact grp_muldiv.step
   vmtrace test --update tiny_kernel
   vmtrace test --json | jq -c 'select(.type == "golden") | [.name, .status]'`;
 
@@ -61,6 +67,7 @@ interface Flags {
   record: boolean;
   replay: boolean;
   timeout: string;
+  exact: boolean;
 }
 
 export function testCommand(): Command {
@@ -73,6 +80,7 @@ export function testCommand(): Command {
     .option('--no-record', 'do not record, even where KVM is available: replay the goldens only')
     .option('--no-replay', 'do not replay the goldens in the interpreter (record and diff only)')
     .option('--timeout <seconds>', 'give up on a recording after this long (its golden fails)', '60')
+    .option('--exact', 'host-dependent differences (host facts, timestamps, undefined flags) fail a golden too', false)
     .addHelpText('after', HELP_AFTER)
     .action(async (names: string[], flags: Flags, cmd: Command) => {
       cmd.setOptionValue('exitCode', await runTest(names, flags));
@@ -142,7 +150,7 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
       if (signal.stop) break;
       const r = flags.update
         ? await updateGolden(golden, { replay: flags.replay, timeoutMs, signal })
-        : await checkGolden(golden, { kvm: kvm.available, replay: flags.replay, workDir, timeoutMs, signal });
+        : await checkGolden(golden, { kvm: kvm.available, replay: flags.replay, workDir, timeoutMs, signal, exact: flags.exact });
       results.push(r);
       out(flags.json ? JSON.stringify(goldenJson(r)) : formatGoldenLine(r, layout));
     }
@@ -152,6 +160,8 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
   }
 
   const summary = summarizeResults(results, performance.now() - started);
+  /** Goldens that passed with host-dependent differences (other than recording times). */
+  const hostNoted = results.filter((r) => r.record?.identical && r.record.hostNote);
   if (flags.json) {
     out(
       JSON.stringify({
@@ -159,6 +169,8 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
         type: 'summary',
         root: flags.root,
         update: flags.update,
+        exact: flags.exact,
+        hostDependent: hostNoted.length,
         recorded: kvm.available,
         replayed: flags.replay,
         kvm: { available: kvm.available, reason: kvm.available ? null : kvm.reason },
@@ -176,6 +188,9 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
     for (const u of set.unpaired) out(`note: ${u.trace} not checked: ${u.reason}`);
     if (set.guestsWithoutGolden.length && names.length === 0) {
       out(`note: no golden for ${set.guestsWithoutGolden.join(', ')} (record one: vmtrace record guests/<guest>.bin -q -o traces/<guest>.vmtrace)`);
+    }
+    if (hostNoted.length) {
+      out(`note: ${hostNoted.length} golden${hostNoted.length === 1 ? '' : 's'} differ from ${hostNoted.length === 1 ? 'its' : 'their'} fresh recording in host-dependent ways only (not failures; --exact makes them failures): ${hostNoted.map((r) => r.golden.name).join(', ')}`);
     }
     if (signal.stop) out(`interrupted after ${results.length} of ${goldens.length} goldens`);
     out(formatSummaryLine(summary, flags.update, how));

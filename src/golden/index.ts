@@ -7,14 +7,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync,
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
-import { diffTraces, formatDiff, type DiffResult } from '../inspect/diff.js';
+import { diffTraces, failsUnder, formatDiff, hostDependentSummary, type DiffResult } from '../inspect/diff.js';
 import type { ConsoleSink } from '../record/devices/console.js';
 import { KvmUnavailableError, openKvm } from '../record/kvm.js';
 import { resolveDevices } from '../record/devices/catalog.js';
+import { loadCpuModelFile } from '../boot/cpu-model.js';
+import { CpuidRejectedError } from '../record/machine.js';
 import { prepareBoot, record, type RecordOptions, type RecordResult } from '../record/recorder.js';
 import { replayTrace, type ReplayResult } from '../replay/engine.js';
 import { formatDivergence, summaryLine, toJson } from '../replay/report.js';
-import type { BootMode, EndReason, TraceHeader } from '../trace/format.js';
+import type { BootMode, CpuChoice, CpuidEntry, EndReason, TraceHeader } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 
 /** Schema name of the `vmtrace test --json` objects (docs/golden.md). */
@@ -206,6 +208,13 @@ export interface RecordSpec {
   timeoutMs?: number;
   /** --step. */
   step?: boolean;
+  /** --cpu: 'builtin' (default), 'host' or a model file's path. Ignored when `cpuid` is given. */
+  cpu?: string;
+  /**
+   * Exact CPUID entries for the vCPU (a golden's `boot.cpuid`, whatever its `cpu.source`), with
+   * the header `cpu` and `options.cpu` the re-recording notes (the golden's).
+   */
+  cpuid?: { entries: CpuidEntry[]; cpu: CpuChoice; option?: unknown };
 }
 
 const BOOT_MODES: readonly string[] = ['real', 'protected', 'long'];
@@ -250,6 +259,12 @@ export function specFromHeader(header: TraceHeader): { spec: RecordSpec; problem
   if (maxExits !== undefined) spec.maxExits = maxExits;
   const timeoutMs = num('timeoutMs');
   if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
+  // The CPUID the golden's guest saw, exactly (a 1.0 trace's is the recording host's).
+  spec.cpuid = {
+    entries: header.boot.cpuid.map((e) => ({ ...e })),
+    cpu: header.cpu ?? { source: 'host', name: 'host' },
+    option: o.cpu ?? header.cpu?.source ?? 'host',
+  };
   const inputBytes = num('inputBytes');
   if (!(o.input instanceof Uint8Array) && inputBytes !== undefined && inputBytes > 0) {
     problems.push(`the golden's header does not store the ${inputBytes} input bytes its recording used (options.inputBytes without options.input)`);
@@ -284,6 +299,11 @@ export function recordOptionsFor(spec: RecordSpec, image: Uint8Array, imageName:
     timeoutMs: spec.timeoutMs ?? Infinity,
     singleStep: spec.step ?? false,
     quiet: true,
+    ...(spec.cpuid
+      ? { cpuidEntries: spec.cpuid.entries, cpuidNote: { cpu: spec.cpuid.cpu, option: spec.cpuid.option } }
+      : spec.cpu === undefined || spec.cpu === 'builtin' || spec.cpu === 'host'
+        ? { cpu: (spec.cpu ?? 'builtin') as 'builtin' | 'host' }
+        : { cpu: { path: spec.cpu, ...loadCpuModelFile(spec.cpu) } }),
   };
 }
 
@@ -299,6 +319,12 @@ export interface RecordLikeOptions {
   signal?: { stop: boolean };
   /** Receives the guest's console output (default: discarded). */
   console?: ConsoleSink;
+  /**
+   * recordLike(): 'stored' (default) gives the guest the CPUID stored in the header; 'choice'
+   * makes it anew from the header's CPU choice (builtin for a 1.0 trace, which noted none) —
+   * what updating a golden does, so that it follows the current builtin model.
+   */
+  cpuid?: 'stored' | 'choice';
 }
 
 export interface RecordLikeResult extends RecordResult {
@@ -333,6 +359,14 @@ export async function recordSpec(spec: RecordSpec, image: Uint8Array, imageName:
 export async function recordLike(header: TraceHeader, image: Uint8Array, imageName: string, output: string, opts: RecordLikeOptions = {}): Promise<RecordLikeResult> {
   const { spec, problems } = specFromHeader(header);
   if (problems.length) throw new GoldenError(`cannot re-record like this golden: ${problems.join('; ')}`);
+  if (opts.cpuid === 'choice') {
+    const source = header.cpu?.source ?? 'builtin';
+    // A model file's entries are the stored ones (the file may be gone); builtin and host are made anew.
+    if (source !== 'file') {
+      delete spec.cpuid;
+      spec.cpu = source;
+    }
+  }
   return recordSpec(spec, image, imageName, output, opts);
 }
 
@@ -352,9 +386,16 @@ export interface RecordCheck {
   endReason: EndReason | null;
   message: string;
   timedOut: boolean;
-  /** True when the fresh recording equals the golden (timestamps and host facts ignored). */
+  /**
+   * True when the fresh recording equals the golden but for host-dependent differences (host
+   * facts, timestamps, undefined flags: docs/golden.md); with `exact`, also in those.
+   */
   identical: boolean;
   diff: DiffResult | null;
+  /** Host-dependent differences the diff counted (diff.hostDependent; timestamps included). */
+  hostDependent: number;
+  /** Those other than recording times (createdAt, timestamps) in brief, else null: the result line's note. */
+  hostNote: string | null;
   /** Header options the fresh recording did not reproduce (the recorder lacks an option). */
   options: FieldDifference[];
   /** Where the fresh recording was kept (failures only), else null. */
@@ -406,6 +447,8 @@ export interface CheckOptions {
   /** Bound on each recording, ms (default 60 s). */
   timeoutMs?: number;
   signal?: { stop: boolean };
+  /** Host-dependent differences fail the golden too (`vmtrace test --exact`). Default false. */
+  exact?: boolean;
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -437,7 +480,8 @@ function fail(r: GoldenResult, problem: string): void {
 export function firstDifference(d: DiffResult): string {
   const first = d.first;
   if (first === null) {
-    return d.header.length ? `header differs: ${d.header.slice(0, 3).map((x) => x.field).join(', ')}` : 'identical';
+    const header = d.header.filter((x) => failsUnder(x.kind, d.options));
+    return header.length ? `header differs: ${header.slice(0, 3).map((x) => x.field).join(', ')}` : 'identical';
   }
   const fields = [...first.fields, ...first.registers].map((x) => x.field);
   const shown = fields.slice(0, 4).join(', ') + (fields.length > 4 ? `, … ${fields.length - 4} more` : '');
@@ -477,6 +521,12 @@ export function optionDifferences(golden: TraceHeader, fresh: TraceHeader): Fiel
     if (x !== y) out.push({ field: `options.${key}`, expected: x, actual: y });
   }
   return out;
+}
+
+/** Whether the trace `file` gave its guest another CPUID (or CPU choice) than `golden` did. */
+async function cpuidChanged(golden: TraceHeader, file: string): Promise<boolean> {
+  const fresh = await readHeader(file);
+  return stableJson(golden.boot.cpuid) !== stableJson(fresh.boot.cpuid) || stableJson(golden.cpu ?? null) !== stableJson(fresh.cpu ?? null);
 }
 
 async function readHeader(file: string): Promise<TraceHeader> {
@@ -527,17 +577,26 @@ async function recordAndDiff(
   output: string,
   check: RecordCheck,
   r: GoldenResult,
-  opts: { timeoutMs?: number; signal?: { stop: boolean } },
+  opts: { timeoutMs?: number; signal?: { stop: boolean }; cpuid?: 'stored' | 'choice'; exact?: boolean },
 ): Promise<{ rec: RecordLikeResult; diff: DiffResult }> {
   const t0 = performance.now();
-  const rec = await recordLike(header, image, golden.guestName, output, { timeoutMs: opts.timeoutMs, signal: opts.signal });
+  let rec: RecordLikeResult;
+  try {
+    rec = await recordLike(header, image, golden.guestName, output, { timeoutMs: opts.timeoutMs, signal: opts.signal, cpuid: opts.cpuid });
+  } catch (e) {
+    if (!(e instanceof CpuidRejectedError)) throw e;
+    const cpu = header.cpu ? `${header.cpu.source} CPU '${header.cpu.name}'` : "recording host's CPU";
+    throw new GoldenError(`${golden.name}: this host's KVM rejects the CPUID stored in the golden (${cpu}), so it cannot be re-recorded identically here: ${e.message}`);
+  }
   check.recordMs = performance.now() - t0;
   check.endReason = rec.endReason;
   check.message = rec.message;
   check.timedOut = rec.timedOut;
   const td = performance.now();
-  const diff = await diffTraces(golden.trace, output);
+  const diff = await diffTraces(golden.trace, output, { exact: opts.exact ?? false });
   check.diff = diff;
+  check.hostDependent = diff.hostDependent;
+  check.hostNote = hostDependentSummary(diff, { recordingTimes: false }) || null;
   check.options = optionDifferences(header, await readHeader(output));
   check.diffMs = performance.now() - td;
   check.identical = diff.identical && check.options.length === 0;
@@ -556,6 +615,8 @@ function emptyRecordCheck(): RecordCheck {
     timedOut: false,
     identical: false,
     diff: null,
+    hostDependent: 0,
+    hostNote: null,
     options: [],
     fresh: null,
     error: null,
@@ -668,13 +729,14 @@ export async function updateGolden(golden: Golden, opts: UpdateOptions = {}): Pr
   const check = emptyRecordCheck();
   r.record = check;
   try {
-    const { rec, diff } = await recordAndDiff(golden, header, readImage(golden), tmp, check, r, opts);
+    const { rec, diff } = await recordAndDiff(golden, header, readImage(golden), tmp, check, r, { ...opts, cpuid: 'choice' });
     if (rec.timedOut) fail(r, `the recording did not finish within ${fmtMs(opts.timeoutMs ?? DEFAULT_RECORD_TIMEOUT_MS)}: golden not updated`);
     else if (rec.endReason === 'interrupted' || rec.endReason === 'error') fail(r, `the recording ended early (${rec.message}): golden not updated`);
     else if (check.options.length) fail(r, `the recorder did not reproduce ${check.options.map((o) => o.field).join(', ')}: golden not updated`);
-    else if (check.identical) r.status = 'unchanged';
+    else if (check.identical && !(await cpuidChanged(header, tmp))) r.status = 'unchanged';
     else {
-      r.previous = firstDifference(diff);
+      // The diff leaves the CPUID table to --host; a golden whose guest CPU changed is rewritten.
+      r.previous = diff.identical ? 'the guest CPUID (header boot.cpuid / cpu)' : firstDifference(diff);
       r.records = diff.actual.records;
       r.exits = diff.actual.exits;
       renameSync(tmp, golden.trace); // atomic: readers see the old golden or the new one
@@ -749,8 +811,10 @@ export function formatGoldenLine(r: GoldenResult, layout: LineLayout = { status:
     parts.push(s);
   }
   const was = r.previous ? `  (was: ${r.previous})` : '';
+  // Host-dependent differences that did not fail: a note, so that they are seen and counted.
+  const host = rec?.hostNote && rec.identical ? `  (host-dependent, not failures: ${rec.hostNote})` : '';
   const count = countText(r);
-  return `${label.padEnd(layout.status)}  ${r.golden.name.padEnd(layout.name)}  ${count.padEnd(layout.count)}  ${parts.join(', ')}${was}`.trimEnd();
+  return `${label.padEnd(layout.status)}  ${r.golden.name.padEnd(layout.name)}  ${count.padEnd(layout.count)}  ${parts.join(', ')}${was}${host}`.trimEnd();
 }
 
 /** The full report of a failed golden: the diff (formatDiff) and/or the replay divergence. */
@@ -860,7 +924,9 @@ export function goldenJson(r: GoldenResult): Record<string, unknown> {
       options: rec.options,
       fresh: rec.fresh,
       error: rec.error,
-      diff: rec.diff && !rec.diff.identical ? rec.diff : null,
+      hostDependent: rec.hostDependent,
+      hostNote: rec.hostNote,
+      diff: rec.diff && (!rec.diff.identical || rec.hostNote) ? rec.diff : null,
     },
     replay: rp && {
       ms: round(rp.ms),

@@ -6,15 +6,36 @@
 //
 // Trace `a` is the EXPECTED one and `b` the ACTUAL one (as in a test: golden trace vs new run).
 import { REG_NAMES, diffSregs, regsFromBytes, type Sregs } from '../cpu-state.js';
-import type { TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
+import type { CpuidEntry, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace, sameRegisters, type OpenedTrace, type ScanMark, type TraceScanner } from '../trace/reader.js';
+import { flagBitNames, replayedUndefinedFlags, type UndefinedFlagsAt } from './undefined-flags.js';
 import { bytesAscii, bytesHex, describePayload, hx, ripOf, sameBytes, sameBytesAt, sregsField } from './util.js';
 
 export interface DiffOptions {
-  /** Also compare host timestamps (timeNs, runNs). Default false: they differ on every run. */
+  /**
+   * List every record whose host timestamps (timeNs, runNs) differ, and count them as failures.
+   * Default false: records with other timestamps are only counted (host-dependent: they differ
+   * on every run).
+   */
   timestamps?: boolean;
-  /** Also compare host facts, createdAt, tool version and the host's CPUID table. Default false. */
+  /**
+   * Count differing host facts (host.*, createdAt, tool version, CPUID table, CPU choice, host
+   * model) as failures. Default false: they are compared, shown and counted as host-dependent.
+   */
   host?: boolean;
+  /**
+   * Every difference is a failure: host-dependent ones (host facts, timestamps, flags that were
+   * architecturally undefined) too; they are still labelled host-dependent. Implies timestamps
+   * and host.
+   */
+  exact?: boolean;
+  /**
+   * RFLAGS bits architecturally undefined at each record of trace a: a record whose RFLAGS differ
+   * only in those bits differs in a host-dependent way. Default: found by replaying trace a in
+   * the interpreter, the first time a record's RFLAGS differ (src/inspect/undefined-flags.ts).
+   * false: no flag is taken as undefined.
+   */
+  undefinedFlags?: UndefinedFlagsAt | false;
   /** Records of context shown before and after the first divergence (default 3). */
   context?: number;
   /** How many differing records are listed in `records` (default 20; all are counted). */
@@ -28,6 +49,7 @@ export type DifferenceKind =
   | 'reason'
   | 'payload'
   | 'registers'
+  | 'undefined-flags'
   | 'sregs'
   | 'detail'
   | 'timestamps'
@@ -42,6 +64,7 @@ export const DIFFERENCE_KINDS: DifferenceKind[] = [
   'reason',
   'payload',
   'registers',
+  'undefined-flags',
   'sregs',
   'detail',
   'timestamps',
@@ -50,6 +73,29 @@ export const DIFFERENCE_KINDS: DifferenceKind[] = [
   'footer',
 ];
 
+/**
+ * 'behaviour': the guest did something else (a failure). 'host-dependent': the recording host
+ * shows through (host facts, recording date, timestamps, flags left architecturally undefined) —
+ * shown and counted, a failure only with `exact` (host facts with `host`, timestamps with
+ * `timestamps`).
+ */
+export type DifferenceClass = 'behaviour' | 'host-dependent';
+
+/** The kinds of difference that are host-dependent; every other kind is behaviour. */
+export const HOST_DEPENDENT_KINDS: readonly DifferenceKind[] = ['host', 'timestamps', 'undefined-flags'];
+
+export function classOf(kind: DifferenceKind): DifferenceClass {
+  return HOST_DEPENDENT_KINDS.includes(kind) ? 'host-dependent' : 'behaviour';
+}
+
+/** Whether a difference of `kind` fails the comparison under `options` (DiffResult.options). */
+export function failsUnder(kind: DifferenceKind, options: { timestamps: boolean; host: boolean; exact: boolean }): boolean {
+  if (classOf(kind) === 'behaviour' || options.exact) return true;
+  if (kind === 'host') return options.host;
+  if (kind === 'timestamps') return options.timestamps;
+  return false;
+}
+
 /** One field that differs: `expected` is trace a's value, `actual` trace b's. */
 export interface FieldDiff {
   kind: DifferenceKind;
@@ -57,10 +103,15 @@ export interface FieldDiff {
   field: string;
   expected: string;
   actual: string;
+  class: DifferenceClass;
+  /** What makes it host-dependent, when that is not plain from the kind (`undefined: ZF/PF`). */
+  note?: string;
 }
 
 export interface RecordDiff {
   index: number;
+  /** 'behaviour' when any of its fields is, else 'host-dependent'. */
+  class: DifferenceClass;
   fields: FieldDiff[];
 }
 
@@ -102,20 +153,33 @@ export interface FirstDivergence {
 }
 
 export interface DiffResult {
+  /**
+   * No difference that fails: no behaviour difference, and no host-dependent one unless `exact`
+   * (host facts: `host`; timestamps: `timestamps`) makes it fail. `hostDependent` says whether
+   * the traces are also equal in what depends on the host.
+   */
   identical: boolean;
   expected: TraceSide;
   actual: TraceSide;
-  options: { timestamps: boolean; host: boolean };
+  options: { timestamps: boolean; host: boolean; exact: boolean };
   /** Record pairs compared (the shorter trace's length). */
   compared: number;
-  /** Header differences (kind 'header', or 'host' with --host). */
+  /** Header differences: kind 'header' (behaviour) and 'host' (host-dependent). */
   header: FieldDiff[];
+  /** The first divergence that fails (with `exact`: the first of any class). */
   first: FirstDivergence | null;
   /** Per kind: records with such a difference (length: extra records; header/host/footer: fields; truncation: 0 or 1). */
   counts: Record<DifferenceKind, number>;
   /** Per kind: index of the first record with such a difference. */
   firstIndex: Partial<Record<DifferenceKind, number>>;
-  /** Records that differ in any way. */
+  /** Behaviour differences: header fields, records with a behaviour difference, footer fields, and 1 for a length difference. */
+  behaviour: number;
+  /**
+   * Host-dependent differences: host header fields, records whose RFLAGS differ only in undefined
+   * bits, and records whose timestamps differ (counts.host + counts['undefined-flags'] + counts.timestamps).
+   */
+  hostDependent: number;
+  /** Records with a listed difference (either class; timestamps only with `timestamps`/`exact`). */
   differingRecords: number;
   /** The first `maxListed` differing records. */
   records: RecordDiff[];
@@ -126,7 +190,7 @@ export interface DiffResult {
 // ---- comparisons ------------------------------------------------------------------------------
 
 function f(kind: DifferenceKind, field: string, expected: unknown, actual: unknown): FieldDiff {
-  return { kind, field, expected: show(expected), actual: show(actual) };
+  return { kind, field, expected: show(expected), actual: show(actual), class: classOf(kind) };
 }
 
 function show(v: unknown): string {
@@ -158,7 +222,12 @@ function regsDiffs(a: Uint8Array, b: Uint8Array, prefix = ''): FieldDiff[] {
   return REG_NAMES.filter((n) => ra[n] !== rb[n]).map((n) => f('registers', prefix + n, ra[n], rb[n]));
 }
 
-export function compareHeaders(a: TraceHeader, b: TraceHeader, host: boolean): FieldDiff[] {
+/**
+ * Header differences: guest image, boot state, memory, devices (kind 'header'), and unless `host`
+ * is false the host-dependent facts (kind 'host': host.*, createdAt, tool version, format minor,
+ * CPUID table, CPU choice, host model).
+ */
+export function compareHeaders(a: TraceHeader, b: TraceHeader, host = true): FieldDiff[] {
   const out: FieldDiff[] = [];
   const cmp = (kind: DifferenceKind, field: string, x: unknown, y: unknown) => {
     if (stable(x) !== stable(y)) out.push(f(kind, field, typeof x === 'object' ? stable(x) : x, typeof y === 'object' ? stable(y) : y));
@@ -192,9 +261,36 @@ export function compareHeaders(a: TraceHeader, b: TraceHeader, host: boolean): F
     cmp('host', 'createdAt', a.createdAt, b.createdAt);
     const keys = new Set([...Object.keys(a.host ?? {}), ...Object.keys(b.host ?? {})]);
     for (const k of keys) cmp('host', `host.${k}`, (a.host as unknown as Record<string, unknown>)[k], (b.host as unknown as Record<string, unknown>)[k]);
-    cmp('host', 'boot.cpuid', a.boot.cpuid, b.boot.cpuid);
+    if (stable(a.boot.cpuid) !== stable(b.boot.cpuid)) out.push(cpuidDiff(a.boot.cpuid, b.boot.cpuid));
+    cmp('host', 'cpu', a.cpu ?? null, b.cpu ?? null);
+    if (stable(a.hostModel ?? null) !== stable(b.hostModel ?? null)) out.push(hostModelDiff(a.hostModel, b.hostModel));
   }
   return out;
+}
+
+/** Two CPUID tables in brief: their sizes and the first leaf that differs. */
+function cpuidDiff(a: CpuidEntry[], b: CpuidEntry[]): FieldDiff {
+  const key = (e: CpuidEntry) => `${hx(e.function)}.${e.index}`;
+  const show = (e: CpuidEntry | undefined) => (e ? `${hx(e.eax)} ${hx(e.ebx)} ${hx(e.ecx)} ${hx(e.edx)}` : 'absent');
+  const ma = new Map(a.map((e) => [key(e), e]));
+  const mb = new Map(b.map((e) => [key(e), e]));
+  const keys = [...new Set([...ma.keys(), ...mb.keys()])];
+  const k = keys.find((x) => stable(ma.get(x) ?? null) !== stable(mb.get(x) ?? null));
+  const leaf = (m: Map<string, CpuidEntry>) => (k === undefined ? '' : `; leaf ${k}: ${show(m.get(k))}`);
+  return f('host', 'boot.cpuid', `${a.length} entries${leaf(ma)}`, `${b.length} entries${leaf(mb)}`);
+}
+
+/** Two host models in brief: the flag rules and step joins that differ. */
+function hostModelDiff(a: TraceHeader['hostModel'], b: TraceHeader['hostModel']): FieldDiff {
+  if (!a || !b) return f('host', 'hostModel', a ? `${Object.keys(a.flags).length} flag rules` : '(none)', b ? `${Object.keys(b.flags).length} flag rules` : '(none)');
+  const keys = [...new Set([...Object.keys(a.flags), ...Object.keys(b.flags)])].sort().filter((k) => a.flags[k] !== b.flags[k]);
+  const side = (m: NonNullable<TraceHeader['hostModel']>) => {
+    const parts = keys.slice(0, 3).map((k) => `${k}: ${m.flags[k] ?? '(none)'}`);
+    if (keys.length > 3) parts.push(`… ${keys.length - 3} more rules`);
+    if (stable(a.step) !== stable(b.step)) parts.push(`joins ${m.step.joins.join(' ') || '(none)'}`);
+    return parts.join('; ');
+  };
+  return f('host', 'hostModel', side(a), side(b));
 }
 
 /** Fast equality of two scanners' records (but registers and sregs, which the caller tracks as states). */
@@ -306,6 +402,8 @@ function compareFooters(a: OpenedTrace, b: OpenedTrace): FieldDiff[] {
 
 // ---- the lockstep walk ------------------------------------------------------------------------
 
+const REGISTER_KINDS: readonly DifferenceKind[] = ['registers', 'undefined-flags', 'sregs'];
+
 /** Scanner positions are marked every so many records, to read context before a divergence again. */
 const MARK_EVERY = 4096;
 
@@ -330,6 +428,9 @@ class Lockstep {
   private regsSame: boolean;
   /** Pairs still to look at closely (context after the first divergence). */
   closer = 0;
+  /** Pairs whose host timestamps differ, and the first of them (counted here, on every pair). */
+  timesDiffer = 0;
+  firstTimes = -1;
   /** Marks (both scans) at least markEvery records apart, the latest at or before `index`. */
   marks: [ScanMark, ScanMark];
   prevMarks: [ScanMark, ScanMark];
@@ -371,6 +472,9 @@ class Lockstep {
       // Registers equal before and the same ones stored: only those can differ now.
       this.regsSame = a.sameRegs(b, this.regsSame && a.regsMask === b.regsMask ? a.regsMask : undefined);
       this.same = this.sregsSame && this.regsSame && sameScanned(a, b, this.timestamps);
+      if (a.timeNs !== b.timeNs || a.runNs !== b.runNs) {
+        if (this.timesDiffer++ === 0) this.firstTimes = this.index;
+      }
       if (!this.same || this.closer > 0) return true;
       this.done();
     }
@@ -400,8 +504,29 @@ class Lockstep {
  * not a readable trace (a truncated trace is fine: that is a difference).
  */
 export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): Promise<DiffResult> {
-  const timestamps = opts.timestamps ?? false;
+  const exact = opts.exact ?? false;
   const host = opts.host ?? false;
+  /** Timestamps compared record by record (listed, failures); otherwise only counted. */
+  const timestamps = (opts.timestamps ?? false) || exact;
+  const options = { timestamps, host, exact };
+  const fails = (d: FieldDiff) => failsUnder(d.kind, options);
+  const undefinedAt = opts.undefinedFlags === false ? undefined : (opts.undefinedFlags ?? replayedUndefinedFlags(a));
+  /** RFLAGS differences confined to bits undefined at record `index` of a are host-dependent. */
+  const classify = async (index: number, ra: TraceRecord, rb: TraceRecord, fields: FieldDiff[]): Promise<FieldDiff[]> => {
+    const at = fields.findIndex((d) => d.kind === 'registers' && d.field === 'rflags');
+    if (at < 0 || !undefinedAt) return fields;
+    const differ = Number((ra.regs.rflags ^ rb.regs.rflags) & 0xffffffffn);
+    let mask = 0;
+    try {
+      mask = await undefinedAt(index);
+    } catch {
+      mask = 0; // not known: behaviour
+    }
+    if (differ === 0 || (differ & ~mask) !== 0) return fields;
+    const out = fields.slice();
+    out[at] = { ...fields[at]!, kind: 'undefined-flags', class: 'host-dependent', note: `undefined here: ${flagBitNames(differ)}` };
+    return out;
+  };
   const K = Math.max(0, opts.context ?? 3);
   const maxListed = opts.maxListed ?? 20;
   const ta = await openTrace(a);
@@ -416,10 +541,13 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
   const firstIndex: Partial<Record<DifferenceKind, number>> = {};
   const records: RecordDiff[] = [];
   let differing = 0;
+  /** Records with a failing difference, and with a behaviour difference. */
+  let failingRecords = 0;
+  let behaviourRecords = 0;
   let first: FirstDivergence | null = null;
 
   try {
-    const header = compareHeaders(ta.header, tb.header, host);
+    const header = compareHeaders(ta.header, tb.header, true);
     for (const d of header) counts[d.kind]++;
 
     const sa = ta.scan();
@@ -432,7 +560,14 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       if (from === end) return [];
       const [ma, mb] = w.marks[0].index <= from ? w.marks : w.prevMarks;
       const [xa, xb] = await Promise.all([recordsAt(ta, ma, from, end), recordsAt(tb, mb, from, end)]);
-      return xa.map((x, j) => contextLine(from + j, x, xb[j]!, timestamps));
+      const out: ContextLine[] = [];
+      for (let j = 0; j < xa.length; j++) out.push(await contextLine(from + j, xa[j]!, xb[j]!));
+      return out;
+    };
+    const contextLine = async (index: number, x: TraceRecord, y: TraceRecord): Promise<ContextLine> => {
+      const fields = await classify(index, x, y, compareRecords(x, y, { timestamps }));
+      const differences = [...new Set(fields.map((d) => d.kind))];
+      return { index, expected: briefRecord(x), actual: briefRecord(y), same: differences.length === 0, differences };
     };
 
     for (;;) {
@@ -444,24 +579,29 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       const index = w.index;
       const ra = sa.record();
       const rb = sb.record();
-      const fields = w.same ? [] : compareRecords(ra, rb, { timestamps });
+      const fields = w.same ? [] : await classify(index, ra, rb, compareRecords(ra, rb, { timestamps }));
       if (fields.length) {
         differing++;
         const kinds = new Set(fields.map((d) => d.kind));
         for (const k of kinds) {
+          if (k === 'timestamps') continue; // counted on every pair by the walk
           counts[k]++;
           if (firstIndex[k] === undefined) firstIndex[k] = index;
         }
-        if (records.length < maxListed) records.push({ index, fields });
-        if (first === null) {
+        const behaviour = fields.some((d) => d.class === 'behaviour');
+        if (behaviour) behaviourRecords++;
+        const failing = fields.some(fails);
+        if (failing) failingRecords++;
+        if (records.length < maxListed) records.push({ index, class: behaviour ? 'behaviour' : 'host-dependent', fields });
+        if (first === null && failing) {
           const context = await contextBefore(index);
-          context.push(contextLine(index, ra, rb, timestamps));
+          context.push(await contextLine(index, ra, rb));
           first = {
             where: 'record',
             index,
             description: `records differ in: ${[...kinds].join(', ')}`,
-            fields: fields.filter((d) => d.kind !== 'registers' && d.kind !== 'sregs'),
-            registers: fields.filter((d) => d.kind === 'registers' || d.kind === 'sregs'),
+            fields: fields.filter((d) => !REGISTER_KINDS.includes(d.kind)),
+            registers: fields.filter((d) => REGISTER_KINDS.includes(d.kind)),
             context,
           };
           w.closer = K; // the pairs after it go into the context, too
@@ -470,7 +610,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
         }
       }
       if (w.closer > 0 && first !== null) {
-        first.context.push(contextLine(index, ra, rb, timestamps));
+        first.context.push(await contextLine(index, ra, rb));
         w.closer--;
       }
       w.done();
@@ -531,17 +671,23 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
         context: await contextBefore(compared),
       };
     }
-    const identical = header.length === 0 && differing === 0 && extra === 0 && footer.length === 0;
+    counts.timestamps = w.timesDiffer;
+    if (w.firstTimes >= 0) firstIndex.timestamps = w.firstTimes;
+    const identical = !header.some(fails) && failingRecords === 0 && !(timestamps && w.timesDiffer) && extra === 0 && footer.length === 0;
+    const behaviour = header.filter((d) => d.class === 'behaviour').length + behaviourRecords + footer.length + (extra ? 1 : 0);
+    const hostDependent = counts.host + counts['undefined-flags'] + counts.timestamps;
     return {
       identical,
       expected: side(a, ta, longer === sa ? compared + extra : compared, exitsA),
       actual: side(b, tb, longer === sb ? compared + extra : compared, exitsB),
-      options: { timestamps, host },
+      options,
       compared,
       header,
       first,
       counts,
       firstIndex,
+      behaviour,
+      hostDependent,
       differingRecords: differing,
       records,
       footer,
@@ -561,11 +707,6 @@ async function recordsAt(t: OpenedTrace, mark: ScanMark, from: number, end: numb
   return out;
 }
 
-function contextLine(index: number, a: TraceRecord, b: TraceRecord, timestamps: boolean): ContextLine {
-  const differences = [...new Set(compareRecords(a, b, { timestamps }).map((d) => d.kind))];
-  return { index, expected: briefRecord(a), actual: briefRecord(b), same: differences.length === 0, differences };
-}
-
 // ---- text --------------------------------------------------------------------------------------
 
 function describeSide(s: TraceSide): string {
@@ -574,57 +715,112 @@ function describeSide(s: TraceSide): string {
   return `${counts}, ${state}`;
 }
 
-function fieldTable(rows: FieldDiff[], indent = '  '): string[] {
+function fieldTable(rows: FieldDiff[], indent = '  ', labels = true): string[] {
   if (!rows.length) return [];
   const w = Math.max('field'.length, ...rows.map((r) => r.field.length)) + 2;
   const we = Math.max('expected (a)'.length, ...rows.map((r) => r.expected.length)) + 2;
+  const label = (r: FieldDiff) => (labels && r.class === 'host-dependent' ? `   [host-dependent${r.note ? `: ${r.note}` : ''}]` : '');
   return [
     `${indent}${'field'.padEnd(w)}${'expected (a)'.padEnd(we)}actual (b)`,
-    ...rows.map((r) => `${indent}${r.field.padEnd(w)}${r.expected.padEnd(we)}${r.actual}`),
+    ...rows.map((r) => `${indent}${r.field.padEnd(w)}${r.expected.padEnd(we)}${r.actual}${label(r)}`),
   ];
 }
 
 const KIND_TEXT: Record<DifferenceKind, string> = {
   header: 'header (image, boot state, memory, devices)',
-  host: 'host facts (--host)',
+  host: 'host facts, recording date, CPUID, host model',
   kind: 'record kind (exit/step)',
   reason: 'exit reason',
   payload: 'IO/MMIO payload',
   registers: 'registers',
+  'undefined-flags': 'RFLAGS bits left undefined',
   sregs: 'special registers',
   detail: 'exit detail',
-  timestamps: 'timestamps (--timestamps)',
+  timestamps: 'timestamps',
   length: 'length (extra records in one trace)',
   truncation: 'completeness (one trace is truncated)',
   footer: 'footer (how the run ended)',
 };
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** Why host-dependent differences do (or do not) fail under the result's options. */
+function hostVerdict(r: DiffResult): string {
+  const o = r.options;
+  if (o.exact) return 'failures: --exact';
+  const failing = [o.host && r.counts.host ? '--host' : '', o.timestamps && r.counts.timestamps ? '--timestamps' : ''].filter(Boolean);
+  if (failing.length) return `${failing.join(' and ')} make${failing.length === 1 ? 's' : ''} some of them failures`;
+  return 'not failures; --exact makes them failures';
+}
+
+/**
+ * The host-dependent differences in a few words (`host.kernel, boot.cpuid; RFLAGS undefined bits
+ * in 3 records (first #12); timestamps of 1001 records`), '' when there are none. `recordingTimes:
+ * false` leaves out what differs between any two recordings (createdAt, timestamps).
+ */
+export function hostDependentSummary(r: DiffResult, opts: { recordingTimes?: boolean } = {}): string {
+  const times = opts.recordingTimes ?? true;
+  const parts: string[] = [];
+  const fields = r.header.filter((d) => d.class === 'host-dependent' && (times || d.field !== 'createdAt')).map((d) => d.field);
+  if (fields.length) parts.push(fields.length > 6 ? `${fields.slice(0, 6).join(', ')}, … ${fields.length - 6} more` : fields.join(', '));
+  const flags = r.counts['undefined-flags'];
+  if (flags) parts.push(`undefined RFLAGS bits in ${plural(flags, 'record')} (first #${r.firstIndex['undefined-flags']})`);
+  if (times && r.counts.timestamps) parts.push(`timestamps of ${plural(r.counts.timestamps, 'record')}`);
+  return parts.join('; ');
+}
+
+function hostSection(r: DiffResult): string[] {
+  if (!r.hostDependent) return [];
+  const L: string[] = ['', `Host-dependent differences (${r.hostDependent}; ${hostVerdict(r)}):`];
+  L.push(...fieldTable(r.header.filter((d) => d.class === 'host-dependent'), '  ', false));
+  const flags = r.counts['undefined-flags'];
+  if (flags) {
+    L.push(`  RFLAGS differ only in bits left architecturally undefined: ${plural(flags, 'record')} (first #${r.firstIndex['undefined-flags']})`);
+    const listed = r.records.filter((x) => x.fields.some((d) => d.kind === 'undefined-flags'));
+    for (const rec of listed.slice(0, 5)) {
+      const d = rec.fields.find((x) => x.kind === 'undefined-flags')!;
+      L.push(`    #${rec.index}: rflags ${d.expected} → ${d.actual} (${d.note ?? 'undefined'})`);
+    }
+    if (flags > Math.min(5, listed.length)) L.push(`    … ${flags - Math.min(5, listed.length)} more`);
+  }
+  if (r.counts.timestamps) {
+    const listing = r.options.timestamps ? '' : '; listed with --timestamps';
+    L.push(`  host timestamps (timeNs, runNs) differ in ${plural(r.counts.timestamps, 'record')} (first #${r.firstIndex.timestamps}${listing})`);
+  }
+  return L;
+}
+
 /**
  * The diff as text: a verdict, the first divergence with expected/actual values and context
- * from both traces, then every kind of difference with counts. Written to stand alone as a
- * test failure message.
+ * from both traces, then every kind of difference with counts, and the host-dependent
+ * differences in their own section. Written to stand alone as a test failure message.
  */
 export function formatDiff(r: DiffResult): string {
   const L: string[] = [];
-  const ignored = [
-    r.options.timestamps ? undefined : 'host timestamps (compare with --timestamps)',
-    r.options.host ? undefined : 'host facts and recording date (compare with --host)',
-  ].filter(Boolean);
   if (r.identical) {
     const n = r.expected.steps ? `${r.compared} records: ${r.expected.exits} exits, ${r.expected.steps} steps` : `${r.compared} exits`;
     const trunc = r.expected.truncated ? '; both traces are truncated at the same point' : '';
-    L.push(`identical (${n}${trunc})`);
-    if (ignored.length) L.push(`  ignored: ${ignored.join('; ')}`);
+    if (!r.hostDependent) {
+      L.push(`identical (${n}${trunc})`);
+      return L.join('\n') + '\n';
+    }
+    L.push(`identical but for host-dependent differences (${n}${trunc}): ${r.hostDependent} (${hostVerdict(r)})`);
+    L.push(`  host-dependent: ${hostDependentSummary(r)}`);
+    L.push(...hostSection(r).slice(2));
     return L.join('\n') + '\n';
   }
   L.push('traces differ');
   L.push(`  expected (a): ${r.expected.file} — ${describeSide(r.expected)}`);
   L.push(`  actual   (b): ${r.actual.file} — ${describeSide(r.actual)}`);
-  if (ignored.length) L.push(`  ignored: ${ignored.join('; ')}`);
-  if (r.header.length) {
+  const failingKinds = DIFFERENCE_KINDS.filter((k) => r.counts[k] && failsUnder(k, r.options));
+  L.push(`  ${plural(r.behaviour, 'behaviour difference')}, ${r.hostDependent} host-dependent (${hostVerdict(r)}); failing: ${failingKinds.join(', ')}`);
+  const behaviourHeader = r.header.filter((d) => d.class === 'behaviour');
+  if (behaviourHeader.length) {
     L.push('');
-    L.push(`Header differences (${r.header.length}):`);
-    L.push(...fieldTable(r.header));
+    L.push(`Header differences (${behaviourHeader.length}):`);
+    L.push(...fieldTable(behaviourHeader));
   }
   const d = r.first;
   if (d) {
@@ -661,24 +857,26 @@ export function formatDiff(r: DiffResult): string {
     const n = r.counts[k];
     if (!n) continue;
     let what: string;
-    if (k === 'header' || k === 'host' || k === 'footer') what = `${n} field${n === 1 ? '' : 's'}`;
+    if (k === 'header' || k === 'host' || k === 'footer') what = plural(n, 'field');
     else if (k === 'truncation') what = r.expected.truncated ? 'expected (a) is truncated' : 'actual (b) is truncated';
-    else if (k === 'length') what = `${n} extra record${n === 1 ? '' : 's'} in ${r.expected.records > r.actual.records ? 'expected (a)' : 'actual (b)'} from #${r.firstIndex.length}`;
-    else what = `${n} record${n === 1 ? '' : 's'} (first #${r.firstIndex[k]})`;
-    L.push(`  ${KIND_TEXT[k].padEnd(46)} ${what}`);
+    else if (k === 'length') what = `${plural(n, 'extra record')} in ${r.expected.records > r.actual.records ? 'expected (a)' : 'actual (b)'} from #${r.firstIndex.length}`;
+    else what = `${plural(n, 'record')} (first #${r.firstIndex[k]})`;
+    const cls = classOf(k) === 'host-dependent' ? (failsUnder(k, r.options) ? '   [host-dependent, failing]' : '   [host-dependent]') : '';
+    L.push(`  ${KIND_TEXT[k].padEnd(46)} ${what}${cls}`);
   }
   if (r.footer.length && d?.where !== 'footer') {
     L.push('');
     L.push('Footer differences:');
     L.push(...fieldTable(r.footer));
   }
+  L.push(...hostSection(r));
   if (r.records.length > 1) {
     L.push('');
     L.push(`Differing records (first ${r.records.length}${r.differingRecords > r.records.length ? ` of ${r.differingRecords}` : ''}):`);
     for (const rec of r.records) {
       const parts = rec.fields.slice(0, 4).map((x) => `${x.field} ${x.expected} → ${x.actual}`);
       if (rec.fields.length > 4) parts.push(`… ${rec.fields.length - 4} more`);
-      L.push(`  #${rec.index}: ${parts.join('; ')}`);
+      L.push(`  #${rec.index}: ${parts.join('; ')}${rec.class === 'host-dependent' ? '   [host-dependent]' : ''}`);
     }
   }
   return L.join('\n') + '\n';

@@ -18,8 +18,20 @@ export type { ExitFilter, ExitRow } from './exits.js';
 export { PerfettoWriter } from './perfetto.js';
 export { HtmlReportSink, renderHtml } from './html.js';
 export type { HtmlModel } from './html.js';
-export { diffTraces, formatDiff, compareRecords, compareHeaders, briefRecord, DIFFERENCE_KINDS } from './diff.js';
-export type { DiffOptions, DiffResult, DifferenceKind, FieldDiff, FirstDivergence, ContextLine, TraceSide, RecordDiff } from './diff.js';
+export {
+  diffTraces,
+  formatDiff,
+  compareRecords,
+  compareHeaders,
+  briefRecord,
+  classOf,
+  failsUnder,
+  hostDependentSummary,
+  DIFFERENCE_KINDS,
+  HOST_DEPENDENT_KINDS,
+} from './diff.js';
+export type { DiffOptions, DiffResult, DifferenceClass, DifferenceKind, FieldDiff, FirstDivergence, ContextLine, TraceSide, RecordDiff } from './diff.js';
+export { undefinedFlagMasks, replayedUndefinedFlags, UndefinedFlagMasks, type UndefinedFlagsAt } from './undefined-flags.js';
 export { writeSyntheticTrace, syntheticHeader } from './synthetic.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { parseReason } from './util.js';

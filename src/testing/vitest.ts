@@ -13,6 +13,7 @@ import { expect, onTestFinished } from 'vitest';
 import { probeKvm, recordSpec, specFromHeader, type KvmProbe, type RecordSpec } from '../golden/index.js';
 import { diffTraces, formatDiff } from '../inspect/diff.js';
 import type { ConsoleSink } from '../record/devices/console.js';
+import { CpuidRejectedError } from '../record/machine.js';
 import type { RecordResult } from '../record/recorder.js';
 import type { BootMode, EndReason } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
@@ -119,6 +120,8 @@ export async function record(imagePath: string, options: RecordOptions = {}): Pr
   }
   const { mode, input, step, like: _like, output: _output, deadlineMs: _deadline, ...rest } = options;
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
+  // `like` gives the golden's stored CPUID; an explicit `cpu` choice replaces it.
+  if (options.cpu !== undefined && options.cpuid === undefined) delete spec.cpuid;
   if (mode !== undefined) spec.mode = mode === 'auto' ? undefined : mode;
   if (input !== undefined) spec.input = typeof input === 'string' ? new TextEncoder().encode(input) : input;
   if (step !== undefined) spec.step = step;
@@ -132,7 +135,15 @@ export async function record(imagePath: string, options: RecordOptions = {}): Pr
     }
   }
   const console = new CapturedConsole();
-  const result = await recordSpec(spec, image, basename(imagePath), output, { timeoutMs: options.deadlineMs ?? 60_000, console });
+  let result: RecordResult;
+  try {
+    result = await recordSpec(spec, image, basename(imagePath), output, { timeoutMs: options.deadlineMs ?? 60_000, console });
+  } catch (e) {
+    if (e instanceof CpuidRejectedError && options.like && spec.cpuid) {
+      throw new Error(`record(${imagePath}, { like: ${options.like} }): this host's KVM rejects the CPUID stored in that golden (pass cpu: 'builtin' to record with vmtrace's model): ${e.message}`);
+    }
+    throw e;
+  }
   return {
     path: output,
     image: imagePath,
@@ -145,9 +156,14 @@ export async function record(imagePath: string, options: RecordOptions = {}): Pr
 }
 
 export interface GoldenMatchOptions {
-  /** Also compare host timestamps (default false: they differ on every run). */
+  /**
+   * Every difference fails, host-dependent ones too (host facts, CPUID table, host model,
+   * timestamps, RFLAGS bits left architecturally undefined). Default false: those are not failures.
+   */
+  exact?: boolean;
+  /** Differing host timestamps fail (default false: they differ on every run). */
   timestamps?: boolean;
-  /** Also compare host facts, recording date, tool version and CPUID (default false). */
+  /** Differing host facts, recording date, tool version, CPUID and host model fail (default false). */
   host?: boolean;
   /** Records of context around the first divergence in the report (default 3). */
   context?: number;
@@ -206,7 +222,7 @@ export async function toMatchGoldenTrace(
         `vmtrace record <image> -o ${golden}.`,
     };
   }
-  const diff = await diffTraces(goldenPath, actual, { timestamps: options.timestamps, host: options.host, context: options.context });
+  const diff = await diffTraces(goldenPath, actual, { timestamps: options.timestamps, host: options.host, exact: options.exact, context: options.context });
   if (!diff.identical && update) {
     writeGolden(actual, goldenPath);
     return { pass: true, message: () => `golden trace ${golden} updated from ${actual}` };
@@ -240,7 +256,8 @@ declare module 'vitest' {
   interface Assertion<T = any> {
     /**
      * Compares a trace (a record() result or a trace file path) with a golden trace, record by
-     * record, ignoring host timestamps and host facts; fails with the `vmtrace diff` report.
+     * record; host-dependent differences (host facts, timestamps, undefined flags) do not fail
+     * unless `{ exact: true }`. Fails with the `vmtrace diff` report.
      * Asynchronous: `await expect(rec).toMatchGoldenTrace('traces/x.vmtrace')`.
      */
     toMatchGoldenTrace(golden: string, options?: GoldenMatchOptions): Promise<void>;

@@ -86,7 +86,13 @@ describe('vmtrace diff', () => {
   it('exits 0 for identical traces, 1 for different ones, 2 for bad files', () => {
     const ok = cli('diff', a, same);
     expect(ok.status).toBe(0);
-    expect(ok.stdout).toMatch(/^identical \(201 exits\)/);
+    // Other host timings only: host-dependent, shown and counted, not a failure.
+    expect(ok.stdout).toMatch(/^identical but for host-dependent differences \(201 exits\)/);
+    const okJson = JSON.parse(cli('diff', a, same, '--json').stdout);
+    expect(okJson).toMatchObject({ identical: true, behaviour: 0, hostDependent: 201, options: { exact: false } });
+    const exact = cli('diff', a, same, '--exact', '--json');
+    expect(exact.status).toBe(1);
+    expect(JSON.parse(exact.stdout)).toMatchObject({ identical: false, hostDependent: 201, first: { index: 0, fields: expect.arrayContaining([expect.objectContaining({ kind: 'timestamps', class: 'host-dependent' })]) } });
     const diff = cli('diff', a, other);
     expect(diff.status).toBe(1);
     expect(diff.stdout).toContain('First divergence at record #42');

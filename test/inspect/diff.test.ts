@@ -15,7 +15,7 @@ const N = 1000; // records before the HLT
 const a = await synth(tmp.path('a.vmtrace'), { exits: N });
 
 describe('diffTraces', () => {
-  it('finds two recordings of the same run identical (host timestamps and facts ignored)', async () => {
+  it('finds two recordings of the same run identical but for host-dependent differences (host timestamps and facts)', async () => {
     const b = await synth(tmp.path('same.vmtrace'), {
       exits: N,
       stepNs: 777, // other host timings
@@ -26,17 +26,33 @@ describe('diffTraces', () => {
     expect(r.compared).toBe(N + 1);
     expect(r.first).toBeNull();
     expect(r.differingRecords).toBe(0);
-    expect(Object.values(r.counts).every((n) => n === 0)).toBe(true);
-    expect(formatDiff(r)).toBe(
-      `identical (${N + 1} exits)\n  ignored: host timestamps (compare with --timestamps); host facts and recording date (compare with --host)\n`,
-    );
-    // Opting in to timestamps and host facts makes them differences.
-    const strict = await diffTraces(a, b, { timestamps: true, host: true });
-    expect(strict.identical).toBe(false);
-    expect(strict.counts.timestamps).toBe(N + 1);
-    expect(strict.header.map((d) => d.field)).toEqual(['createdAt', 'host.kernel']);
-    expect(strict.header.every((d) => d.kind === 'host')).toBe(true);
-    expect(formatDiff(strict)).toContain('timestamps (--timestamps)');
+    expect(r.behaviour).toBe(0);
+    // Shown and counted as host-dependent, not failures.
+    expect(r.header.map((d) => [d.field, d.kind, d.class])).toEqual([
+      ['createdAt', 'host', 'host-dependent'],
+      ['host.kernel', 'host', 'host-dependent'],
+    ]);
+    expect(r.counts.timestamps).toBe(N + 1);
+    expect(r.hostDependent).toBe(2 + N + 1);
+    expect(Object.entries(r.counts).filter(([k, n]) => n && k !== 'host' && k !== 'timestamps')).toEqual([]);
+    const text = formatDiff(r);
+    expect(text).toMatch(new RegExp(`^identical but for host-dependent differences \\(${N + 1} exits\\): ${N + 3} \\(not failures; --exact makes them failures\\)\n`));
+    expect(text).toMatch(/createdAt\s+2025-\S+\s+2030-05-05T05:05:05.000Z\n/);
+    expect(text).toContain(`host timestamps (timeNs, runNs) differ in ${N + 1} records (first #0; listed with --timestamps)`);
+    // --exact (or --timestamps / --host for their part) makes them failures.
+    for (const opts of [{ timestamps: true, host: true }, { exact: true }]) {
+      const strict = await diffTraces(a, b, opts);
+      expect(strict.identical).toBe(false);
+      expect(strict.counts.timestamps).toBe(N + 1);
+      expect(strict.first).toMatchObject({ where: 'record', index: 0 });
+      expect(strict.header.map((d) => d.field)).toEqual(['createdAt', 'host.kernel']);
+      expect(strict.header.every((d) => d.kind === 'host' && d.class === 'host-dependent')).toBe(true);
+      expect(formatDiff(strict)).toMatch(/timestamps\s+1001 records \(first #0\)\s+\[host-dependent, failing\]/);
+    }
+    const onlyHost = await diffTraces(a, b, { host: true });
+    expect(onlyHost.identical).toBe(false);
+    expect(onlyHost.first).toBeNull();
+    expect(formatDiff(onlyHost)).toContain('Host-dependent differences (1003; --host makes some of them failures):');
   });
 
   it('pinpoints one different payload byte with context from both traces', async () => {
@@ -49,7 +65,7 @@ describe('diffTraces', () => {
     const r = await diffTraces(a, b);
     expect(r.identical).toBe(false);
     expect(r.first).toMatchObject({ where: 'record', index: 500, registers: [] });
-    expect(r.first!.fields).toEqual([{ kind: 'payload', field: 'io.data', expected: '69 "i"', actual: '6d "m"' }]);
+    expect(r.first!.fields).toEqual([{ kind: 'payload', field: 'io.data', expected: '69 "i"', actual: '6d "m"', class: 'behaviour' }]);
     expect(r.first!.context.map((c) => c.index)).toEqual([497, 498, 499, 500, 501, 502, 503]);
     expect(r.first!.context.filter((c) => !c.same).map((c) => c.index)).toEqual([500]);
     expect(r.counts.payload).toBe(1);
@@ -76,11 +92,68 @@ describe('diffTraces', () => {
     });
     const r = await diffTraces(a, b);
     expect(r.first).toMatchObject({ where: 'record', index: 300, fields: [] });
-    expect(r.first!.registers).toEqual([{ kind: 'registers', field: 'rbx', expected: '0x0', actual: '0x77' }]);
+    expect(r.first!.registers).toEqual([{ kind: 'registers', field: 'rbx', expected: '0x0', actual: '0x77', class: 'behaviour' }]);
     expect(r.counts.registers).toBe(1);
     expect(r.differingRecords).toBe(1);
     expect(formatDiff(r)).toMatch(/rbx\s+0x0\s+0x77/);
     expect(formatDiff(r)).toContain('≠ registers');
+  });
+
+  it('classes RFLAGS differences confined to undefined bits as host-dependent', async () => {
+    // kvm_regs: rflags is the 18th u64 (offset 136). Records 300 and 301 get other undefined
+    // CF/OF values (as another CPU would leave them after a MUL); record 600 another ZF, defined there.
+    const flip = (bits: number) => (rec: { regsBytes: Uint8Array }) => {
+      rec.regsBytes = rec.regsBytes.slice();
+      rec.regsBytes[136] ^= bits & 0xff;
+      rec.regsBytes[137] ^= bits >> 8;
+    };
+    const b = await synth(tmp.path('flags.vmtrace'), {
+      exits: N,
+      mutate: (i, rec) => {
+        if (i === 300 || i === 301) flip(0x801)(rec);
+        if (i === 600) flip(0x40)(rec);
+      },
+    });
+    const asked: number[] = [];
+    const undefinedFlags = (i: number) => {
+      asked.push(i);
+      return i === 300 || i === 301 ? 0x8c5 : 0; // CF PF AF ZF SF OF … at 300, 301; none at 600
+    };
+    const r = await diffTraces(a, b, { undefinedFlags });
+    expect([...new Set(asked)]).toEqual([300, 301, 600]); // asked only where RFLAGS differ
+    expect(r.identical).toBe(false);
+    expect(r.first).toMatchObject({ where: 'record', index: 600 });
+    expect(r.first!.registers).toEqual([{ kind: 'registers', field: 'rflags', expected: '0x2', actual: '0x42', class: 'behaviour' }]);
+    expect(r.counts['undefined-flags']).toBe(2);
+    expect(r.firstIndex['undefined-flags']).toBe(300);
+    expect(r.counts.registers).toBe(1);
+    expect(r.behaviour).toBe(1);
+    expect(r.hostDependent).toBe(2 + r.counts.timestamps);
+    expect(r.records.map((x) => [x.index, x.class])).toEqual([
+      [300, 'host-dependent'],
+      [301, 'host-dependent'],
+      [600, 'behaviour'],
+    ]);
+    expect(r.records[0]!.fields).toEqual([
+      { kind: 'undefined-flags', field: 'rflags', expected: '0x2', actual: '0x803', class: 'host-dependent', note: 'undefined here: CF/OF' },
+    ]);
+    const text = formatDiff(r);
+    expect(text).toContain('RFLAGS differ only in bits left architecturally undefined: 2 records (first #300)');
+    expect(text).toContain('#300: rflags 0x2 → 0x803 (undefined here: CF/OF)');
+    expect(text).toMatch(/RFLAGS bits left undefined\s+2 records \(first #300\)\s+\[host-dependent\]/);
+
+    // Only the host-dependent ones: identical (not a failure) unless --exact.
+    const c = await synth(tmp.path('flags-only.vmtrace'), { exits: N, mutate: (i, rec) => (i === 300 || i === 301) && flip(0x801)(rec) });
+    const ok = await diffTraces(a, c, { undefinedFlags });
+    expect(ok).toMatchObject({ identical: true, first: null, behaviour: 0, hostDependent: 2 });
+    expect(formatDiff(ok)).toMatch(/^identical but for host-dependent differences \(1001 exits\): 2 \(not failures; --exact makes them failures\)\n  host-dependent: undefined RFLAGS bits in 2 records \(first #300\)\n/);
+    const exact = await diffTraces(a, c, { undefinedFlags, exact: true });
+    expect(exact.identical).toBe(false);
+    expect(exact.first).toMatchObject({ where: 'record', index: 300, description: 'records differ in: undefined-flags' });
+    expect(exact.first!.registers[0]).toMatchObject({ kind: 'undefined-flags', class: 'host-dependent' });
+    // Without masks every flag difference is behaviour.
+    const none = await diffTraces(a, c, { undefinedFlags: false });
+    expect(none).toMatchObject({ identical: false, first: { index: 300 }, behaviour: 2, hostDependent: 0 });
   });
 
   it('compares special registers as a state', async () => {
@@ -148,7 +221,7 @@ describe('diffTraces', () => {
     expect(r.compared).toBe(N + 1);
     expect(r.first).toMatchObject({ where: 'footer', index: null });
     expect(r.footer).toEqual([
-      { kind: 'truncation', field: 'complete', expected: 'complete (footer: hlt)', actual: 'truncated (no footer)' },
+      { kind: 'truncation', field: 'complete', expected: 'complete (footer: hlt)', actual: 'truncated (no footer)', class: 'behaviour' },
     ]);
     expect(formatDiff(r)).toContain('all records agree, but only one trace is complete');
   });
@@ -165,7 +238,7 @@ describe('diffTraces', () => {
     expect(r.header.every((d) => d.kind === 'header')).toBe(true);
     // The synthetic guest keeps the boot RSP, so every record shows it too.
     expect(r.first!.index).toBe(0);
-    expect(r.first!.registers).toEqual([{ kind: 'registers', field: 'rsp', expected: '0x0', actual: '0x7c00' }]);
+    expect(r.first!.registers).toEqual([{ kind: 'registers', field: 'rsp', expected: '0x0', actual: '0x7c00', class: 'behaviour' }]);
     expect(formatDiff(r)).toContain('Header differences');
   });
 

@@ -1,8 +1,9 @@
-// Copying a trace through the real writer, optionally changing records on the way: how the
-// tests make "the same trace, with one byte / one register altered".
+// Copying a trace through the real writer, optionally changing the header and records on the
+// way: how the tests make "the same trace, with one byte / one register altered" or "the same
+// run as another host would have recorded it".
 import { regsToBytes, type Regs } from '../../src/cpu-state.js';
 import { sregsToBytes } from '../../src/kvm-structs.js';
-import type { TraceRecord } from '../../src/trace/format.js';
+import type { TraceHeader, TraceRecord } from '../../src/trace/format.js';
 import { readTrace } from '../../src/trace/reader.js';
 import { TraceWriter } from '../../src/trace/writer.js';
 
@@ -11,13 +12,28 @@ export interface Mutable {
   ioData?: Uint8Array;
 }
 
-export async function rewriteTrace(src: string, dst: string, mutate: (rec: TraceRecord, m: Mutable) => void = () => {}): Promise<void> {
+export interface RewriteOptions {
+  /** Returns the header to write (a changed copy of the source's). */
+  header?: (h: TraceHeader) => TraceHeader;
+}
+
+/**
+ * Copies `src` to `dst`; `mutate` may change each record's registers and IO data (it gets the
+ * record's position in the trace too), `opts.header` the header.
+ */
+export async function rewriteTrace(
+  src: string,
+  dst: string,
+  mutate: (rec: TraceRecord, m: Mutable, index: number) => void = () => {},
+  opts: RewriteOptions = {},
+): Promise<void> {
   const t = await readTrace(src);
   const w = new TraceWriter(dst);
-  w.writeHeader(t.header);
+  w.writeHeader(opts.header ? opts.header(t.header) : t.header);
+  let index = 0;
   for (const rec of t.records) {
     const m: Mutable = { regs: { ...rec.regs }, ioData: rec.io ? Uint8Array.from(rec.io.data) : undefined };
-    mutate(rec, m);
+    mutate(rec, m, index++);
     w.writeRecord({
       kind: rec.kind,
       reason: rec.reason,
