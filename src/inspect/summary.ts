@@ -19,6 +19,9 @@ export interface TraceInfo {
   memory: { base: string; size: number; kind: string }[];
   mode: { boot: string; singleStep: boolean };
   host: HostFacts;
+  /** The guest's CPU model (`cpu` in the header; null in 1.0 traces) and the host model probed at record time. */
+  cpu: { source: string; name: string } | null;
+  hostModel: { flagRules: number; unfitted: string[]; stepJoins: string[] } | null;
   devices: { name: string; kind: string; base: string; length: number }[];
   options: Record<string, unknown>;
 }
@@ -55,6 +58,14 @@ export function traceInfo(file: string, h: TraceHeader): TraceInfo {
     memory: h.memory.map((m) => ({ base: hx(m.base), size: m.size, kind: m.kind })),
     mode: { boot: h.boot.mode, singleStep: h.semantics.singleStep },
     host: h.host,
+    cpu: h.cpu ?? null,
+    hostModel: h.hostModel
+      ? {
+          flagRules: Object.keys(h.hostModel.flags).length,
+          unfitted: Object.entries(h.hostModel.flags).filter(([, r]) => r.includes('=?')).map(([k]) => k),
+          stepJoins: h.hostModel.step.joins,
+        }
+      : null,
     devices: h.devices.map((d) => ({ name: d.name, kind: d.kind, base: hx(d.base), length: d.length })),
     options: h.options,
   };
@@ -264,6 +275,13 @@ function table(title: string, keyHeader: string, rows: (StatRow & { bytes?: numb
   return out;
 }
 
+function hostModelLine(m: TraceInfo['hostModel']): string {
+  if (!m) return 'none (format 1.0 trace: replay uses built-in undefined-flag values)';
+  const unfitted = m.unfitted.length ? `, no rule fits ${m.unfitted.join(' ')}` : '';
+  const joins = m.stepJoins.length ? m.stepJoins.join(' ') : 'none';
+  return `undefined-flag rules for ${m.flagRules} instruction classes and sizes${unfitted}; single-step joins: ${joins} (docs/exit-semantics.md)`;
+}
+
 /** The human-readable summary `vmtrace inspect` prints. */
 export function formatSummary(s: Summary): string {
   const t = s.trace;
@@ -280,6 +298,8 @@ export function formatSummary(s: Summary): string {
     `Mode       ${t.mode.boot} mode; ${t.mode.singleStep ? 'single-step trace (one record per instruction)' : 'exit trace (one record per vCPU exit)'}`,
     `Devices    ${devices}`,
     `Host       Linux ${h.kernel}, KVM module ${h.kvmModule} (API ${h.kvmApiVersion}), CPU ${h.cpuVendor} ${h.cpuModel}`,
+    `Guest CPU  ${t.cpu ? `${t.cpu.name} (${t.cpu.source})` : "the host's CPUID (format 1.0 trace)"}`,
+    `Host model ${hostModelLine(t.hostModel)}`,
     `Recorded   ${t.createdAt} by ${t.tool.name} ${t.tool.version}, trace format ${t.format}`,
   ];
   if (st.firstTimeNs !== null && st.lastTimeNs !== null) {
