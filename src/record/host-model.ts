@@ -1,7 +1,9 @@
 // What the trace header records about how this host behaves where the architecture leaves
-// room (docs/exit-semantics.md, "Host-dependent behaviour"): probed once per process.
+// room (docs/exit-semantics.md, "Host-dependent behaviour"): probed once per host
+// configuration (probe-cache.ts).
 import type { BootMode, HostModel } from '../trace/format.js';
 import { probeFlagModel } from './flag-probe.js';
+import { cachedProbe } from './probe-cache.js';
 import { probeStepModel } from './step-probe.js';
 
 /**
@@ -14,14 +16,14 @@ import { probeStepModel } from './step-probe.js';
 export function probeHostModel(mode: BootMode, warn: (message: string) => void, singleStep = false): HostModel {
   let flags: Record<string, string> = {};
   try {
-    flags = probeFlagModel(mode);
+    flags = cachedProbe(`flags:${mode}`, () => probeFlagModel(mode));
   } catch (e) {
     warn(`undefined-flag probe failed, replay will use its built-in flag values: ${(e as Error).message}`);
   }
   let joins: string[] = [];
   if (singleStep) {
     try {
-      joins = probeStepModel(mode).model.joins;
+      joins = cachedProbe(`step:${mode}`, () => probeStepModel(mode).model.joins);
     } catch (e) {
       warn(`single-step probe failed, replay will count every instruction as its own step: ${(e as Error).message}`);
     }
