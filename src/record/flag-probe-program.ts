@@ -4,6 +4,7 @@
 // runs it too, so that fitFlagModel() can pick, per class, size and flag, the rule of
 // flag-model.ts that reproduces what the host did.
 
+import { DEFAULT_FLAT_LOAD } from '../image/load.js';
 import type { BootMode } from '../trace/format.js';
 import { ARITH } from '../replay/x86/constants.js';
 import { CANDIDATES, FLAG_ORDER, formatRules, modelKey, ruleValue, U, UNFITTED, type UndefClassName, type UndefContext } from '../replay/x86/flag-model.js';
@@ -103,11 +104,14 @@ function inputsFor(op: ProbeOp, size: number, rnd: () => number, k: number): Omi
 
 const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 
-/** Where the probe lives in each mode (inside the RAM the boot profiles give, clear of their tables). */
-const PLACE: Record<BootMode, { load: number; results: number; stack: number }> = {
-  real: { load: 0, results: 0x10000, stack: 0x20000 },
-  protected: { load: 0x100000, results: 0x200000, stack: 0x300000 },
-  long: { load: 0x100000, results: 0x200000, stack: 0x300000 },
+/**
+ * Where the probe's results and stack live in each mode: above the code, which loads where a
+ * flat image does (DEFAULT_FLAT_LOAD), inside the RAM the boot profiles give.
+ */
+const PLACE: Record<BootMode, { results: number; stack: number }> = {
+  real: { results: 0x10000, stack: 0x20000 },
+  protected: { results: 0x200000, stack: 0x300000 },
+  long: { results: 0x200000, stack: 0x300000 },
 };
 
 /** The probe program for guests booting in `mode`, without the classes in `skip`. */
@@ -156,7 +160,7 @@ export function probeProgram(mode: BootMode, skip: ReadonlySet<UndefClassName> =
   }
   out.push(0xf4); // hlt
   if (mode === 'real' && out.length > 0xff00) throw new Error(`flag probe: ${out.length} bytes of code do not fit a real-mode segment`);
-  return { mode, load: place.load, results: place.results, stride, code: Uint8Array.from(out), cases };
+  return { mode, load: DEFAULT_FLAT_LOAD[mode], results: place.results, stride, code: Uint8Array.from(out), cases };
 }
 
 /** One case as the interpreter saw it: the executor's context and the flags it left undefined. */

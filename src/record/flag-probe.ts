@@ -11,16 +11,13 @@ import { EXIT, exitReasonName } from '../trace/exit-reasons.js';
 import { guestIsIntel } from '../replay/x86/cpuid.js';
 import type { Regs, Sregs } from '../cpu-state.js';
 import type { BootMode, CpuidEntry } from '../trace/format.js';
-import { ExitRing } from './exit-ring.js';
 import { UNDEF_CLASS_NAMES, type UndefClassName } from '../replay/x86/flag-model.js';
 import { fitFlagModel, probeProgram, type ObservedCase, type ProbeProgram } from './flag-probe-program.js';
 import type { Machine } from './machine.js';
-import { probeVm } from './probe-vm.js';
+import { probeVm, runProbe } from './probe-vm.js';
 
-/** The probe runs in milliseconds; a kick timer bounds a runaway one. */
+/** The probe runs in a fraction of a second; this bounds a runaway one. */
 const TIMEOUT_MS = 5000;
-const KICK_MS = 20;
-const EINTR = 4;
 
 const noDevices: ExitSink = {
   ioIn: () => { throw new Error('the flag probe does no IO'); },
@@ -58,25 +55,12 @@ export function probeFlagModel(mode: BootMode): Record<string, string> {
 
 /** RFLAGS after each case, as KVM ran them; or the RIP where KVM failed to emulate. */
 function runOnKvm(m: Machine, prog: ProbeProgram): number[] | number {
-  const ring = new ExitRing(m.vcpu.exitRing(), m.addon.runLayout);
-  const deadline = Date.now() + TIMEOUT_MS;
-  m.vcpu.startKickTimer(KICK_MS);
-  try {
-    for (;;) {
-      if (Date.now() > deadline) throw new Error(`flag probe: no HLT within ${TIMEOUT_MS} ms`);
-      const slot = m.vcpu.runBatch(1, false) - 1;
-      const reason = ring.exitReason(slot);
-      const err = ring.err(slot);
-      if (err === EINTR) continue;
-      if (err !== 0) throw new Error(`flag probe: KVM_RUN failed (errno ${err})`);
-      if (reason === EXIT.HLT) break;
-      if (reason === EXIT.INTERNAL_ERROR) return Number(m.vcpu.getRegs().rip);
-      if (reason !== EXIT.INTR) throw new Error(`flag probe: unexpected ${exitReasonName(reason)} exit (this host cannot run the ${prog.mode}-mode probe)`);
-    }
-  } finally {
-    m.vcpu.stopKickTimer();
-  }
-  return resultsIn(m.ram[0]!.bytes, prog);
+  return runProbe('flag probe', m, { timeoutMs: TIMEOUT_MS }, (reason) => {
+    if (reason === EXIT.HLT) return resultsIn(m.ram[0]!.bytes, prog);
+    if (reason === EXIT.INTERNAL_ERROR) return Number(m.vcpu.getRegs().rip);
+    if (reason !== EXIT.INTR) throw new Error(`flag probe: unexpected ${exitReasonName(reason)} exit (this host cannot run the ${prog.mode}-mode probe)`);
+    return undefined;
+  });
 }
 
 /**

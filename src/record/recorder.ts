@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 
-import { builtinCpuModel } from '../boot/cpu-model.js';
+import { builtinCpuModel, CPU_MODEL_NAME } from '../boot/cpu-model.js';
 import { shutdownExplanation } from '../boot/host-support.js';
 import { planBoot, type BootPlan } from '../boot/profiles.js';
 import { regsFromBytes, type CpuidEntry, type Regs, type Sregs } from '../cpu-state.js';
@@ -93,7 +93,7 @@ function cpuPlan(opts: RecordOptions): {
       missing = m.missing;
       return m.entries;
     };
-    return { cpuid, choice: { source: 'builtin', name: builtinCpuModel([]).name }, option: 'builtin', missing: () => missing };
+    return { cpuid, choice: { source: 'builtin', name: CPU_MODEL_NAME }, option: 'builtin', missing: () => missing };
   }
   return { cpuid: cpu.entries, choice: { source: 'file', name: cpu.name }, option: cpu.path, missing: () => [] };
 }

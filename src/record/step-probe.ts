@@ -6,27 +6,23 @@
 // and the marker "joins" the next instruction. The names go into the trace header
 // (hostModel.step.joins) and the interpreter follows them (src/replay/x86/step-model.ts).
 
+import { DEFAULT_FLAT_LOAD } from '../image/load.js';
 import { STEP_JOIN_CANDIDATES, type StepJoinName } from '../replay/x86/step-model.js';
 import { EXIT, exitReasonName } from '../trace/exit-reasons.js';
 import type { BootMode, StepModel } from '../trace/format.js';
-import { ExitRing } from './exit-ring.js';
 import { KVM_GUESTDBG } from './kvm.js';
 import type { Machine } from './machine.js';
-import { probeVm } from './probe-vm.js';
+import { probeVm, runProbe } from './probe-vm.js';
 
 /** At most this many KVM_RUNs (the probe needs ~3 per candidate) and this long. */
 const MAX_RUNS = 400;
 const TIMEOUT_MS = 2000;
-const KICK_MS = 20;
-const EINTR = 4;
 /** Port the probe writes to when done (any port: nothing is attached, the IO exit ends it). */
 const DONE_PORT = 0x80;
 
 /** `mov al, 1`: the marker after each candidate (two bytes, the same in every mode). */
 const MARKER = [0xb0, 0x01];
 
-/** Where the probe lives (inside the RAM the boot profiles give, clear of their tables). */
-const LOAD: Record<BootMode, number> = { real: 0, protected: 0x100000, long: 0x100000 };
 
 export interface StepProbeProgram {
   mode: BootMode;
@@ -53,7 +49,7 @@ export function stepProbeProgram(mode: BootMode, skip: ReadonlySet<StepJoinName>
     out.push(...MARKER);
   }
   out.push(0xe6, DONE_PORT); // out DONE_PORT, al
-  return { mode, load: LOAD[mode], code: Uint8Array.from(out), cases };
+  return { mode, load: DEFAULT_FLAT_LOAD[mode], code: Uint8Array.from(out), cases };
 }
 
 /**
@@ -110,23 +106,14 @@ export function probeStepModel(mode: BootMode): StepProbeResult {
  * and added to `unrunnable`.
  */
 function stepEnds(m: Machine, prog: StepProbeProgram, unrunnable: StepJoinName[]): Set<number> | string {
-  const ring = new ExitRing(m.vcpu.exitRing(), m.addon.runLayout);
   const ends = new Set<number>([0]);
-  const deadline = Date.now() + TIMEOUT_MS;
   m.vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP);
-  m.vcpu.startKickTimer(KICK_MS);
   try {
-    for (let runs = 0; ; runs++) {
-      if (runs > MAX_RUNS || Date.now() > deadline) throw new Error(`step probe: the probe did not finish (${runs} KVM_RUNs)`);
-      const slot = m.vcpu.runBatch(1, false) - 1;
-      const err = ring.err(slot);
-      if (err === EINTR) continue;
-      if (err !== 0) throw new Error(`step probe: KVM_RUN failed (errno ${err})`);
-      const reason = ring.exitReason(slot);
+    return runProbe('step probe', m, { timeoutMs: TIMEOUT_MS, maxRuns: MAX_RUNS }, (reason, slot, ring) => {
       const rip = Number(m.vcpu.getRegs().rip) - prog.load;
       if (reason === EXIT.DEBUG) {
         ends.add(rip);
-        continue;
+        return undefined;
       }
       if (reason === EXIT.IO && ring.ioPort(slot) === DONE_PORT) return ends;
       if (reason === EXIT.INTERNAL_ERROR || reason === EXIT.SHUTDOWN) {
@@ -139,12 +126,12 @@ function stepEnds(m: Machine, prog: StepProbeProgram, unrunnable: StepJoinName[]
         const next = c.marker + MARKER.length;
         m.vcpu.setRegs({ ...regs, rip: BigInt(prog.load + next) });
         ends.add(next);
-        continue;
+        return undefined;
       }
       if (reason !== EXIT.INTR) throw new Error(`step probe: unexpected ${exitReasonName(reason)} exit at offset ${rip}`);
-    }
+      return undefined;
+    });
   } finally {
-    m.vcpu.stopKickTimer();
     m.vcpu.setGuestDebug(0);
   }
 }

@@ -85,12 +85,7 @@ export class Cpu {
   get lastUndefinedUse(): UndefinedUse | null {
     const u = this.m.lastUnknownUse ?? this.m.lastUndefUse;
     if (u === null) return null;
-    return { flags: u.flags, seq: u.seq, usedAt: u.useAt, setAt: u.setAt, setBy: UNDEF_CLASS_NAMES[u.cls] ?? 'an earlier instruction' };
-  }
-
-  /** Sequence number of the instruction executed last (pairs with lastUndefinedUse.seq). */
-  get sequence(): number {
-    return this.m.seq;
+    return { flags: u.flags, usedAt: u.useAt, setAt: u.setAt, setBy: UNDEF_CLASS_NAMES[u.cls] ?? 'an earlier instruction' };
   }
 
   /** Calls `hook` whenever an instruction leaves flags undefined (the flag probe's fitting). */

@@ -254,6 +254,12 @@ export class LazyFlags {
     return this.cf();
   }
 
+  /** AF as an instruction's input (DAA, DAS, AAA, AAS). */
+  useAF(): number {
+    if (this.undef & AF) this.use(AF);
+    return this.af();
+  }
+
   /** Evaluate condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
   cond(cc: number): boolean {
     if (this.undef !== 0) this.use(COND_FLAGS[cc >> 1]!);

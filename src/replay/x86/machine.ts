@@ -68,8 +68,6 @@ function contributory(v: number): boolean {
 /** Where the guest read a flag an earlier instruction left undefined. */
 export interface UndefUse {
   flags: number;
-  /** instruction sequence number (Machine.seq) of the read */
-  seq: number;
   /** EIP of the reading instruction and of the instruction that left the flag undefined (-1: long ago) */
   useAt: number;
   setAt: number;
@@ -173,7 +171,7 @@ export class Machine {
   wrDelta = 0;
 
   // ---------------------------------------------------------------- per-instruction state
-  /** RFLAGS bits undefined after instruction number `undefSeq` (see setUndef) */
+  /** RFLAGS bits undefined after instruction number `undefSeq` (see noteUndefined) */
   undef = 0;
   undefSeq = -1;
   /** Undefined-flag values of the recording host (trace header), and the probe's hook. */
@@ -272,12 +270,6 @@ export class Machine {
     return this.histHi[this.seq & (HIST - 1)]!;
   }
 
-  /** Report RFLAGS bits left undefined by the current instruction. */
-  setUndef(mask: number): void {
-    this.undef = mask;
-    this.undefSeq = this.seq;
-  }
-
   /** RFLAGS for undefFlags' `before`, or -1 when no rule of the model keeps a flag (saves a materialize). */
   flagsBefore(): number {
     return this.flagModel.keeps || this.undefProbe !== null ? this.fl.get() : -1;
@@ -368,7 +360,7 @@ export class Machine {
       // the setter's EIP is in the history ring unless it ran more than HIST instructions ago
       const setAt = by >= 0 && this.seq - by < HIST ? this.histAt[by & (HIST - 1)]! % TWO32 : -1;
       const unknown = p < 0 || (this.flagModel.unknownFlags(cls, this.setterSize[p]!) & bit) !== 0;
-      use = { flags: bit, seq: this.seq, useAt: this.startEip, setAt, cls };
+      use = { flags: bit, useAt: this.startEip, setAt, cls };
       if (unknown) {
         this.lastUnknownUse = use;
         return;

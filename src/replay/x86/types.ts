@@ -47,8 +47,6 @@ export interface CpuOptions {
 /** A guest read of flags an earlier instruction left undefined. */
 export interface UndefinedUse {
   flags: number;
-  /** sequence number of the reading instruction (Cpu.sequence) */
-  seq: number;
   /** EIP of the reading instruction, and of the one that left the flags undefined */
   usedAt: number;
   setAt: number;

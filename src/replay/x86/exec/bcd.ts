@@ -13,7 +13,7 @@ export const daa: Exec = (c) => {
   let al = old;
   let cf = 0;
   let af = 0;
-  if ((al & 0xf) > 9 || (c.fl.use(AF), c.fl.af())) {
+  if ((al & 0xf) > 9 || c.fl.useAF()) {
     cf = oldCf | (al + 6 > 0xff ? 1 : 0);
     al = (al + 6) & 0xff;
     af = 1;
@@ -38,7 +38,7 @@ export const das: Exec = (c) => {
   let al = old;
   let cf = 0;
   let af = 0;
-  if ((al & 0xf) > 9 || (c.fl.use(AF), c.fl.af())) {
+  if ((al & 0xf) > 9 || c.fl.useAF()) {
     cf = oldCf | (al < 6 ? 1 : 0);
     al = (al - 6) & 0xff;
     af = 1;
@@ -57,7 +57,7 @@ export const das: Exec = (c) => {
 export const aaa: Exec = (c) => {
   const before = c.flagsBefore();
   const old = c.r8[0]!;
-  if ((c.r8[0]! & 0xf) > 9 || (c.fl.use(AF), c.fl.af())) {
+  if ((old & 0xf) > 9 || c.fl.useAF()) {
     c.r16[I_AX] = c.r16[I_AX]! + 0x106;
     c.fl.assign(AF | CF, AF | CF);
   } else {
@@ -71,7 +71,7 @@ export const aaa: Exec = (c) => {
 export const aas: Exec = (c) => {
   const before = c.flagsBefore();
   const old = c.r8[0]!;
-  if ((c.r8[0]! & 0xf) > 9 || (c.fl.use(AF), c.fl.af())) {
+  if ((old & 0xf) > 9 || c.fl.useAF()) {
     c.r16[I_AX] = c.r16[I_AX]! - 6;
     c.r8[1] = c.r8[1]! - 1;
     c.fl.assign(AF | CF, AF | CF);
