@@ -164,6 +164,23 @@ function findEntry(entries: readonly CpuidEntry[], fn: number, index: number): C
   return entries.find((e) => e.function >>> 0 === fn && ((e.flags & SIGNIFICANT_INDEX) === 0 || e.index >>> 0 === index));
 }
 
+/**
+ * KVM_GET_SUPPORTED_CPUID as vCPU 0 should see it. Some KVMs (kvm_pvm) fill in the APIC ID of
+ * the host CPU the ioctl ran on (CPUID.1:EBX[31:24], the x2APIC ID in EDX of leaves 0xB and
+ * 0x1F, CPUID.8000_001Eh:EAX), so passing the table through unchanged would make the guest's
+ * CPUID depend on where the recorder happened to be scheduled. A VMM sets those to the vCPU's
+ * own ID, as QEMU does; ours is 0.
+ */
+export function supportedForVcpu0(supported: readonly CpuidEntry[]): CpuidEntry[] {
+  return supported.map((e) => {
+    const fn = e.function >>> 0;
+    if (fn === 0x1) return { ...e, ebx: (e.ebx & 0x00ffffff) >>> 0 };
+    if (fn === 0xb || fn === 0x1f) return { ...e, edx: 0 };
+    if (fn === 0x8000001e) return { ...e, eax: 0 };
+    return { ...e };
+  });
+}
+
 export interface CpuModel {
   /** The model's name: CPU_MODEL_NAME for the builtin one. */
   name: string;

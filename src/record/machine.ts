@@ -2,6 +2,7 @@
 // apart from the run loop so the loop only sees a ready vCPU.
 import { regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
+import { supportedForVcpu0 } from '../boot/cpu-model.js';
 import { loadMemory } from '../boot/memory.js';
 import type { CpuidEntry, MemoryBlob, MemoryRegion } from '../trace/format.js';
 import { KVM_CAP, KvmUnavailableError, openKvm, type KvmAddon, type KvmSystem, type Vcpu, type Vm } from './kvm.js';
@@ -16,7 +17,8 @@ export interface MachineSpec {
   bootState(current: Sregs): { regs: Regs; sregs: Sregs };
   /**
    * The guest's CPUID entries, or how to compute them from what KVM supports
-   * (KVM_GET_SUPPORTED_CPUID). Default: the supported entries themselves (host passthrough).
+   * (KVM_GET_SUPPORTED_CPUID, with vCPU 0's APIC IDs: supportedForVcpu0). Default: the
+   * supported entries themselves (host passthrough).
    */
   cpuid?: CpuidEntry[] | ((supported: CpuidEntry[]) => CpuidEntry[]);
 }
@@ -51,7 +53,7 @@ export function createMachine(spec: MachineSpec): Machine {
   const ram = spec.memory.map((r, slot) => ({ base: r.base, bytes: new Uint8Array(vm.addMemory(slot, r.base, r.size)) }));
   loadMemory(ram, spec.initialMemory);
   const vcpu = new addon.Vcpu(kvm, vm, 0);
-  const supported = kvm.supportedCpuid();
+  const supported = supportedForVcpu0(kvm.supportedCpuid());
   const cpuid = spec.cpuid === undefined ? supported : typeof spec.cpuid === 'function' ? spec.cpuid(supported) : spec.cpuid;
   try {
     vcpu.setCpuid(cpuid);

@@ -14,6 +14,7 @@ import {
   cpuModelEntries,
   loadCpuModelFile,
   parseCpuModel,
+  supportedForVcpu0,
   vendorString,
 } from '../../src/boot/cpu-model.js';
 import type { CpuidEntry } from '../../src/cpu-state.js';
@@ -219,5 +220,23 @@ describe('CPU model files', () => {
     expect(() => parseCpuModel(many, 'many.json')).toThrow(/many\.json: entries: 257 entries, KVM takes at most 256/);
     // subleaves with a significant index may share a leaf
     expect(parseCpuModel({ entries: [{ function: 7, index: 0, flags: 1 }, { function: 7, index: 1, flags: 1 }] }, 'ok.json').entries).toHaveLength(2);
+  });
+});
+
+describe("KVM's supported CPUID as vCPU 0 sees it", () => {
+  it('sets the APIC IDs of the host CPU the ioctl ran on to 0 and keeps everything else', () => {
+    // as kvm_pvm reported it when the recorder ran on host CPU 1
+    const onCpu1 = [
+      e(0x1, 0x00a10f11, 0x01020800, 0x8120320b, 0x0f8bfbff),
+      e(0xb, 0, 0x1, 0x100, 0x1, 0, 1),
+      e(0x8000001e, 0x1, 0x100, 0, 0),
+      e(0x7, 0, 0x219c07ab, 0x0040068c, 0x00000010, 0, 1),
+    ];
+    const out = supportedForVcpu0(onCpu1);
+    expect(out[0]).toEqual(e(0x1, 0x00a10f11, 0x00020800, 0x8120320b, 0x0f8bfbff));
+    expect(out[1]).toEqual(e(0xb, 0, 0x1, 0x100, 0, 0, 1));
+    expect(out[2]).toEqual(e(0x8000001e, 0, 0x100, 0, 0));
+    expect(out[3]).toEqual(onCpu1[3]);
+    expect(onCpu1[0]!.ebx).toBe(0x01020800); // the input is left alone
   });
 });
