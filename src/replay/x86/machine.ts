@@ -189,6 +189,9 @@ export class Machine {
   private readonly setterSize = new Int8Array(SETTERS);
   private readonly setterMask = new Int16Array(SETTERS);
   private setterPos = 0;
+  /** The last logic instruction that left AF undefined (undefAF): seq, class * 16 + size. */
+  private afSeq = -1;
+  private afClsSize = 0;
   /** The last guest reads of a flag still undefined, of one the model computes and of one it does not know. */
   lastUndefUse: UndefUse | null = null;
   lastUnknownUse: UndefUse | null = null;
@@ -288,10 +291,20 @@ export class Machine {
     this.noteUndefined(cls, size, mask);
   }
 
-  /** undefFlags(cls, size, AF, ...) for AND/OR/XOR/TEST, the hottest callers. */
+  /**
+   * undefFlags(cls, size, AF, ...) for AND/OR/XOR/TEST, the hottest callers: without a rule for
+   * them, the setter goes to two fields (afSeq/afCls) instead of the ring.
+   */
   undefAF(cls: number, size: number, res: number, dst: number, src: number): void {
-    if (this.undefProbe !== null || this.flagModel.rules(cls, size) !== null) this.undefFlags(cls, size, AF, -1, res, dst, src);
-    else this.noteUndefined(cls, size, AF);
+    if (this.undefProbe !== null || this.flagModel.rules(cls, size) !== null) {
+      this.undefFlags(cls, size, AF, -1, res, dst, src);
+      return;
+    }
+    this.undef = AF;
+    this.undefSeq = this.seq;
+    this.fl.undef |= AF;
+    this.afSeq = this.seq;
+    this.afClsSize = cls * 16 + size;
   }
 
   /** Marks `mask` undefined and logs the instruction in the setter ring (read back only on a use). */
@@ -355,11 +368,17 @@ export class Machine {
     for (let m = mask; m !== 0; m &= m - 1) {
       const bit = m & -m;
       const p = this.setterOf(bit);
-      const cls = p < 0 ? -1 : this.setterCls[p]!;
-      const by = p < 0 ? -1 : this.setterSeq[p]!;
+      let by = p < 0 ? -1 : this.setterSeq[p]!;
+      let cls = p < 0 ? -1 : this.setterCls[p]!;
+      let size = p < 0 ? 0 : this.setterSize[p]!;
+      if (bit === AF && this.afSeq > by) {
+        by = this.afSeq;
+        cls = this.afClsSize >> 4;
+        size = this.afClsSize & 15;
+      }
       // the setter's EIP is in the history ring unless it ran more than HIST instructions ago
       const setAt = by >= 0 && this.seq - by < HIST ? this.histAt[by & (HIST - 1)]! % TWO32 : -1;
-      const unknown = p < 0 || (this.flagModel.unknownFlags(cls, this.setterSize[p]!) & bit) !== 0;
+      const unknown = by < 0 || (this.flagModel.unknownFlags(cls, size) & bit) !== 0;
       use = { flags: bit, useAt: this.startEip, setAt, cls };
       if (unknown) {
         this.lastUnknownUse = use;

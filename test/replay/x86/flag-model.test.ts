@@ -74,6 +74,13 @@ describe('tracking undefined flags', () => {
     expect(m.cpu.lastUndefinedUse).toMatchObject({ flags: CF, usedAt: 0x7c04, setAt: 0x7c00, setBy: 'bsf' });
   });
 
+  it('names the logic instruction that left AF undefined when DAA reads it', () => {
+    // xor ax, ax; daa; hlt
+    const m = setup(Uint8Array.from([0x31, 0xc0, 0x27, 0xf4]));
+    m.runToHlt();
+    expect(m.cpu.lastUndefinedUse).toMatchObject({ flags: AF, usedAt: 0x7c02, setAt: 0x7c00, setBy: 'xor' });
+  });
+
   it('does not count reads of defined flags, nor the interpreter saving RFLAGS', () => {
     // mul bl; jc +0 (CF is defined by MUL); hlt
     const m = setup(Uint8Array.from([0xf6, 0xe3, 0x72, 0x00, 0xf4]), { regs: { rax: 2n, rbx: 3n } });
