@@ -7,6 +7,8 @@ export type { ReplayResult, ReplayOptions, Divergence, DivergenceKind } from './
 export { formatDivergence, summaryLine } from './replay/report.js';
 export { openTrace, readTrace, TraceError } from './trace/reader.js';
 export type { OpenedTrace } from './trace/reader.js';
+export { verifyTrace } from './trace/verify.js';
+export type { VerifyResult } from './trace/verify.js';
 export { TraceWriter } from './trace/writer.js';
 export * from './trace/format.js';
 export { EXIT, exitReasonName } from './trace/exit-reasons.js';

@@ -82,6 +82,8 @@ export interface SyntheticOptions {
   header?: TraceHeader;
   /** Guest nanoseconds between exits (default 500). */
   stepNs?: number;
+  /** Bytes per frame of records (default: the writer's 1 MiB). */
+  frameBytes?: number;
 }
 
 const CONSOLE_TEXT = Buffer.from('Hello from a synthetic guest!\n', 'latin1');
@@ -94,7 +96,7 @@ const CONSOLE_TEXT = Buffer.from('Hello from a synthetic guest!\n', 'latin1');
 export async function writeSyntheticTrace(path: string, opts: SyntheticOptions = {}): Promise<{ records: number }> {
   const n = opts.exits ?? 1000;
   const header = opts.header ?? syntheticHeader();
-  const w = new TraceWriter(path);
+  const w = new TraceWriter(path, opts.frameBytes);
   w.writeHeader(header);
   const regs = new Uint8Array(regsToBytes(header.boot.regs));
   const view = new DataView(regs.buffer);

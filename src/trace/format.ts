@@ -1,12 +1,16 @@
-// Trace format v1: the in-memory shapes a reader hands out and the on-disk (msgpack) shapes
-// the writer produces. docs/trace-format.md is the specification; keep the two in step.
+// Trace format 2.0 (readers take 1.x too): the in-memory shapes a reader hands out and the
+// on-disk (msgpack) shapes the writer produces. docs/trace-format.md is the specification; keep
+// the two in step.
 import type { CpuidEntry, Regs, Sregs } from '../cpu-state.js';
 
 export const MAGIC = 'vmtrace';
 /** The file's first 8 bytes: MAGIC as a msgpack fixstr, so the whole file is a msgpack stream. */
 export const MAGIC_BYTES = Uint8Array.from([0xa7, ...Buffer.from(MAGIC, 'ascii')]);
-export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 1;
+/** What the writer produces: 2.0 frames records in checksummed chunks (src/trace/frame.ts). */
+export const FORMAT_MAJOR = 2;
+export const FORMAT_MINOR = 0;
+/** Readers also take 1.x traces (records as plain top-level values, no checksums). */
+export const OLDEST_READABLE_MAJOR = 1;
 
 /** Largest header (it embeds the guest image and boot memory) and largest record a reader accepts. */
 export const MAX_HEADER_BYTES = 1 << 30;

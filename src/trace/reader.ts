@@ -1,20 +1,37 @@
 // Streaming trace reader. Validates every value it hands out and reports problems with the file
-// name and byte offset; a trace cut short is readable up to its last complete record.
+// name and byte offset; a trace cut short is readable up to its last complete record. In format
+// 2 every frame's checksums are checked before any of its records is handed out, so a corrupt
+// byte is reported as corrupt, and only a file cut inside (or after) its last frame as truncated.
 //
 // One decoding path: a TraceScanner steps through the records and holds the current one in its
 // own fields (a flyweight: nothing is allocated per record), and records()/batches() build
 // TraceRecord objects from it. Statistics and diff read the scanner directly. Two decoders fill
 // it: scanFast for the writer's exact layout, straight from the bytes, and msgpackr plus
 // field-by-field checks (decodeRecord) for everything else, which also words every error.
+import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Unpackr } from 'msgpackr';
 
 import { REGS_BYTES, regsFromBytes, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
 import { exitReasonName } from './exit-reasons.js';
+import {
+  FRAME_HEAD_BYTES,
+  MAX_FOOTER_FRAME_BYTES,
+  MAX_RECORDS_FRAME_BYTES,
+  parseFrameHead,
+  partialHeadProblem,
+  payloadCrc,
+  TAG_END,
+  TAG_HEADER,
+  TAG_RECORDS,
+  tagName,
+  type FrameHead,
+} from './frame.js';
 import { parseRules } from '../replay/x86/flag-model.js';
 import {
   FORMAT_MAJOR,
+  OLDEST_READABLE_MAJOR,
   K,
   KIND_CODE,
   MAGIC_BYTES,
@@ -74,28 +91,35 @@ class Check {
     return v as Obj;
   }
 
-  num(o: Obj, key: string): number {
+  num(o: Obj, key: string, path = ''): number {
     const v = o[key];
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`'${key}' must be a number, got ${describe(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`'${path}${key}' must be a number, got ${describe(v)}`);
     return v;
   }
 
-  str(o: Obj, key: string): string {
+  /** A non-negative integer no larger than 2^53. */
+  uint(o: Obj, key: string, path = ''): number {
     const v = o[key];
-    if (typeof v !== 'string') this.fail(`'${key}' must be a string, got ${describe(v)}`);
+    if (!isUint(v)) this.fail(`'${path}${key}' must be a non-negative integer, got ${describe(v)}`);
     return v;
   }
 
-  bin(o: Obj, key: string, length?: number): Uint8Array {
+  str(o: Obj, key: string, path = ''): string {
     const v = o[key];
-    if (!(v instanceof Uint8Array)) this.fail(`'${key}' must be binary, got ${describe(v)}`);
-    if (length !== undefined && v.length !== length) this.fail(`'${key}' must be ${length} bytes, got ${v.length}`);
+    if (typeof v !== 'string') this.fail(`'${path}${key}' must be a string, got ${describe(v)}`);
     return v;
   }
 
-  arr(o: Obj, key: string): unknown[] {
+  bin(o: Obj, key: string, length?: number, path = ''): Uint8Array {
     const v = o[key];
-    if (!Array.isArray(v)) this.fail(`'${key}' must be an array, got ${describe(v)}`);
+    if (!(v instanceof Uint8Array)) this.fail(`'${path}${key}' must be binary, got ${describe(v)}`);
+    if (length !== undefined && v.length !== length) this.fail(`'${path}${key}' must be ${length} bytes, got ${v.length}`);
+    return v;
+  }
+
+  arr(o: Obj, key: string, path = ''): unknown[] {
+    const v = o[key];
+    if (!Array.isArray(v)) this.fail(`'${path}${key}' must be an array, got ${describe(v)}`);
     return v;
   }
 }
@@ -248,6 +272,12 @@ class ValueStream {
   private size: number;
   /** Offset where an incomplete value starts when the file ends inside it. */
   truncatedAt: number | undefined;
+  /** Format 2: the file is frames, and records are read from the current frame's payload only. */
+  framed = false;
+  /** End (exclusive, in buf) of the bytes records are read from: the frame's payload, or (1.x) buf. */
+  limit = 0;
+  /** File offset of the current frame's head (format 2). */
+  frameAt = 0;
 
   constructor(
     private readonly fh: FileHandle,
@@ -268,13 +298,14 @@ class ValueStream {
   /** True when a complete value starts at pos (no I/O needed); false when more bytes are needed. */
   frame(limit: number): boolean {
     const { buf, pos } = this;
-    if (pos >= buf.length) return false;
-    const e = frameEnd(buf, pos, buf.length);
+    if (pos >= this.limit) return false;
+    const e = frameEnd(buf, pos, this.limit);
     if (e >= 0) {
       this.valueEnd = e;
       return true;
     }
     if (e === INVALID) this.invalid();
+    if (this.framed) throw new TraceError(this.file, this.offset, 'corrupt: a value runs past the end of its frame');
     if (buf.length - pos > limit) {
       throw new TraceError(this.file, this.offset, `a value longer than ${limit} bytes (corrupt length field?)`);
     }
@@ -309,6 +340,63 @@ class ValueStream {
 
   async next(limit: number): Promise<RawValue | undefined> {
     return (await this.ensure(limit)) ? this.take() : undefined;
+  }
+
+  /**
+   * Format 2: checks the frame at pos whole (its head, then its payload's checksum) and makes
+   * its payload buf[pos, limit). Undefined at the end of the file, with truncatedAt set when the
+   * file ends inside the frame. Frames larger than `maxLength` are refused as corrupt.
+   */
+  async nextFrame(maxLength: number): Promise<FrameHead | undefined> {
+    const at = this.offset;
+    if (!(await this.need(FRAME_HEAD_BYTES))) {
+      const n = this.buf.length - this.pos;
+      if (n === 0) return undefined;
+      const problem = partialHeadProblem(this.buf, this.pos, n);
+      if (problem) throw new TraceError(this.file, at, `corrupt: ${problem}`);
+      this.truncatedAt = at;
+      return undefined;
+    }
+    const head = parseFrameHead(this.buf, this.pos);
+    if (typeof head === 'string') throw new TraceError(this.file, at, `corrupt: ${head}`);
+    if (head.length > maxLength) {
+      throw new TraceError(this.file, at, `corrupt: a ${tagName(head.tag)} frame of ${head.length} bytes (at most ${maxLength})`);
+    }
+    if (!(await this.need(FRAME_HEAD_BYTES + head.length))) {
+      this.truncatedAt = at;
+      return undefined;
+    }
+    const start = this.pos + FRAME_HEAD_BYTES;
+    const end = start + head.length;
+    if (payloadCrc(this.buf.subarray(start, end)) !== head.crc) {
+      throw new TraceError(this.file, at, `corrupt: ${tagName(head.tag)} frame checksum mismatch (its ${head.length} payload bytes changed)`);
+    }
+    this.frameAt = at;
+    this.pos = start;
+    this.limit = end;
+    return head;
+  }
+
+  /** Format 2: the current frame's payload as its one msgpack value (header, footer). */
+  takePayload(what: string): unknown {
+    const e = frameEnd(this.buf, this.pos, this.limit);
+    if (e !== this.limit) throw new TraceError(this.file, this.frameAt, `corrupt: the ${what} frame's payload is not one msgpack value`);
+    this.valueEnd = e;
+    return this.take().value;
+  }
+
+  /** True when bytes follow pos in the file. */
+  async more(): Promise<boolean> {
+    return this.need(1);
+  }
+
+  /** Makes n bytes from pos available in buf; false when the file ends first. */
+  private async need(n: number): Promise<boolean> {
+    while (this.buf.length - this.pos < n) {
+      if (this.eof) return false;
+      await this.fill();
+    }
+    return true;
   }
 
   /** Reports an undefined byte the way msgpackr words it. */
@@ -363,6 +451,8 @@ class ValueStream {
     }
     this.bufAt += this.pos;
     this.pos = 0;
+    // A frame's payload is always whole in buf, so a fill starts at a frame head: no payload yet.
+    this.limit = this.framed ? 0 : this.buf.length;
     if (eof) {
       this.eof = true;
       return;
@@ -396,6 +486,8 @@ export interface ScanMark {
   /** Registers and special registers after the record before it (deltas apply to these). */
   readonly regs: Uint8Array;
   readonly sregs: Sregs;
+  /** Format 2, inside a frame: the offset of the frame holding that record (read and checked again). */
+  readonly frameAt?: number;
 }
 
 export interface OpenedTrace {
@@ -443,16 +535,33 @@ export async function openTrace(file: string): Promise<OpenedTrace> {
 }
 
 async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
-  const magic = Buffer.alloc(MAGIC_BYTES.length);
-  const { bytesRead } = await fh.read(magic, 0, magic.length, 0);
-  if (bytesRead < magic.length || !magic.equals(MAGIC_BYTES)) {
-    throw new TraceError(file, 0, bytesRead === 0 ? 'empty file, not a vmtrace trace' : 'not a vmtrace trace (wrong magic bytes)');
+  const start = Buffer.alloc(MAGIC_BYTES.length + 1);
+  const { bytesRead } = await fh.read(start, 0, start.length, 0);
+  if (bytesRead < MAGIC_BYTES.length || !start.subarray(0, MAGIC_BYTES.length).equals(MAGIC_BYTES)) {
+    const prefix = bytesRead > 0 && start.subarray(0, bytesRead).equals(MAGIC_BYTES.subarray(0, bytesRead));
+    throw new TraceError(
+      file,
+      0,
+      bytesRead === 0 ? 'empty file, not a vmtrace trace' : prefix ? `truncated: the file ends inside the magic bytes (${bytesRead} bytes)` : 'not a vmtrace trace (wrong magic bytes)',
+    );
   }
-  const stream = new ValueStream(fh, file);
-  await stream.next(MAX_HEADER_BYTES); // the magic string itself
-  const raw = await stream.next(MAX_HEADER_BYTES);
-  if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
-  const header = decodeHeader(raw.value, file, raw.offset);
+  // Format 2 starts its frames right after the magic (a fixarray); 1.x has the header map there.
+  const framed = bytesRead > MAGIC_BYTES.length && start[MAGIC_BYTES.length] === 0x96;
+  const stream = new ValueStream(fh, file, MAGIC_BYTES.length);
+  let header: TraceHeader;
+  if (framed) {
+    stream.framed = true;
+    const head = await stream.nextFrame(MAX_HEADER_BYTES);
+    if (!head) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
+    if (head.tag !== TAG_HEADER || head.first !== 0 || head.count !== 1) {
+      throw new TraceError(file, MAGIC_BYTES.length, `corrupt: the first frame must be the header, found a ${tagName(head.tag)} frame`);
+    }
+    header = decodeHeader(stream.takePayload('header'), file, MAGIC_BYTES.length, true);
+  } else {
+    const raw = await stream.next(MAX_HEADER_BYTES);
+    if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
+    header = decodeHeader(raw.value, file, raw.offset, false);
+  }
 
   let started = false;
   const trace: OpenedTrace = {
@@ -491,8 +600,11 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
     },
     scanFrom(mark) {
       const ending: TraceEnding = { footer: undefined, truncated: false, truncatedAt: undefined };
-      const from = new ValueStream(fh, file, mark.offset, SMALL_CHUNK_BYTES);
-      return new TraceScanner(from, ending, mark.regs, mark.sregs, mark.index);
+      const from = new ValueStream(fh, file, mark.frameAt ?? mark.offset, SMALL_CHUNK_BYTES);
+      from.framed = framed;
+      const s = new TraceScanner(from, ending, mark.regs, mark.sregs, mark.index);
+      if (mark.frameAt !== undefined) s.resumeAt = mark.offset;
+      return s;
     },
     close: () => fh.close(),
   };
@@ -551,9 +663,18 @@ export class TraceScanner {
   mmioAt = 0;
   mmioLen = 0;
   detail: ExitDetail | undefined = undefined;
+  /** Exit records (kind 'exit') so far, counted from the scan's first record. */
+  exits = 0;
   /** The footer was read, or the file ended: no more records. */
   private ended = false;
   private footerChecked = false;
+  /** Format 2: the current frame holds records [frameFirst, frameEnd). */
+  private frameFirst = 0;
+  private frameEnd: number;
+  /** Format 2, scanFrom(): the offset to resume at inside the first frame read. @internal */
+  resumeAt: number | undefined;
+  /** Whether the scan began at the first record (then the footer's exit count is checked). */
+  private readonly fromStart: boolean;
 
   /** @internal use OpenedTrace.scan() */
   constructor(
@@ -567,6 +688,8 @@ export class TraceScanner {
     this.regsBytes.set(regs);
     this.sregs = sregs;
     this.index = firstIndex - 1;
+    this.frameEnd = firstIndex;
+    this.fromStart = firstIndex === 0;
   }
 
   /**
@@ -577,12 +700,21 @@ export class TraceScanner {
     const st = this.stream;
     const b = st.buf;
     const p = st.pos;
-    if (p >= b.length || this.ended) return false;
-    const e = scanFast(this, b, p, b.length);
+    if (p >= st.limit || this.ended) return false;
+    const e = scanFast(this, b, p, st.limit);
     if (e < 0) return this.nextSlow();
     this.offset = st.bufAt + p;
     st.pos = e;
+    return this.counted();
+  }
+
+  /** Counts the record just decoded, checking its sequence number. */
+  private counted(): boolean {
     this.index++;
+    if (this.seq !== this.index) {
+      throw new TraceError(this.stream.file, this.offset, `corrupt: record ${this.index} has sequence number ${this.seq}`);
+    }
+    if (this.kind === 'exit') this.exits++;
     return true;
   }
 
@@ -594,31 +726,86 @@ export class TraceScanner {
     const c = new Check(st.file, offset, 'record');
     const o = c.obj(value, 'record');
     if (o[K.kind] === KIND_CODE.end) {
-      this.ending.footer = decodeFooter(o, c, offset);
-      this.ended = true;
+      if (st.framed) c.fail('corrupt: a footer inside a frame of records');
+      this.endWith(decodeFooter(o, c, offset));
       return false;
     }
     decodeRecord(this, o, c);
     this.offset = offset;
-    this.index++;
-    return true;
+    return this.counted();
+  }
+
+  /** The footer: its counts must be the trace's. */
+  private endWith(footer: TraceFooter): void {
+    const c = new Check(this.stream.file, footer.offset, 'footer');
+    if (footer.records !== this.index + 1) c.fail(`corrupt: it counts ${footer.records} records, the trace holds ${this.index + 1}`);
+    if (this.fromStart && footer.exits !== this.exits) c.fail(`corrupt: it counts ${footer.exits} exits, the trace holds ${this.exits}`);
+    this.ending.footer = footer;
+    this.ended = true;
   }
 
   /** Reads on until the next record is in memory; false when the records have ended. */
   async read(): Promise<boolean> {
+    const st = this.stream;
     if (this.ended) {
       if (this.ending.footer !== undefined && !this.footerChecked) {
         this.footerChecked = true;
-        const extra = await this.stream.next(MAX_RECORD_BYTES);
-        if (extra) throw new TraceError(this.stream.file, extra.offset, 'data after the footer');
+        const extra = await st.next(MAX_RECORD_BYTES);
+        if (extra) throw new TraceError(st.file, extra.offset, 'data after the footer');
       }
       return false;
     }
-    if (await this.stream.ensure(MAX_RECORD_BYTES)) return true;
+    if (st.framed) return this.readFrame();
+    if (await st.ensure(MAX_RECORD_BYTES)) return true;
+    this.truncate();
+    return false;
+  }
+
+  private truncate(): void {
     this.ended = true;
     this.ending.truncated = true;
     this.ending.truncatedAt = this.stream.truncatedAt;
-    return false;
+  }
+
+  /** Format 2: the current frame's records are all read; checks and enters the next frame. */
+  private async readFrame(): Promise<boolean> {
+    const st = this.stream;
+    if (this.index + 1 !== this.frameEnd) {
+      const held = this.index + 1 - this.frameFirst;
+      throw new TraceError(st.file, st.frameAt, `corrupt: the frame holds ${held} records, its head says ${this.frameEnd - this.frameFirst}`);
+    }
+    const head = await st.nextFrame(MAX_RECORDS_FRAME_BYTES);
+    if (!head) {
+      if (this.resumeAt !== undefined) throw new TraceError(st.file, st.offset, 'the frame to resume at is gone');
+      this.truncate();
+      return false;
+    }
+    const at = st.frameAt;
+    const c = new Check(st.file, at, `${tagName(head.tag)} frame`);
+    if (this.resumeAt !== undefined) {
+      // scanFrom(): the frame holding the mark's record, read again from its start.
+      const pos = this.resumeAt - st.bufAt;
+      if (head.tag !== TAG_RECORDS || pos < st.pos || pos > st.limit) c.fail('not the frame the scan mark points into');
+      st.pos = pos;
+      this.resumeAt = undefined;
+    } else if (head.tag === TAG_RECORDS) {
+      if (head.count === 0) c.fail('corrupt: a frame of no records');
+      if (head.first !== this.index + 1) {
+        c.fail(`corrupt: it starts at record ${head.first}, expected ${this.index + 1} (a frame is missing, repeated or out of order)`);
+      }
+    } else if (head.tag === TAG_END) {
+      if (head.length > MAX_FOOTER_FRAME_BYTES) c.fail(`corrupt: ${head.length} bytes`);
+      const o = c.obj(st.takePayload('footer'), 'footer');
+      if (o[K.kind] !== KIND_CODE.end) c.fail(`corrupt: the footer's '${K.kind}' must be '${KIND_CODE.end}'`);
+      if (head.first !== this.index + 1) c.fail(`corrupt: it follows record ${head.first}, the trace holds ${this.index + 1}`);
+      this.endWith(decodeFooter(o, new Check(st.file, at, 'footer'), at));
+      this.footerChecked = true;
+      if (await st.more()) throw new TraceError(st.file, st.offset, 'corrupt: data after the footer');
+      return false;
+    } else c.fail('corrupt: a second header');
+    this.frameFirst = head.first;
+    this.frameEnd = head.first + head.count;
+    return true;
   }
 
   /**
@@ -638,7 +825,10 @@ export class TraceScanner {
 
   /** Where the scan stands now (after the current record), for scanFrom(). */
   mark(): ScanMark {
-    return { index: this.index + 1, offset: this.stream.offset, regs: this.regsBytes.slice(), sregs: this.sregs };
+    const st = this.stream;
+    const mark = { index: this.index + 1, offset: st.offset, regs: this.regsBytes.slice(), sregs: this.sregs };
+    // Inside a frame, a rescan reads (and checks) that frame again; between frames it starts at the next.
+    return st.framed && st.pos < st.limit ? { ...mark, frameAt: st.frameAt } : mark;
   }
 
   /** The current record as a TraceRecord of its own (payload bytes copied). */
@@ -718,55 +908,110 @@ function copyBytes(b: Uint8Array, at: number, n: number): Uint8Array {
   return out;
 }
 
-function decodeHeader(v: unknown, file: string, offset: number): TraceHeader {
+/** Most guest RAM a header may describe (replay allocates it): above any recorder's --mem limit. */
+const MAX_RAM_BYTES = 4 * 1024 ** 3;
+
+function decodeHeader(v: unknown, file: string, offset: number, framed: boolean): TraceHeader {
   const c = new Check(file, offset, 'header');
   const h = c.obj(v, 'header');
   const fmt = c.arr(h, 'format');
   const [major, minor] = fmt;
-  if (typeof major !== 'number' || typeof minor !== 'number') return c.fail("'format' must be [major, minor]");
-  if (major !== FORMAT_MAJOR) {
-    c.fail(`trace format ${major}.${minor} is not supported by this vmtrace (reads ${FORMAT_MAJOR}.x); upgrade vmtrace`);
+  if (!isUint(major) || !isUint(minor) || fmt.length !== 2) return c.fail("'format' must be [major, minor]");
+  if (major > FORMAT_MAJOR || major < OLDEST_READABLE_MAJOR) {
+    c.fail(`trace format ${major}.${minor} is not supported by this vmtrace (reads ${OLDEST_READABLE_MAJOR}.x to ${FORMAT_MAJOR}.x); upgrade vmtrace`);
   }
+  if (framed !== major >= 2) c.fail(`corrupt: it says format ${major}.${minor}, but the file is laid out as format ${framed ? '2' : '1'}`);
+  const tool = c.obj(h.tool, 'tool');
+  const host = c.obj(h.host, 'host');
   const guest = c.obj(h.guest, 'guest');
+  const image = c.bin(guest, 'image', undefined, 'guest.');
+  const sha256 = c.str(guest, 'sha256', 'guest.');
+  if (createHash('sha256').update(image).digest('hex') !== sha256) c.fail("corrupt: 'guest.sha256' does not match 'guest.image'");
   const boot = c.obj(h.boot, 'boot');
-  const mode = c.str(boot, 'mode');
+  const mode = c.str(boot, 'mode', 'boot.');
   if (mode !== 'real' && mode !== 'protected' && mode !== 'long') c.fail(`unknown boot mode '${mode}'`);
-  const memory = c.arr(h, 'memory').map((m) => {
-    const r = c.obj(m, 'memory[]');
-    return { base: c.num(r, 'base'), size: c.num(r, 'size'), kind: 'ram' as const };
-  });
-  const initialMemory = c.arr(h, 'initialMemory').map((m) => {
-    const r = c.obj(m, 'initialMemory[]');
-    return { address: c.num(r, 'address'), bytes: c.bin(r, 'bytes'), what: c.str(r, 'what') };
+  const memory = decodeMemory(c, c.arr(h, 'memory'));
+  const initialMemory = c.arr(h, 'initialMemory').map((m, i) => {
+    const at = `initialMemory[${i}].`;
+    const r = c.obj(m, at.slice(0, -1));
+    const blob = { address: c.uint(r, 'address', at), bytes: c.bin(r, 'bytes', undefined, at), what: c.str(r, 'what', at) };
+    if (!memory.some((g) => blob.address >= g.base && blob.address + blob.bytes.length <= g.base + g.size)) {
+      c.fail(`'${at}address': ${blob.bytes.length} bytes at 0x${blob.address.toString(16)} do not fit in guest RAM`);
+    }
+    return blob;
   });
   const semantics = c.obj(h.semantics, 'semantics');
   const cpu = h.cpu === undefined ? undefined : decodeCpuChoice(c, c.obj(h.cpu, 'cpu'));
   const hostModel = h.hostModel === undefined ? undefined : decodeHostModel(c, c.obj(h.hostModel, 'hostModel'));
   return {
     format: { major, minor },
-    tool: c.obj(h.tool, 'tool') as TraceHeader['tool'],
+    tool: { name: c.str(tool, 'name', 'tool.'), version: c.str(tool, 'version', 'tool.') },
     createdAt: c.str(h, 'createdAt'),
-    host: c.obj(h.host, 'host') as unknown as TraceHeader['host'],
-    guest: {
-      name: c.str(guest, 'name'),
-      image: c.bin(guest, 'image'),
-      sha256: c.str(guest, 'sha256'),
-      loadAddress: c.num(guest, 'loadAddress'),
+    host: {
+      kernel: c.str(host, 'kernel', 'host.'),
+      kvmApiVersion: c.num(host, 'kvmApiVersion', 'host.'),
+      kvmModule: c.str(host, 'kvmModule', 'host.'),
+      cpuVendor: c.str(host, 'cpuVendor', 'host.'),
+      cpuModel: c.str(host, 'cpuModel', 'host.'),
+      syncRegs: host.syncRegs === true,
     },
+    guest: { name: c.str(guest, 'name', 'guest.'), image, sha256, loadAddress: c.uint(guest, 'loadAddress', 'guest.') },
     memory,
     initialMemory,
     boot: {
       mode: mode as BootMode,
-      regs: regsFromBytes(c.bin(boot, 'regs', REGS_BYTES)),
-      sregs: sregsFromBytes(c.bin(boot, 'sregs', SREGS_BYTES)),
-      cpuid: c.arr(boot, 'cpuid') as CpuidEntry[],
+      regs: regsFromBytes(c.bin(boot, 'regs', REGS_BYTES, 'boot.')),
+      sregs: sregsFromBytes(c.bin(boot, 'sregs', SREGS_BYTES, 'boot.')),
+      cpuid: c.arr(boot, 'cpuid', 'boot.').map((e, i) => decodeCpuidEntry(c, e, `boot.cpuid[${i}]`)),
     },
     ...(cpu ? { cpu } : {}),
     ...(hostModel ? { hostModel } : {}),
-    devices: c.arr(h, 'devices') as TraceHeader['devices'],
+    devices: c.arr(h, 'devices').map((d, i) => decodeDevice(c, d, `devices[${i}]`)),
     options: c.obj(h.options, 'options'),
     semantics: { registers: 'completed', singleStep: semantics.singleStep === true },
   };
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** RAM regions: in order, apart, and no more than replay can allocate. */
+function decodeMemory(c: Check, list: unknown[]): TraceHeader['memory'] {
+  let total = 0;
+  let end = 0;
+  return list.map((m, i) => {
+    const at = `memory[${i}].`;
+    const r = c.obj(m, at.slice(0, -1));
+    const base = c.uint(r, 'base', at);
+    const size = c.uint(r, 'size', at);
+    if (r.kind !== 'ram') c.fail(`'${at}kind' must be 'ram', got ${describe(r.kind)}`);
+    if (base < end) c.fail(`'${at}base' 0x${base.toString(16)} overlaps the region before it`);
+    total += size;
+    if (total > MAX_RAM_BYTES) c.fail(`corrupt: the memory regions add up to more than ${MAX_RAM_BYTES / 1024 ** 3} GiB of RAM`);
+    end = base + size;
+    return { base, size, kind: 'ram' as const };
+  });
+}
+
+function decodeCpuidEntry(c: Check, v: unknown, at: string): CpuidEntry {
+  const e = c.obj(v, at);
+  const u32 = (k: string) => {
+    const x = c.uint(e, k, `${at}.`);
+    if (x > 0xffffffff) c.fail(`'${at}.${k}' must be a 32-bit value, got ${x}`);
+    return x;
+  };
+  return { function: u32('function'), index: u32('index'), flags: u32('flags'), eax: u32('eax'), ebx: u32('ebx'), ecx: u32('ecx'), edx: u32('edx') };
+}
+
+function decodeDevice(c: Check, v: unknown, at: string): TraceHeader['devices'][number] {
+  const d = c.obj(v, at);
+  const kind = d.kind;
+  if (kind !== 'port' && kind !== 'mmio') c.fail(`'${at}.kind' must be 'port' or 'mmio', got ${describe(kind)}`);
+  const base = c.uint(d, 'base', `${at}.`);
+  const length = c.uint(d, 'length', `${at}.`);
+  if (length === 0 || base + length > (kind === 'port' ? 0x10000 : 2 ** 52)) c.fail(`'${at}' covers no valid ${kind} range (base 0x${base.toString(16)}, length ${length})`);
+  return { name: c.str(d, 'name', `${at}.`), kind, base, length };
 }
 
 function decodeCpuChoice(c: Check, o: Obj): CpuChoice {

@@ -1,13 +1,15 @@
-// Streams a trace to disk. Records are encoded into a buffer that is handed, in chunks that
-// end on record boundaries, to a background write: the vCPU loop never waits for the disk
-// (page-cache writeback can stall a writer for seconds), and a crash or Ctrl-C leaves a file
-// readable up to its last written record.
+// Streams a trace to disk. Records are encoded into a buffer that is handed, as checksummed
+// frames of whole records (src/trace/frame.ts), to a background write: the vCPU loop never
+// waits for the disk (page-cache writeback can stall a writer for seconds), and a crash leaves a
+// file readable up to its last written frame. Frames are closed at 1 MiB and at least every
+// 100 ms, so a SIGKILL loses at most the last 100 ms of records.
 import { close, closeSync, openSync, write, writeSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 
 import { REGS_BYTES, regsToBytes } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import { EXIT } from './exit-reasons.js';
+import { encodeFrame, FRAME_HEAD_BYTES, putFrameHead, TAG_END, TAG_HEADER, TAG_RECORDS } from './frame.js';
 import { MsgpackOut, putKey, putUint } from './msgpack-out.js';
 import {
   FORMAT_MAJOR,
@@ -22,6 +24,8 @@ import {
 } from './format.js';
 
 const FLUSH_BYTES = 1 << 20;
+/** Records never wait longer than this in memory (while the event loop runs: the vCPU loop yields every 20 ms). */
+const FLUSH_MS = 100;
 /** Past this much unwritten data, flush() writes synchronously rather than queueing more. */
 const MAX_QUEUED_BYTES = 64 << 20;
 const ALL_REGS = (1 << (REGS_BYTES / 8)) - 1;
@@ -54,6 +58,10 @@ export class TraceWriter {
   private readonly packr = new Packr({ useRecords: false, variableMapSize: true });
   private readonly out = new MsgpackOut(FLUSH_BYTES * 2);
   private seq = 0;
+  /** The frame being filled: where its head goes in `out`, and its first record. */
+  private frameAt = -1;
+  private frameFirst = 0;
+  private readonly timer: NodeJS.Timeout;
   private exits = 0;
   /** Registers of the previous record, as 36 u32 halves: records store only what changed. */
   private readonly prevRegs = new Uint32Array(REGS_BYTES / 4);
@@ -73,8 +81,15 @@ export class TraceWriter {
   private drained: (() => void) | undefined;
   private failure: Error | undefined;
 
-  constructor(readonly path: string) {
+  /** `frameBytes`: close a frame of records once it holds this much (tests use small frames). */
+  constructor(
+    readonly path: string,
+    private readonly frameBytes = FLUSH_BYTES,
+  ) {
     this.fd = openSync(path, 'w');
+    this.timer = setInterval(() => {
+      if (!this.failure && !this.closed) this.flush();
+    }, FLUSH_MS).unref();
   }
 
   get records(): number {
@@ -84,8 +99,7 @@ export class TraceWriter {
   writeHeader(h: TraceHeader): void {
     this.prevRegs.set(new Uint32Array(regsToBytes(h.boot.regs).buffer));
     this.out.raw(MAGIC_BYTES);
-    this.out.raw(
-      this.packr.pack({
+    const header = this.packr.pack({
         format: [FORMAT_MAJOR, FORMAT_MINOR],
         tool: h.tool,
         createdAt: h.createdAt,
@@ -105,8 +119,8 @@ export class TraceWriter {
         options: h.options,
         semantics: h.semantics,
         exitReasons: Object.fromEntries(Object.entries(EXIT).map(([name, code]) => [code, name])),
-      }),
-    );
+    });
+    this.out.raw(encodeFrame(TAG_HEADER, 0, 1, header));
     this.flush();
   }
 
@@ -117,6 +131,7 @@ export class TraceWriter {
    */
   writeRecord(r: RecordInput): void {
     const o = this.out;
+    if (this.frameAt < 0) this.openFrame();
     const mask = this.diffRegs(r.regsBytes);
     const delta = mask !== ALL_REGS;
     const fields = 6 + (delta ? 1 : 0) + (r.sregsBytes ? 1 : 0) + (r.io ? 1 : 0) + (r.mmio ? 1 : 0) + (r.detail ? 1 : 0);
@@ -179,7 +194,7 @@ export class TraceWriter {
       o.raw(this.packr.pack(r.detail));
     }
     if (r.kind === 'exit') this.exits++;
-    if (o.used >= FLUSH_BYTES) this.flush();
+    if (o.used >= this.frameBytes) this.flush();
   }
 
   /** Bit i set: register i (REG_NAMES order) changed; changed values go to changedRegs. */
@@ -219,7 +234,13 @@ export class TraceWriter {
       [K.sregs]: f.sregsBytes,
     };
     if (f.status !== undefined) footer.status = f.status;
-    this.out.raw(this.packr.pack(footer));
+    this.flush();
+    this.out.raw(encodeFrame(TAG_END, this.seq, 1, this.packr.pack(footer)));
+    await this.finishWithoutFooter();
+  }
+
+  /** Writes everything encoded so far and closes, without a footer (readers: truncated). */
+  async finishWithoutFooter(): Promise<void> {
     this.flush();
     await new Promise<void>((resolve) => {
       this.drained = resolve;
@@ -236,6 +257,7 @@ export class TraceWriter {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    clearInterval(this.timer);
     for (const chunk of this.queue) writeAllSync(this.fd, chunk.bytes, chunk.position);
     this.queue.length = 0;
     // A background write still in flight closes the file when it ends (closing under it could
@@ -244,9 +266,22 @@ export class TraceWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Hands every complete record encoded so far to the background writer. */
+  /** Starts a frame of records: room for its head, filled in by flush(). */
+  private openFrame(): void {
+    this.out.reserve(FRAME_HEAD_BYTES);
+    this.frameAt = this.out.used;
+    this.frameFirst = this.seq;
+    this.out.used += FRAME_HEAD_BYTES;
+  }
+
+  /** Hands every complete record encoded so far, as a closed frame, to the background writer. */
   flush(): void {
     if (this.failure) throw this.failure;
+    if (this.frameAt >= 0) {
+      const at = this.frameAt;
+      putFrameHead(this.out.buf, at, TAG_RECORDS, this.frameFirst, this.seq - this.frameFirst, this.out.used - at - FRAME_HEAD_BYTES);
+      this.frameAt = -1;
+    }
     const used = this.out.used;
     if (used === 0) return;
     const bytes = this.out.buf.slice(0, used);

@@ -193,9 +193,9 @@ describe('diffTraces', () => {
   });
 
   it('reports a pure length mismatch when one trace is a prefix of the other', async () => {
-    const whole = readFileSync(a);
+    const whole = readFileSync(await synth(tmp.path('small-frames.vmtrace'), { exits: N, frameBytes: 2000 }));
     const cut = tmp.path('cut.vmtrace');
-    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2))); // cut inside a record
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2))); // cut inside a frame
     const r = await diffTraces(a, cut);
     expect(r.actual.truncated).toBe(true);
     expect(r.actual.complete).toBe(false);

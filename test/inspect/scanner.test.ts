@@ -9,6 +9,7 @@ import { realModeSregs } from '../../src/inspect/synthetic.js';
 import { sregsToBytes } from '../../src/kvm-structs.js';
 import type { TraceRecord } from '../../src/trace/format.js';
 import { openTrace, readTrace, TraceError, type ScanMark, type TraceScanner } from '../../src/trace/reader.js';
+import { resign } from '../support/frames.js';
 import { synth, tempDir } from './helpers.js';
 
 const tmp = tempDir('vmtrace-scanner-');
@@ -127,6 +128,10 @@ describe('TraceScanner', () => {
     bytes[z + 2] = 3;
     const corrupt = tmp.path('corrupt.vmtrace');
     writeFileSync(corrupt, bytes);
+    // The frame's checksum catches the change first…
+    await expect(readTrace(corrupt)).rejects.toThrow(/corrupt: records frame checksum mismatch/);
+    // …and with the checksums made good again, the record validator does.
+    resign(corrupt);
 
     const t = await openTrace(corrupt);
     const s = t.scan();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,17 +12,19 @@ import { EXIT } from '../../src/trace/exit-reasons.js';
 import type { TraceHeader } from '../../src/trace/format.js';
 import { readTrace, TraceError } from '../../src/trace/reader.js';
 import { TraceWriter } from '../../src/trace/writer.js';
+import { frameOffsets, recordsFrame, resign } from '../support/frames.js';
+import { encodeFrame, FRAME_HEAD_BYTES, TAG_END, TAG_HEADER } from '../../src/trace/frame.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmtrace-format-'));
 const boot = realModeState({ cs: 0, ip: 0, sp: 0 }, { cr8: 0n, apic_base: 0xfee00900n } as never);
 
 function header(): TraceHeader {
   return {
-    format: { major: 1, minor: 1 },
+    format: { major: 2, minor: 0 },
     tool: { name: 'vmtrace', version: 'test' },
     createdAt: '2026-11-24T00:00:00.000Z',
     host: { kernel: 'k', kvmApiVersion: 12, kvmModule: 'kvm_test', cpuVendor: 'V', cpuModel: 'M', syncRegs: true },
-    guest: { name: 'g.bin', image: Uint8Array.from([0xf4]), sha256: 'ab', loadAddress: 0 },
+    guest: { name: 'g.bin', image: Uint8Array.from([0xf4]), sha256: createHash('sha256').update(Uint8Array.from([0xf4])).digest('hex'), loadAddress: 0 },
     memory: [{ base: 0, size: 4096, kind: 'ram' }],
     initialMemory: [{ address: 0, bytes: Uint8Array.from([0xf4]), what: 'image g.bin' }],
     boot: { mode: 'real', regs: boot.regs, sregs: boot.sregs, cpuid: [{ function: 0, index: 0, flags: 0, eax: 1, ebx: 2, ecx: 3, edx: 4 }] },
@@ -67,7 +70,7 @@ async function sampleTrace(name: string): Promise<string> {
   return path;
 }
 
-describe('trace format v1', () => {
+describe('trace format', () => {
   it('round-trips every header, record and footer field', async () => {
     const t = await readTrace(await sampleTrace('rt.vmtrace'));
     const h = header();
@@ -96,25 +99,114 @@ describe('trace format v1', () => {
     const path = await sampleTrace('delta.vmtrace');
     const t = await readTrace(path);
     for (const r of t.records) expect(Object.keys(r.regs)).toEqual([...REG_NAMES]);
-    const raw = unpackMultiple(readFileSync(path)) as Array<Record<string, unknown>>;
-    const first = raw[2]!; // magic, header, then the first record
+    const frames = unpackMultiple(readFileSync(path)) as unknown[][]; // magic, then frames
+    expect(frames.slice(1).map((f) => f[0])).toEqual(['h', 'r', 'e']);
+    const first = (unpackMultiple(frames[2]![5] as Uint8Array) as Array<Record<string, unknown>>)[0]!;
     expect(first.gm).toBe(0b1_0000_0000_0000_0001); // rax and rip changed since boot
     expect((first.g as Uint8Array).length).toBe(16);
   });
 
-  it('reads a trace cut at any byte as truncated, up to its last complete record', async () => {
-    const full = readFileSync(await sampleTrace('cut.vmtrace'));
-    const complete = await readTrace(join(dir, 'cut.vmtrace'));
-    const offsets = complete.records.map((r) => r.offset);
-    const headerEnd = offsets[0]!;
-    for (let cut = headerEnd; cut < full.length; cut += 7) {
-      const path = join(dir, `cut-${cut}.vmtrace`);
-      writeFileSync(path, full.subarray(0, cut));
-      const t = await readTrace(path);
-      expect(t.truncated).toBe(true);
-      expect(t.footer).toBeUndefined();
-      expect(t.records.length).toBe(offsets.filter((o, i) => (offsets[i + 1] ?? complete.footer!.offset) <= cut && o < cut).length);
+  it('reads a trace cut at any byte after the header as truncated, up to its last complete frame', async () => {
+    const path = join(dir, 'cut.vmtrace');
+    const w = new TraceWriter(path, 200); // small frames: one or two records each
+    w.writeHeader(header());
+    for (let i = 0; i < 12; i++) {
+      w.writeRecord({ kind: 'exit', reason: EXIT.IO, timeNs: 1000 * i, runNs: 5, regsBytes: regsToBytes(regsWith({ rip: BigInt(i) })), io: { port: 0xf1, size: 1, out: true, count: 1, data: Uint8Array.from([i]) } });
     }
+    await w.finish({ endReason: 'hlt', message: 'm', regsBytes: regsToBytes(boot.regs), sregsBytes: sregsToBytes(boot.sregs) });
+    const full = readFileSync(path);
+    const complete = await readTrace(path);
+    const frames = frameOffsets(full); // header, records…, footer
+    expect(frames.length).toBeGreaterThan(4);
+    const recordsBefore = (cut: number) => complete.records.filter((r) => frames.find((f) => f > r.offset)! <= cut).length;
+    for (let cut = frames[1]!; cut < full.length; cut += cut % 64 < 40 ? 1 : 7) {
+      const at = join(dir, 'cut-n.vmtrace');
+      writeFileSync(at, full.subarray(0, cut));
+      const t = await readTrace(at);
+      expect(t.truncated, `cut at ${cut}`).toBe(true);
+      expect(t.footer).toBeUndefined();
+      expect(t.records.length, `cut at ${cut}`).toBe(recordsBefore(cut));
+      expect(t.truncatedAt).toBe(frames.includes(cut) ? undefined : Math.max(...frames.filter((f) => f < cut)));
+    }
+  });
+
+  it('reports every changed byte of a trace as corrupt, and dropped, repeated or swapped frames', async () => {
+    const path = join(dir, 'flip.vmtrace');
+    const w = new TraceWriter(path, 200);
+    w.writeHeader(header());
+    for (let i = 0; i < 20; i++) w.writeRecord({ kind: 'exit', reason: EXIT.IO, timeNs: i, runNs: 1, regsBytes: regsToBytes(regsWith({ rip: BigInt(i) })), io: { port: 0xf1, size: 1, out: true, count: 1, data: Uint8Array.from([i]) } });
+    await w.finish({ endReason: 'hlt', message: 'm', regsBytes: regsToBytes(boot.regs), sregsBytes: sregsToBytes(boot.sregs) });
+    const full = readFileSync(path);
+    const flipped = join(dir, 'flipped.vmtrace');
+    const frames = frameOffsets(full);
+    expect(frames.length).toBeGreaterThan(5);
+    // Every other byte of the frames of records and the footer, every 9th of the header and magic.
+    for (let i = 0; i < full.length; i += i < frames[1]! ? 9 : 2) {
+      const bytes = Buffer.from(full);
+      bytes[i] ^= 0x10;
+      writeFileSync(flipped, bytes);
+      const err = await readTrace(flipped).then(() => undefined, (e: unknown) => e);
+      expect(err, `byte ${i}`).toBeInstanceOf(TraceError);
+    }
+    const part = (k: number) => full.subarray(frames[k]!, frames[k + 1] ?? full.length);
+    const cases: Array<[string, Uint8Array, RegExp]> = [
+      ['dropped', Buffer.concat([full.subarray(0, frames[2]!), full.subarray(frames[3]!)]), /starts at record \d+, expected \d+ \(a frame is missing, repeated or out of order\)/],
+      ['repeated', Buffer.concat([full.subarray(0, frames[3]!), part(2), full.subarray(frames[3]!)]), /a frame is missing, repeated or out of order/],
+      ['swapped', Buffer.concat([full.subarray(0, frames[1]!), part(2), part(1), full.subarray(frames[3]!)]), /a frame is missing, repeated or out of order/],
+      ['no records', Buffer.concat([full.subarray(0, frames[1]!), part(frames.length - 1)]), /footer frame: corrupt: it follows record \d+, the trace holds 0/],
+      ['appended', Buffer.concat([full, part(1)]), /data after the footer/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      writeFileSync(flipped, bytes);
+      await expect(readTrace(flipped), name).rejects.toThrow(message);
+    }
+  });
+
+  it('checks the footer counts and the image checksum', async () => {
+    const frames = (footer: Record<string, unknown>, h = header()) => {
+      const records = [0, 1].map((n) => pack({ k: 'x', n, r: EXIT.IO, t: n, d: 1, g: regsToBytes(boot.regs), io: { p: 0xf1, z: 1, o: 1, c: 1, v: Buffer.from([n]) } }));
+      const head = pack({ ...h, format: [2, 0], boot: { mode: 'real', regs: regsToBytes(h.boot.regs), sregs: sregsToBytes(h.boot.sregs), cpuid: [] } });
+      const end = pack({ k: 'end', why: 'hlt', msg: '', exits: 2, records: 2, g: regsToBytes(boot.regs), s: sregsToBytes(boot.sregs), ...footer });
+      return Buffer.concat([Buffer.from('\xa7vmtrace', 'latin1'), encodeFrame(TAG_HEADER, 0, 1, head), recordsFrame(0, records), encodeFrame(TAG_END, 2, 1, end)]);
+    };
+    const at = join(dir, 'counts.vmtrace');
+    writeFileSync(at, frames({}));
+    expect((await readTrace(at)).footer).toMatchObject({ exits: 2, records: 2 });
+    writeFileSync(at, frames({ records: 3 }));
+    await expect(readTrace(at)).rejects.toThrow(/footer: corrupt: it counts 3 records, the trace holds 2/);
+    writeFileSync(at, frames({ exits: 1 }));
+    await expect(readTrace(at)).rejects.toThrow(/footer: corrupt: it counts 1 exits, the trace holds 2/);
+    const h = header();
+    writeFileSync(at, frames({}, { ...h, guest: { ...h.guest, image: Uint8Array.from([0x90]) } }));
+    await expect(readTrace(at)).rejects.toThrow(/byte offset 8: header: corrupt: 'guest.sha256' does not match 'guest.image'/);
+  });
+
+  it('still reads 1.x traces (no frames, no checksums)', async () => {
+    const h = header();
+    const legacy = Buffer.concat([
+      Buffer.from('\xa7vmtrace', 'latin1'),
+      pack({ ...h, format: [1, 1], boot: { mode: 'real', regs: regsToBytes(h.boot.regs), sregs: sregsToBytes(h.boot.sregs), cpuid: h.boot.cpuid } }),
+      pack({ k: 'x', n: 0, r: EXIT.HLT, t: 1, d: 1, g: regsToBytes(boot.regs) }),
+      pack({ k: 'end', why: 'hlt', msg: 'm', exits: 1, records: 1, g: regsToBytes(boot.regs), s: sregsToBytes(boot.sregs) }),
+    ]);
+    const at = join(dir, 'legacy.vmtrace');
+    writeFileSync(at, legacy);
+    const t = await readTrace(at);
+    expect(t.header.format).toEqual({ major: 1, minor: 1 });
+    expect(t.records.map((r) => r.reasonName)).toEqual(['HLT']);
+    expect(t.footer).toMatchObject({ records: 1, exits: 1 });
+    // A 2.x header in the 1.x layout, or the other way round, is a corrupt file.
+    writeFileSync(at, Buffer.concat([legacy.subarray(0, 8), pack({ ...h, format: [2, 0] })]));
+    await expect(readTrace(at)).rejects.toThrow(/header: corrupt: it says format 2\.0, but the file is laid out as format 1/);
+    // Sequence numbers are checked in 1.x too.
+    writeFileSync(at, Buffer.concat([legacy.subarray(0, legacy.length - 1), Buffer.alloc(0)]));
+    const renumbered = Buffer.concat([
+      legacy.subarray(0, 8),
+      pack({ ...h, format: [1, 1], boot: { mode: 'real', regs: regsToBytes(h.boot.regs), sregs: sregsToBytes(h.boot.sregs), cpuid: [] } }),
+      pack({ k: 'x', n: 5, r: EXIT.HLT, t: 1, d: 1, g: regsToBytes(boot.regs) }),
+    ]);
+    writeFileSync(at, renumbered);
+    await expect(readTrace(at)).rejects.toThrow(/corrupt: record 0 has sequence number 5/);
   });
 
   it('names the file and byte offset of a corrupt or foreign file', async () => {
@@ -123,17 +215,22 @@ describe('trace format v1', () => {
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ['empty', new Uint8Array(), /byte offset 0: empty file/],
       ['magic', Buffer.from('#!/bin/sh\necho\n'), /byte offset 0: not a vmtrace trace \(wrong magic bytes\)/],
+      ['magic-cut', good.subarray(0, 5), /byte offset 0: truncated: the file ends inside the magic bytes/],
       ['header-cut', good.subarray(0, 20), /byte offset 8: truncated inside the header/],
-      ['version', Buffer.concat([good.subarray(0, 8), pack({ ...{ format: [9, 0] } })]), /byte offset 8: header: trace format 9\.0 is not supported.*upgrade vmtrace/],
+      ['version', Buffer.concat([good.subarray(0, 8), encodeFrame(TAG_HEADER, 0, 1, pack({ format: [9, 0] }))]), /byte offset 8: header: trace format 9\.0 is not supported.*upgrade vmtrace/],
+      ['header-tag', Buffer.concat([good.subarray(0, 8), recordsFrame(0, [])]), /byte offset 8: corrupt: the first frame must be the header/],
     ];
-    // A record whose register field has the wrong type.
-    const recAt = t.records[0]!.offset;
+    // A record whose register field has the wrong type, in a frame with good checksums.
+    const frameAt = t.records[0]!.offset - FRAME_HEAD_BYTES;
     const badRecord = pack({ k: 'x', n: 0, r: 2, t: 1, d: 1, g: 'not registers' });
-    cases.push(['type', Buffer.concat([good.subarray(0, recAt), badRecord]), new RegExp(`byte offset ${recAt}: record: 'g' must be binary`)]);
-    // A record claiming a 2 GiB binary field: the reader refuses to buffer it.
-    const absurd = Buffer.concat([good.subarray(0, recAt), Buffer.from([0x81, 0xa1, 0x67, 0xc6, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(17 << 20)]);
-    cases.push(['absurd', absurd, new RegExp(`byte offset ${recAt}: a value longer than`)]);
-    cases.push(['garbage', Buffer.concat([good, Buffer.from([0xc1])]), /not valid msgpack|data after the footer/]);
+    cases.push(['type', Buffer.concat([good.subarray(0, frameAt), recordsFrame(0, [badRecord])]), new RegExp(`byte offset ${frameAt + FRAME_HEAD_BYTES}: record: 'g' must be binary`)]);
+    // A frame head claiming 2 GiB: refused, not buffered.
+    const absurd = Buffer.from(recordsFrame(0, [badRecord]));
+    absurd.writeUInt32BE(0x7fffffff, 28);
+    resignHead(absurd);
+    cases.push(['absurd', Buffer.concat([good.subarray(0, frameAt), absurd]), new RegExp(`byte offset ${frameAt}: corrupt: a records frame of 2147483647 bytes`)]);
+    cases.push(['garbage', Buffer.concat([good, Buffer.from([0xc1])]), /corrupt: data after the footer/]);
+    cases.push(['garbage-cut', Buffer.concat([good.subarray(0, t.footer!.offset), Buffer.from([0x96, 0xa1, 0x00])]), /corrupt: unknown frame tag 0x0/]);
     for (const [name, bytes, message] of cases) {
       const path = join(dir, `${name}.vmtrace`);
       writeFileSync(path, bytes);
@@ -145,3 +242,11 @@ describe('trace format v1', () => {
     await expect(readTrace(join(dir, 'missing.vmtrace'))).rejects.toThrow(/byte offset 0: no such file/);
   });
 });
+
+/** Re-signs the frame head at the start of `b` after a test changed its fields. */
+function resignHead(b: Buffer): void {
+  const path = join(dir, 'resign.vmtrace');
+  writeFileSync(path, Buffer.concat([Buffer.from('\xa7vmtrace', 'latin1'), b.subarray(0, FRAME_HEAD_BYTES)]));
+  resign(path);
+  readFileSync(path).copy(b, 0, 8);
+}

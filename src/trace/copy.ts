@@ -1,0 +1,48 @@
+// Copying a trace through the writer: upgrades a 1.x trace to the current format with the same
+// content (scripts/upgrade-traces.mjs), and lets tests alter a header or records on the way.
+import { regsToBytes } from '../cpu-state.js';
+import { sregsToBytes } from '../kvm-structs.js';
+import type { TraceHeader, TraceRecord } from './format.js';
+import { openTrace } from './reader.js';
+import { TraceWriter, type RecordInput } from './writer.js';
+
+export interface CopyOptions {
+  /** The header to write (a changed copy of the source's). */
+  header?: (h: TraceHeader) => TraceHeader;
+  /** May change the record about to be written (its position in the trace is `index`). */
+  record?: (out: RecordInput, rec: TraceRecord, index: number) => void;
+}
+
+/** Copies `src` to `dst` record by record (memory stays flat); a truncated source stays truncated. */
+export async function copyTrace(src: string, dst: string, opts: CopyOptions = {}): Promise<{ records: number }> {
+  const t = await openTrace(src);
+  let index = 0;
+  try {
+    const w = new TraceWriter(dst);
+    w.writeHeader(opts.header ? opts.header(t.header) : t.header);
+    for await (const batch of t.batches()) {
+      for (const rec of batch) {
+        const out: RecordInput = {
+          kind: rec.kind,
+          reason: rec.reason,
+          timeNs: rec.timeNs,
+          runNs: rec.runNs,
+          regsBytes: Uint8Array.from(rec.regsBytes),
+          sregsBytes: rec.sregsChanged ? sregsToBytes(rec.sregs) : undefined,
+          io: rec.io && { port: rec.io.port, size: rec.io.size, out: rec.io.direction === 'out', count: rec.io.count, data: rec.io.data },
+          mmio: rec.mmio,
+          detail: rec.detail,
+        };
+        opts.record?.(out, rec, index);
+        w.writeRecord(out);
+        index++;
+      }
+    }
+    const f = t.footer;
+    if (f) await w.finish({ endReason: f.endReason, message: f.message, regsBytes: regsToBytes(f.regs), sregsBytes: sregsToBytes(f.sregs), status: f.status });
+    else await w.finishWithoutFooter();
+  } finally {
+    await t.close();
+  }
+  return { records: index };
+}
