@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// vmtrace command line: record, replay, inspect, diff, test.
+// vmtrace command line: record, replay, inspect, diff, verify, test.
 import { Command, CommanderError } from 'commander';
 
 import { diffCommand } from './cli/diff-command.js';
@@ -7,10 +7,13 @@ import { inspectCommand } from './cli/inspect-command.js';
 import { recordCommand } from './cli/record-command.js';
 import { replayCommand } from './cli/replay-command.js';
 import { testCommand } from './cli/test-command.js';
+import { verifyCommand } from './cli/verify-command.js';
 import { UsageError } from './cli/parse.js';
+import { stdoutClosed } from './cli/signals.js';
 import { KvmUnavailableError } from './record/kvm.js';
 import { TraceError } from './trace/reader.js';
 import { VERSION } from './version.js';
+import { safeLines } from './text/sanitize.js';
 
 /** Exit codes shared by every command (docs/cli.md). */
 export const EXIT_USAGE = 2;
@@ -23,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`vmtrace: ${str.replace(/^error: /, '')}`) })
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [recordCommand(), replayCommand(), inspectCommand(), diffCommand(), testCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [recordCommand(), replayCommand(), inspectCommand(), diffCommand(), verifyCommand(), testCommand()]) program.addCommand(cmd.exitOverride());
   try {
     await program.parseAsync(argv);
   } catch (e) {
@@ -35,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function reportError(e: unknown): number {
-  const message = e instanceof Error ? e.message : String(e);
+  // a message may quote the trace or the image (a corrupt field, a name): control characters escaped
+  const message = safeLines(e instanceof Error ? e.message : String(e));
   process.stderr.write(`vmtrace: ${message}\n`);
   if (e instanceof UsageError || e instanceof TraceError) return EXIT_USAGE;
   if (e instanceof KvmUnavailableError) return EXIT_NO_KVM;
@@ -43,9 +47,11 @@ function reportError(e: unknown): number {
   return 1;
 }
 
-// `vmtrace … | head` closes stdout early: that is the reader's choice, not an error.
+// `vmtrace … | head` closes stdout early: that is the reader's choice, not an error. A running
+// recording stops cleanly (footer, trace moved into place) instead of exiting on the spot.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e;
+  if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  if (stdoutClosed()) return;
   process.exit(process.exitCode ?? 0);
 });
 process.exitCode = await main(process.argv);

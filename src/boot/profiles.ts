@@ -40,6 +40,11 @@ export const TSS_BYTES = 104;
 
 /** Default RAM per mode; protected/long grow it to hold the image (rounded up to 1 MiB). */
 export const DEFAULT_MEM: Record<BootMode, number> = { real: 1 * MiB, protected: 16 * MiB, long: 16 * MiB };
+/**
+ * The most RAM a guest gets: it sits at physical 0 and must stay below the 32-bit MMIO hole
+ * (0xc0000000 up; KVM's real-mode TSS is at 0xfffbd000 on Intel), and replay allocates as much.
+ */
+export const MAX_MEM = 3 * GiB;
 /** Long-mode page tables map at least the 32-bit physical space, so MMIO above RAM is reachable. */
 export const MIN_IDENTITY_MAP = 4 * GiB;
 
@@ -145,6 +150,9 @@ export function planBoot(spec: BootSpec): BootPlan {
   const file = image.name;
   const memBytes = spec.memBytes ?? defaultMem(mode, image);
   if (memBytes <= 0 || memBytes % 0x1000 !== 0) throw new ImageError(file, `RAM size ${memBytes} is not a positive multiple of 4 KiB (--mem)`);
+  if (memBytes > MAX_MEM) {
+    throw new ImageError(file, `needs ${sizeText(memBytes)} of RAM, more than the ${MAX_MEM / GiB} GiB a guest can have (RAM lies below the 32-bit MMIO hole)`);
+  }
   if (mode !== 'real' && memBytes < LAYOUT.stackTop) {
     throw new ImageError(file, `${mode} mode needs at least ${sizeText(LAYOUT.stackTop)} of RAM (the boot tables and stack live below ${hex(LAYOUT.stackTop)}); raise --mem`);
   }

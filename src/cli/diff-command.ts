@@ -51,7 +51,7 @@ export function diffCommand(): Command {
     .option('--json', 'print the result as one JSON object (docs/inspect.md)', false)
     .addHelpText('after', HELP_AFTER)
     .action(async (a: string, b: string, flags: Flags, cmd: Command) => {
-      const context = parseInteger(flags.context, '--context');
+      const context = parseInteger(flags.context, '--context', { max: 1000 });
       const result = await diffTraces(a, b, { timestamps: flags.timestamps, host: flags.host, exact: flags.exact, context });
       process.stdout.write(flags.json ? JSON.stringify({ schema: 'vmtrace-diff/1', ...result }, null, 2) + '\n' : formatDiff(result));
       cmd.setOptionValue('exitCode', result.identical ? 0 : 1);

@@ -6,7 +6,8 @@ import { PerfettoWriter } from '../inspect/perfetto.js';
 import { ConsoleCollector, formatSummary, scanTrace, summarize, type TraceSink } from '../inspect/summary.js';
 import { hx, parseReason } from '../inspect/util.js';
 import { EXIT } from '../trace/exit-reasons.js';
-import { parseInteger, UsageError } from './parse.js';
+import { describeWriteError, refuseOutputIsInput, sameFile } from './files.js';
+import { parseCount, parseInteger, parsePort, UsageError } from './parse.js';
 
 const HELP_AFTER = `
 Without a view option, prints a summary of the header (guest, image sha256, memory, mode, host,
@@ -50,7 +51,8 @@ interface Flags {
   consolePort?: string;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+// An empty value stays, to be refused by its parser ('' is not a port); empty list items are dropped.
+const collect = (v: string, prev: string[]) => [...prev, ...(v.trim() === '' ? [''] : v.split(',').map((s) => s.trim()).filter(Boolean))];
 
 export function inspectCommand(): Command {
   return new Command('inspect')
@@ -86,15 +88,11 @@ function filterFrom(flags: Flags): ExitFilter | undefined {
     any = true;
   }
   if (flags.port.length) {
-    f.ports = flags.port.map((p) => {
-      const v = parseInteger(p, '--port');
-      if (v > 0xffff) throw new UsageError(`--port: '${p}' is not an IO port (0 to 0xffff)`);
-      return v;
-    });
+    f.ports = flags.port.map((p) => parsePort(p, '--port'));
     any = true;
   }
   if (flags.addr.length) {
-    f.addresses = flags.addr.map((a) => parseInteger(a, '--addr'));
+    f.addresses = flags.addr.map((a) => parseInteger(a, '--addr', { hex: true, expected: 'a guest-physical address below 2^53 (hex with 0x, or decimal)' }));
     any = true;
   }
   if (flags.from !== undefined) {
@@ -106,7 +104,7 @@ function filterFrom(flags: Flags): ExitFilter | undefined {
     any = true;
   }
   if (flags.limit !== undefined) {
-    f.limit = parseInteger(flags.limit, '--limit');
+    f.limit = parseCount(flags.limit, '--limit');
     any = true;
   }
   if (f.from !== undefined && f.to !== undefined && f.to < f.from) throw new UsageError(`--to ${f.to} is before --from ${f.from}`);
@@ -157,9 +155,13 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   const filter = filterFrom(flags);
   const wantExits = flags.exits || filter !== undefined;
   if (wantExits && flags.console) throw new UsageError('--console cannot be combined with --exits or its filters (--reason, --port, --addr, --from, --to, --limit)');
-  const consolePorts = flags.consolePort === undefined ? undefined : flags.consolePort.split(',').map((p) => parseInteger(p, '--console-port'));
+  const consolePorts = flags.consolePort === undefined ? undefined : flags.consolePort.split(',').map((p) => parsePort(p, '--console-port'));
   if (consolePorts && !flags.console) throw new UsageError('--console-port only applies to --console');
-  if (flags.perfetto && flags.perfetto === flags.html) throw new UsageError('--perfetto and --html need different files');
+  if (flags.perfetto === '' || flags.html === '') throw new UsageError(`--${flags.perfetto === '' ? 'perfetto' : 'html'}: empty file name; give the file to write`);
+  if (flags.perfetto && flags.html && sameFile(flags.perfetto, flags.html)) throw new UsageError(`--perfetto and --html need different files (both are ${flags.perfetto})`);
+  // Opening an export truncates it: never the trace being read.
+  if (flags.perfetto) refuseOutputIsInput({ what: '--perfetto', path: flags.perfetto }, [{ what: 'trace being inspected', path: file }]);
+  if (flags.html) refuseOutputIsInput({ what: '--html', path: flags.html }, [{ what: 'trace being inspected', path: file }]);
 
   const out = new Out();
   const sinks: TraceSink[] = [];
@@ -170,8 +172,8 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
     if (flags.html) sinks.push((html = new HtmlReportSink(flags.html, file)));
   } catch (e) {
     perfetto?.abort();
-    const err = e as NodeJS.ErrnoException;
-    throw new UsageError(`cannot write ${err.path ?? 'output file'}: ${err.code ?? err.message}`);
+    const option = perfetto ? '--html' : '--perfetto';
+    throw new UsageError(`cannot write ${option} file ${option === '--html' ? flags.html : flags.perfetto}: ${describeWriteError(e)}; choose another ${option} file`);
   }
 
   let truncated = false;
@@ -209,6 +211,9 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
     }
   } catch (e) {
     perfetto?.abort();
+    // A failed write of an export (disk full, …): say which file, in one line.
+    const failed = exportFailure(e, perfetto, html);
+    if (failed) throw new UsageError(`cannot write ${failed.option} file ${failed.path}: ${describeWriteError(e)}; choose another ${failed.option} file`);
     throw e;
   }
   await out.drain();
@@ -216,4 +221,16 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   if (html) process.stderr.write(`vmtrace: wrote ${html.path} (HTML report)\n`);
   if (truncated && (wantExits || flags.console)) process.stderr.write(`vmtrace: note: ${file} is truncated (no footer): the recording did not finish\n`);
   return 0;
+}
+
+/** Which export a write error came from (undefined: not an export's write error). */
+function exportFailure(e: unknown, perfetto: PerfettoWriter | undefined, html: HtmlReportSink | undefined): { option: string; path: string } | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err.syscall !== 'string' || !['write', 'open', 'close', 'fsync'].includes(err.syscall)) return undefined;
+  if (html && err.path === html.path) return { option: '--html', path: html.path };
+  if (perfetto && err.path === perfetto.path) return { option: '--perfetto', path: perfetto.path };
+  if (err.path !== undefined) return undefined;
+  // No path (a write): the HTML report is written last, once its model is made.
+  if (html && (html.model !== undefined || !perfetto)) return { option: '--html', path: html.path };
+  return perfetto ? { option: '--perfetto', path: perfetto.path } : undefined;
 }

@@ -1,14 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
 import { CPU_MODEL_NAME, CpuModelError, loadCpuModelFile } from '../boot/cpu-model.js';
-import type { BootPlan } from '../boot/profiles.js';
+import { MAX_MEM, type BootPlan } from '../boot/profiles.js';
 import { ImageError } from '../image/errors.js';
-import { detectImage } from '../image/load.js';
-import { DeviceSpecError, resolveDevices, type DeviceSpec } from '../record/devices/catalog.js';
+import { detectImage, readImageFile } from '../image/load.js';
+import { DeviceSpecError, parseDeviceList, parseDeviceSpec, resolveDevices, type DeviceSpec } from '../record/devices/catalog.js';
+import { GuestMemoryError } from '../record/machine.js';
+import { OutputError } from '../record/output.js';
 import { defaultTraceName, prepareBoot, record, recordExitCode, summarize, type CpuOption } from '../record/recorder.js';
+import { DEFAULT_STALL_MS } from '../record/vcpu-loop.js';
 import type { BootMode } from '../trace/format.js';
-import { parseEntry, parseInteger, parseSize, UsageError } from './parse.js';
+import { refuseOutputIsInput } from './files.js';
+import { parseCount, parseEntry, parseInteger, parsePort, parseSeconds, parseSize, quote, UsageError } from './parse.js';
+import { Progress, ProgressConsole } from './progress.js';
+import { handleStopSignals, stopOnStdoutClosed, type StopFlag } from './signals.js';
 
 const HELP_AFTER = `
 The image is a flat binary, an ELF32/ELF64 executable or a multiboot (v1) kernel; --mode auto
@@ -39,13 +45,21 @@ hypervisor leaves. Its CPUID is the same on every host of a vendor, so traces co
                   "eax": ..., "ebx": ..., "ecx": ..., "edx": ...}, ...]} given to KVM as they are
 The trace header stores the entries given to KVM (boot.cpuid) and the choice (cpu).
 
+The trace is written to <output>.<pid>.partial next to the output and renamed over it when
+complete (also after Ctrl-C, --timeout or an error the footer records); if vmtrace itself is
+killed (SIGKILL) the .partial file stays, readable up to its last complete record.
+When the guest makes no exit for 5 s, one line on stderr says so (it may be spinning without
+I/O); the run goes on until Ctrl-C, --timeout or the guest ends it.
+
 Exit codes:
   0    the guest halted (HLT) or powered off
   1    the guest ended abnormally (triple fault, KVM entry failure or internal error, --strict)
-  2    bad usage or input (missing or malformed image, bad option value)
+  2    bad usage or input (missing, malformed or oversized image, bad option value, an output
+       that cannot be written or that is one of the inputs, guest RAM that cannot be allocated)
   3    KVM is not available here (no /dev/kvm, no permission, addon not built)
   4    a limit stopped the run (--max-exits, --timeout); the trace is complete
-  130  stopped by Ctrl-C; the trace is complete up to that point
+  130  stopped by Ctrl-C (SIGINT); the trace is complete up to that point
+  143  stopped by SIGTERM, 129 by SIGHUP (likewise complete); a second signal exits at once
   N    the guest wrote v to isa-debug-exit: N = ((v << 1) | 1) & 0xff
 
 Examples:
@@ -106,28 +120,100 @@ export function recordCommand(): Command {
     });
 }
 
-function readInput(what: string, path: string): Uint8Array {
+/** --input bytes are stored in the trace header (options.input): more than this is refused. */
+const MAX_INPUT_BYTES = 64 << 20;
+
+/** Reads --input (a file, a pipe, or '-' for stdin) up to MAX_INPUT_BYTES. */
+function readInput(path: string): Uint8Array {
+  const what = path === '-' ? '--input - (stdin)' : `--input ${path}`;
+  let fd: number;
   try {
-    return readFileSync(path === '-' ? 0 : path);
+    fd = path === '-' ? 0 : openSync(path, constants.O_RDONLY);
   } catch (e) {
-    throw new UsageError(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${what}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied (EACCES)' : (e as Error).message}`);
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw new UsageError(`${what}: is a directory; give a file of input bytes (or - for stdin)`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(1 << 16);
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (e) {
+        // A non-blocking stdin with nothing yet: wait a little and read again.
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+          continue;
+        }
+        throw new UsageError(`${what}: cannot be read: ${(e as Error).message}`);
+      }
+      if (n === 0) break;
+      total += n;
+      if (total > MAX_INPUT_BYTES) {
+        throw new UsageError(`${what}: more than ${MAX_INPUT_BYTES >> 20} MiB of input (the trace header stores it all): give a smaller file, not an endless device`);
+      }
+      chunks.push(chunk.subarray(0, n));
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    if (path !== '-') closeSync(fd);
   }
 }
 
+/** The image file: a regular file within the size limit (problems are usage errors, exit 2). */
+function readImage(path: string): Uint8Array {
+  try {
+    return readImageFile(path);
+  } catch (e) {
+    if (e instanceof ImageError) throw new UsageError(`image ${path}: ${e.problem}`);
+    throw e;
+  }
+}
+
+/** The numeric options, all checked before anything runs. */
+interface Numbers {
+  mem?: number;
+  load?: number;
+  consolePort?: number;
+  maxExits: number;
+  timeoutMs: number;
+}
+
+function numbers(flags: Flags): Numbers {
+  return {
+    ...(flags.mem !== undefined
+      ? { mem: parseSize(flags.mem, '--mem', { min: 4096, max: MAX_MEM, multipleOf: 4096, maxReason: 'guest RAM lies below the 32-bit MMIO hole' }) }
+      : {}),
+    ...(flags.load !== undefined ? { load: parseInteger(flags.load, '--load', { max: 0xffffffff, hex: true, expected: 'a guest-physical address from 0 to 0xffffffff (hex with 0x, or decimal)' }) } : {}),
+    ...(flags.consolePort !== undefined ? { consolePort: parsePort(flags.consolePort, '--console-port') } : {}),
+    maxExits: flags.maxExits !== undefined ? parseCount(flags.maxExits, '--max-exits') : Infinity,
+    timeoutMs: flags.timeout !== undefined ? parseSeconds(flags.timeout, '--timeout') : Infinity,
+  };
+}
+
+/** --entry outside real mode: a linear address the mode can hold. */
+function linearEntry(text: string, mode: BootMode): number {
+  if (mode === 'protected') return parseInteger(text, '--entry', { max: 0xffffffff, hex: true, expected: 'a linear address from 0 to 0xffffffff in protected mode (example: 0x100000)' });
+  return parseInteger(text, '--entry', { hex: true, expected: 'a linear address below 2^53 in long mode (example: 0x100000)' });
+}
+
 /** Loads the image and plans the boot; image problems become usage errors (exit 2). */
-function bootPlan(imagePath: string, image: Uint8Array, flags: Flags): BootPlan {
+function bootPlan(imagePath: string, image: Uint8Array, flags: Flags, n: Numbers): BootPlan {
   const imageName = imagePath.split('/').pop()!;
   try {
     const detected = detectImage(image, imageName);
     const mode = flags.mode === 'auto' ? detected.mode : (flags.mode as BootMode);
     let entry: { cs: number; ip: number } | number | undefined;
-    if (flags.entry !== undefined) entry = mode === 'real' ? parseEntry(flags.entry) : parseInteger(flags.entry, '--entry');
+    if (flags.entry !== undefined) entry = mode === 'real' ? parseEntry(flags.entry) : linearEntry(flags.entry, mode);
     return prepareBoot({
       image,
       imageName,
       mode,
-      memBytes: flags.mem === undefined ? undefined : parseSize(flags.mem, '--mem'),
-      load: flags.load === undefined ? undefined : parseInteger(flags.load, '--load'),
+      memBytes: n.mem,
+      load: n.load,
       entry,
       entrySymbol: flags.entrySymbol,
     });
@@ -138,13 +224,26 @@ function bootPlan(imagePath: string, image: Uint8Array, flags: Flags): BootPlan 
   }
 }
 
-function devices(flags: Flags): DeviceSpec[] {
+/** The device set; a bad --devices / --device value is refused naming that option. */
+function devices(flags: Flags, n: Numbers): DeviceSpec[] {
+  const check = (option: string, value: string, parse: (v: string) => unknown, form: string) => {
+    try {
+      parse(value);
+    } catch (e) {
+      // An unknown name says so plainly (and lists the names); a bad port names the option.
+      if (e instanceof DeviceSpecError && e.message.startsWith('unknown device')) throw new UsageError(e.message);
+      if (e instanceof DeviceSpecError) throw new UsageError(`${option} ${quote(value)}: ${e.message.replace(/^device '[^']*': /, '')}; expected ${form}`);
+      throw e;
+    }
+  };
+  if (flags.devices !== undefined) check('--devices', flags.devices, parseDeviceList, 'a comma-separated list of NAME[@PORT], or none');
+  for (const d of flags.device ?? []) check('--device', d, parseDeviceSpec, 'NAME@PORT (example: uart16550@0x2f8)');
   try {
     return resolveDevices({
       devices: flags.devices,
       add: flags.device,
       remove: flags.without,
-      consolePort: flags.consolePort === undefined ? undefined : parseInteger(flags.consolePort, '--console-port'),
+      consolePort: n.consolePort,
     });
   } catch (e) {
     if (e instanceof DeviceSpecError) throw new UsageError(e.message);
@@ -164,34 +263,102 @@ function cpuOption(value: string): CpuOption {
   }
 }
 
+/** VMTRACE_STALL_SECONDS: seconds without an exit before the watchdog line (0: never); default 5. */
+function stallMs(): number | undefined {
+  const v = process.env.VMTRACE_STALL_SECONDS;
+  if (v === undefined || v === '') return DEFAULT_STALL_MS;
+  if (v.trim() === '0') return undefined;
+  return parseSeconds(v, 'VMTRACE_STALL_SECONDS');
+}
+
+function secondsText(ms: number): string {
+  const s = ms / 1000;
+  return `${s >= 10 ? Math.round(s) : Number(s.toFixed(1))} s`;
+}
+
 async function runRecord(imagePath: string, flags: Flags): Promise<number> {
-  const image = readInput('image', imagePath);
-  if (image.length === 0) throw new UsageError(`image ${imagePath} is empty`);
-  const boot = bootPlan(imagePath, image, flags);
-  const deviceSpecs = devices(flags);
+  // A signal while the options and files are checked already asks for a clean stop: the run
+  // then ends before the guest's first instruction, with a complete trace.
+  const signal: StopFlag = { stop: false };
+  const removeEarlyHandlers = handleStopSignals(signal);
+  // Every option value first: a typo fails before anything is read or run.
+  const n = numbers(flags);
+  const deviceSpecs = devices(flags, n);
+  const stall = stallMs();
+  const output = flags.output ?? defaultTraceName(imagePath);
+  if (output === '') throw new UsageError('-o: empty file name; give the trace file to write');
+  const cpuFile = flags.cpu !== 'builtin' && flags.cpu !== 'host' ? flags.cpu : undefined;
+  refuseOutputIsInput({ what: '-o', path: output }, [
+    { what: 'image', path: imagePath },
+    { what: '--input file', path: flags.input },
+    { what: '--cpu model file', path: cpuFile },
+  ]);
+  const image = readImage(imagePath);
+  const boot = bootPlan(imagePath, image, flags, n);
   const cpu = cpuOption(flags.cpu);
-  const signal = { stop: false };
-  const onSigint = () => {
-    if (signal.stop) process.exit(130); // a second Ctrl-C does not wait
-    signal.stop = true;
+  const input = flags.input !== undefined ? readInput(flags.input) : new Uint8Array(0);
+  let partialNote = '';
+  let partialPath = output;
+  // a status line on a terminal's stderr while the guest runs (src/cli/progress.ts, docs/cli.md)
+  const progress = new Progress(`recording ${imagePath.split('/').pop()}`, { bytesVerb: 'written' });
+  let sizeAt = -Infinity;
+  let size = 0;
+  const removeSignalHandlers = handleStopSignals(signal, (name) => {
+    progress.stop();
+    return `second ${name}: exiting at once, without the footer${partialNote}`;
+  });
+  const removeStdoutHook = stopOnStdoutClosed(signal);
+  removeEarlyHandlers(); // after the handlers above are on: no moment without one
+  const removeHandlers = () => {
+    removeSignalHandlers();
+    removeStdoutHook();
   };
-  process.on('SIGINT', onSigint);
   try {
     const result = await record({
       image,
       imageName: imagePath.split('/').pop()!,
-      output: flags.output ?? defaultTraceName(imagePath),
+      output,
       boot,
-      input: flags.input ? readInput('--input', flags.input) : new Uint8Array(0),
+      input,
       devices: deviceSpecs,
       strict: flags.strict,
-      maxExits: flags.maxExits ? parseInteger(flags.maxExits, '--max-exits') : Infinity,
-      timeoutMs: flags.timeout ? Number(flags.timeout) * 1000 : Infinity,
+      maxExits: n.maxExits,
+      timeoutMs: n.timeoutMs,
       singleStep: flags.step,
       quiet: flags.quiet,
       signal,
       cpu,
+      console: new ProgressConsole(progress, !flags.quiet),
+      ...(progress.enabled
+        ? {
+            onProgress: (records: number) => {
+              const now = performance.now();
+              if (now - sizeAt >= 250) {
+                sizeAt = now;
+                size = fileSize(partialPath) ?? size;
+              }
+              progress.update({ records, ...(flags.step ? {} : { exits: records }), bytes: size });
+            },
+          }
+        : {}),
+      ...(stall !== undefined
+        ? {
+            stallMs: stall,
+            onStall: () => {
+              const what = Number.isFinite(n.timeoutMs)
+                ? `--timeout stops it at ${secondsText(n.timeoutMs)}, Ctrl-C sooner (the trace is complete either way)`
+                : 'Ctrl-C stops it with a complete trace, --timeout bounds the run';
+              progress.clear();
+              process.stderr.write(`vmtrace: no exit from the guest for ${secondsText(stall)} (it may be spinning without I/O); ${what}\n`);
+            },
+          }
+        : {}),
+      onOutput: (partial: string) => {
+        partialPath = partial;
+        partialNote = partial === output ? '' : `: what was recorded is in ${partial}`;
+      },
     });
+    progress.stop();
     if (result.cpuMissing.length) {
       process.stderr.write(`vmtrace: this host's KVM lacks ${result.cpuMissing.join(', ')} of the builtin CPU model: the guest ran without them, so this trace's CPUID differs from other hosts'\n`);
     }
@@ -200,8 +367,20 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
     return recordExitCode(result);
   } catch (e) {
     if (e instanceof ImageError) throw new UsageError(e.message);
+    if (e instanceof OutputError) throw new UsageError(`${e.message}; choose another -o`);
+    if (e instanceof GuestMemoryError) throw new UsageError(e.message);
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    progress.stop();
+    removeHandlers();
+  }
+}
+
+/** Size of a file, or undefined (not there yet, or gone). */
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
   }
 }

@@ -4,7 +4,8 @@ import { ConsoleDecoder } from '../devices/console-output.js';
 import { replayTrace } from '../replay/engine.js';
 import { formatDivergence, summaryLine, toJson } from '../replay/report.js';
 import { openTrace } from '../trace/reader.js';
-import { parseInteger } from './parse.js';
+import { parseCount } from './parse.js';
+import { Progress } from './progress.js';
 
 const HELP_AFTER = `
 Replay needs no KVM: the guest's image, memory layout and initial vCPU state come from the
@@ -46,19 +47,33 @@ export function replayCommand(): Command {
     .option('--json', 'print the result as one JSON object on stdout (console output is not printed)', false)
     .option('--no-exec', 'no interpreter: reproduce the console output from the recorded exits only')
     .option('-q, --quiet', 'do not print the guest console', false)
-    .option('--max-instructions <n>', 'give up when the guest runs this many instructions without reaching the next recorded exit', '2000000000')
+    .option('--max-instructions <n>', 'give up when the guest runs this many instructions without reaching the next recorded exit (default: a budget derived from the trace, docs/replay.md)')
     .addHelpText('after', HELP_AFTER)
     .action(async (file: string, flags: Flags, cmd: Command) => {
+      if (!flags.exec && flags.maxInstructions !== undefined) parseCount(flags.maxInstructions, '--max-instructions'); // checked even when unused
       cmd.setOptionValue('exitCode', flags.exec ? await runReplay(file, flags) : await consoleOnly(file, flags));
     });
 }
 
 async function runReplay(file: string, flags: Flags): Promise<number> {
   const print = !flags.json && !flags.quiet;
-  const result = await replayTrace(file, {
-    maxInstructions: parseInteger(flags.maxInstructions ?? '2000000000', '--max-instructions'),
-    onConsole: print ? (bytes) => process.stdout.write(bytes) : undefined,
-  });
+  // a status line on a terminal's stderr for long replays (src/cli/progress.ts), not with --json
+  const progress = new Progress(`replaying ${file.split('/').pop()}`, { enabled: flags.json ? false : undefined, bytesVerb: 'read' });
+  let result;
+  try {
+    result = await replayTrace(file, {
+      maxInstructions: flags.maxInstructions === undefined ? undefined : parseCount(flags.maxInstructions, '--max-instructions'),
+      onConsole: print
+        ? (bytes) => {
+            progress.console(bytes);
+            process.stdout.write(bytes);
+          }
+        : undefined,
+      ...(progress.enabled ? { onProgress: (p) => progress.update({ records: p.records, exits: p.exits, bytes: p.offset }) } : {}),
+    });
+  } finally {
+    progress.stop();
+  }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(toJson(result, file), null, 2)}\n`);
   } else {

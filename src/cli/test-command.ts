@@ -17,9 +17,13 @@ import {
   selectGoldens,
   summarizeResults,
   updateGolden,
+  type GoldenProgress,
   type GoldenResult,
 } from '../golden/index.js';
-import { UsageError } from './parse.js';
+import { safeLines } from '../text/sanitize.js';
+import { Progress } from './progress.js';
+import { parseSeconds, UsageError } from './parse.js';
+import { handleStopSignals, signalExitCode, type StopFlag } from './signals.js';
 
 const HELP_AFTER = `
 Golden traces are the committed traces/<guest>.vmtrace (plain) and traces/<guest>.step.vmtrace
@@ -50,8 +54,12 @@ then replayed (skip with --no-replay).
 Names select goldens by name (tiny_kernel, grp_alu.step, traces/grp_alu.step.vmtrace) or, when
 no golden has that name, by guest (grp_alu, tiny_kernel.bin: all its goldens).
 
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the current recording cleanly (its golden fails, none
+is rewritten) and starts no more; a second signal exits at once.
+
 Exit codes: 0 every golden passed (or was updated/unchanged and replays), 1 a golden failed,
-2 bad usage (unknown name, no traces/ directory, --update without KVM).
+2 bad usage (unknown name, no traces/ directory, --update without KVM, bad --timeout),
+130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
 
 Examples:
   vmtrace test
@@ -89,9 +97,7 @@ export function testCommand(): Command {
 
 async function runTest(names: string[], flags: Flags): Promise<number> {
   const started = performance.now();
-  const timeoutS = Number(flags.timeout);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout: '${flags.timeout}' is not a positive number of seconds`);
-  const timeoutMs = timeoutS * 1000;
+  const timeoutMs = parseSeconds(flags.timeout, '--timeout');
   if (flags.update && !flags.record) throw new UsageError('--update records the goldens afresh: it cannot be combined with --no-record');
   if (!flags.record && !flags.replay) throw new UsageError('--no-record and --no-replay leave nothing to check');
 
@@ -126,21 +132,25 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
   process.stdout.on('error', () => {
     closed = true;
   });
+  // a status line per golden on a terminal's stderr (src/cli/progress.ts), not with --json
+  const progress = new Progress('testing', { enabled: flags.json ? false : undefined });
+  // text lines and reports carry trace strings (names, messages): control characters escaped
   const out = (s: string) => {
-    if (!closed) process.stdout.write(s + '\n');
+    progress.clear();
+    if (!closed) process.stdout.write((flags.json ? s : safeLines(s)) + '\n');
   };
   if (!flags.json) {
     if (!kvm.available && flags.record) out(`recording skipped: ${kvm.reason}; replaying the goldens only`);
     else if (!flags.record) out('recording skipped (--no-record): replaying the goldens only');
   }
 
-  // Ctrl-C: the current recording stops (its golden fails, none is rewritten) and no more start.
-  const signal = { stop: false };
-  const onSigint = () => {
-    if (signal.stop) process.exit(130);
-    signal.stop = true;
-  };
-  process.on('SIGINT', onSigint);
+  // Ctrl-C, SIGTERM, SIGHUP: the current recording stops (its golden fails, none is rewritten)
+  // and no more start; a second signal exits at once.
+  const signal: StopFlag = { stop: false };
+  const removeHandlers = handleStopSignals(signal, () => {
+    progress.stop(); // exiting at once: leave no status line behind
+    return undefined;
+  });
 
   const workDir = flags.update || !kvm.available ? undefined : mkdtempSync(join(tmpdir(), 'vmtrace-fresh-'));
   const layout = lineLayout(goldens, flags.update);
@@ -148,14 +158,22 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
   try {
     for (const golden of goldens) {
       if (signal.stop) break;
+      let phase = '';
+      const onProgress: GoldenProgress | undefined = progress.enabled
+        ? (p) => {
+            if (p.phase !== phase) progress.restart(`${golden.name}: ${(phase = p.phase) === 'record' ? 'recording' : phase === 'diff' ? 'diffing' : 'replaying'}`);
+            progress.update({ records: p.records, ...(p.exits !== undefined ? { exits: p.exits } : {}), ...(p.bytes !== undefined ? { bytes: p.bytes } : {}) });
+          }
+        : undefined;
       const r = flags.update
-        ? await updateGolden(golden, { replay: flags.replay, timeoutMs, signal })
-        : await checkGolden(golden, { kvm: kvm.available, replay: flags.replay, workDir, timeoutMs, signal, exact: flags.exact });
+        ? await updateGolden(golden, { replay: flags.replay, timeoutMs, signal, ...(onProgress ? { onProgress } : {}) })
+        : await checkGolden(golden, { kvm: kvm.available, replay: flags.replay, workDir, timeoutMs, signal, exact: flags.exact, ...(onProgress ? { onProgress } : {}) });
       results.push(r);
       out(flags.json ? JSON.stringify(goldenJson(r)) : formatGoldenLine(r, layout));
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    progress.stop();
+    removeHandlers();
     if (workDir && existsSync(workDir) && readdirSync(workDir).length === 0) rmSync(workDir, { recursive: true, force: true });
   }
 
@@ -192,9 +210,9 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
     if (hostNoted.length) {
       out(`note: ${hostNoted.length} golden${hostNoted.length === 1 ? '' : 's'} differ from ${hostNoted.length === 1 ? 'its' : 'their'} fresh recording in host-dependent ways only (not failures; --exact makes them failures): ${hostNoted.map((r) => r.golden.name).join(', ')}`);
     }
-    if (signal.stop) out(`interrupted after ${results.length} of ${goldens.length} goldens`);
+    if (signal.stop) out(`interrupted${signal.name ? ` by ${signal.name}` : ''} after ${results.length} of ${goldens.length} goldens`);
     out(formatSummaryLine(summary, flags.update, how));
   }
-  if (signal.stop) return 130;
+  if (signal.stop) return signalExitCode(signal.name ?? 'SIGINT');
   return summary.failed ? 1 : 0;
 }

@@ -315,8 +315,8 @@ class NullConsole implements ConsoleSink {
 export interface RecordLikeOptions {
   /** Bound on the recording's wall time, without touching the recorded options (default 60 s). */
   timeoutMs?: number;
-  /** Set `stop` to end the recording early (Ctrl-C). */
-  signal?: { stop: boolean };
+  /** Set `stop` to end the recording early (Ctrl-C); `name`: the signal that asked. */
+  signal?: { stop: boolean; name?: NodeJS.Signals };
   /** Receives the guest's console output (default: discarded). */
   console?: ConsoleSink;
   /**
@@ -325,7 +325,12 @@ export interface RecordLikeOptions {
    * what updating a golden does, so that it follows the current builtin model.
    */
   cpuid?: 'stored' | 'choice';
+  /** Records written so far, about every 20 ms (a progress display). */
+  onProgress?: (records: number) => void;
 }
+
+/** How far checking a golden is, for a progress display (`vmtrace test` on a terminal). */
+export type GoldenProgress = (p: { phase: 'record' | 'diff' | 'replay'; records: number; exits?: number; bytes?: number }) => void;
 
 export interface RecordLikeResult extends RecordResult {
   /** True when `timeoutMs` (not the guest) ended the recording. */
@@ -346,11 +351,15 @@ export async function recordSpec(spec: RecordSpec, image: Uint8Array, imageName:
       if (Date.now() >= deadline) timedOut = true;
       return timedOut;
     },
+    get name(): NodeJS.Signals | undefined {
+      return outer?.stop ? outer.name : undefined;
+    },
   };
   const result = await record({
     ...recordOptionsFor(spec, image, imageName, output),
     console: opts.console ?? new NullConsole(),
     signal,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
   return { ...result, timedOut: timedOut && result.endReason === 'interrupted' };
 }
@@ -449,6 +458,8 @@ export interface CheckOptions {
   signal?: { stop: boolean };
   /** Host-dependent differences fail the golden too (`vmtrace test --exact`). Default false. */
   exact?: boolean;
+  /** How far recording, diffing and replaying are (a progress display). */
+  onProgress?: GoldenProgress;
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -523,8 +534,11 @@ export function optionDifferences(golden: TraceHeader, fresh: TraceHeader): Fiel
   return out;
 }
 
-/** Whether the fresh recording gave its guest another CPUID (or CPU choice) than the golden did. */
-function cpuidChanged(diff: DiffResult): boolean {
+/**
+ * Whether the fresh recording gave its guest another CPUID (or CPU choice) than the golden did:
+ * host-dependent to the diff (not a failure), but a reason to rewrite the golden on update.
+ */
+export function cpuidChanged(diff: DiffResult): boolean {
   return diff.header.some((d) => d.field === 'boot.cpuid' || d.field === 'cpu');
 }
 
@@ -534,10 +548,10 @@ async function readHeader(file: string): Promise<TraceHeader> {
   return t.header;
 }
 
-async function replayGolden(file: string): Promise<ReplayCheck> {
+async function replayGolden(file: string, onProgress?: GoldenProgress): Promise<ReplayCheck> {
   const t0 = performance.now();
   try {
-    const result = await replayTrace(file);
+    const result = await replayTrace(file, onProgress ? { onProgress: (p) => onProgress({ phase: 'replay', records: p.records, exits: p.exits, bytes: p.offset }) } : {});
     return { ms: performance.now() - t0, result, error: null };
   } catch (e) {
     return { ms: performance.now() - t0, result: null, error: (e as Error).message };
@@ -576,12 +590,18 @@ async function recordAndDiff(
   output: string,
   check: RecordCheck,
   r: GoldenResult,
-  opts: { timeoutMs?: number; signal?: { stop: boolean }; cpuid?: 'stored' | 'choice'; exact?: boolean },
+  opts: { timeoutMs?: number; signal?: { stop: boolean }; cpuid?: 'stored' | 'choice'; exact?: boolean; onProgress?: GoldenProgress },
 ): Promise<{ rec: RecordLikeResult; diff: DiffResult }> {
   const t0 = performance.now();
   let rec: RecordLikeResult;
+  const progress = opts.onProgress;
   try {
-    rec = await recordLike(header, image, golden.guestName, output, { timeoutMs: opts.timeoutMs, signal: opts.signal, cpuid: opts.cpuid });
+    rec = await recordLike(header, image, golden.guestName, output, {
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      cpuid: opts.cpuid,
+      ...(progress ? { onProgress: (records: number) => progress({ phase: 'record', records }) } : {}),
+    });
   } catch (e) {
     if (!(e instanceof CpuidRejectedError)) throw e;
     const cpu = header.cpu ? `${header.cpu.source} CPU '${header.cpu.name}'` : "recording host's CPU";
@@ -592,6 +612,7 @@ async function recordAndDiff(
   check.message = rec.message;
   check.timedOut = rec.timedOut;
   const td = performance.now();
+  progress?.({ phase: 'diff', records: rec.records });
   const diff = await diffTraces(golden.trace, output, { exact: opts.exact ?? false });
   check.diff = diff;
   check.hostDependent = diff.hostDependent;
@@ -666,14 +687,14 @@ export async function checkGolden(golden: Golden, opts: CheckOptions): Promise<G
     check.ms = performance.now() - tr;
     // The fresh recording is what the interpreter must follow now: replay it rather than the
     // golden (the two are the same trace but for timestamps when the diff passed).
-    if ((opts.replay ?? true) && check.error === null && existsSync(fresh)) noteReplay(r, await replayGolden(fresh));
+    if ((opts.replay ?? true) && check.error === null && existsSync(fresh)) noteReplay(r, await replayGolden(fresh, opts.onProgress));
     const keep = !check.identical && (opts.keepFailed ?? true) && existsSync(fresh);
     if (keep) check.fresh = fresh;
     else rmSync(fresh, { force: true });
     if (ownDir && !keep) rmSync(dir, { recursive: true, force: true });
   }
 
-  if ((opts.replay ?? true) && r.replay === null) noteReplay(r, await replayGolden(golden.trace));
+  if ((opts.replay ?? true) && r.replay === null) noteReplay(r, await replayGolden(golden.trace, opts.onProgress));
   if (r.records === null) await countFromFooter(r);
   r.ms = performance.now() - t0;
   return r;
@@ -706,6 +727,8 @@ export interface UpdateOptions {
   /** Bound on each recording, ms (default 60 s). */
   timeoutMs?: number;
   signal?: { stop: boolean };
+  /** How far recording and replaying are (a progress display). */
+  onProgress?: GoldenProgress;
 }
 
 /**
@@ -750,7 +773,7 @@ export async function updateGolden(golden: Golden, opts: UpdateOptions = {}): Pr
     check.ms = performance.now() - t0;
     if (existsSync(tmp)) unlinkSync(tmp);
   }
-  if (r.status !== 'fail' && (opts.replay ?? true)) noteReplay(r, await replayGolden(golden.trace));
+  if (r.status !== 'fail' && (opts.replay ?? true)) noteReplay(r, await replayGolden(golden.trace, opts.onProgress));
   r.ms = performance.now() - t0;
   return r;
 }

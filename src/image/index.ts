@@ -1,6 +1,6 @@
 // Guest image loaders: flat binaries, ELF32/ELF64 executables and multiboot (v1) kernels.
 export { ImageError } from './errors.js';
-export { detectImage, loadImage, DEFAULT_FLAT_LOAD, type DetectedImage, type ImageOptions } from './load.js';
+export { detectImage, loadImage, readImageFile, DEFAULT_FLAT_LOAD, MAX_IMAGE_BYTES, type DetectedImage, type ImageOptions } from './load.js';
 export { parseElf, isElf, elfVirtToPhys, type ElfFile, type ElfSegment } from './elf.js';
 export {
   findMultibootHeader,

@@ -1,11 +1,70 @@
 // Telling image formats apart (for --mode auto) and loading any of them into ImageSegments and
 // an entry point. Placement against RAM and the boot tables is checked by src/boot/profiles.ts.
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+
 import type { BootMode } from '../trace/format.js';
 import { hex, ImageError } from './errors.js';
 import { checkOverlaps, elfSegments, isElf, parseElf, type ElfFile } from './elf.js';
 import { flatSegment } from './flat.js';
 import { aoutSegment, checkMultibootRequirements, findMultibootHeader, type MultibootHeader } from './multiboot.js';
 import type { ImageFormat, ImageSegment, LoadedImage } from './types.js';
+
+/**
+ * The largest image vmtrace records. The trace header stores the image file and the bytes it
+ * loads into RAM (so about twice its size), and a header may be at most 1 GiB
+ * (MAX_HEADER_BYTES, src/trace/format.ts): 256 MiB keeps well clear of that.
+ */
+export const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
+
+function fileKind(s: { isDirectory(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
+  if (s.isDirectory()) return 'a directory';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isFIFO()) return 'a FIFO (named pipe)';
+  if (s.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a guest image file: it must be a regular file (not /dev/zero, a directory or a FIFO,
+ * which would never end or block) of 1 byte to MAX_IMAGE_BYTES. Throws ImageError naming `path`.
+ */
+export function readImageFile(path: string): Uint8Array {
+  let fd: number;
+  try {
+    // Non-blocking: opening a FIFO must not wait for a writer (reads of regular files ignore it).
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ImageError(path, 'no such file');
+    if (code === 'EACCES' || code === 'EPERM') throw new ImageError(path, `permission denied (${code}): make it readable or copy it somewhere readable`);
+    throw new ImageError(path, `cannot be opened: ${(e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ImageError(path, `is ${fileKind(st)}, not an image file: give a flat binary, an ELF executable or a multiboot kernel`);
+    if (st.size === 0) throw new ImageError(path, 'is empty');
+    if (st.size > MAX_IMAGE_BYTES) {
+      throw new ImageError(path, `is ${st.size} bytes; images are limited to ${MAX_IMAGE_BYTES / (1024 * 1024)} MiB (the trace header stores the image)`);
+    }
+    // Exactly the size fstat saw: a file that grows meanwhile is read as it was.
+    const bytes = new Uint8Array(st.size);
+    let done = 0;
+    while (done < bytes.length) {
+      const n = readSync(fd, bytes, done, bytes.length - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < bytes.length) throw new ImageError(path, `shrank while it was read (${done} of ${bytes.length} bytes)`);
+    return bytes;
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ImageError(path, code === 'EISDIR' ? 'is a directory, not an image file' : `cannot be read: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Where flat images load by default: real mode at 0 (the seed's demo), otherwise at 1 MiB. */
 export const DEFAULT_FLAT_LOAD: Record<BootMode, number> = { real: 0, protected: 0x100000, long: 0x100000 };

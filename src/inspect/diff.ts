@@ -9,6 +9,7 @@ import { REG_NAMES, diffSregs, regsFromBytes, type Sregs } from '../cpu-state.js
 import type { CpuidEntry, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace, sameRegisters, type OpenedTrace, type ScanMark, type TraceScanner } from '../trace/reader.js';
 import { flagBitNames, replayedUndefinedFlags, type UndefinedFlagsAt } from './undefined-flags.js';
+import { oneLine } from '../text/sanitize.js';
 import { bytesAscii, bytesHex, describePayload, hx, ripOf, sameBytes, sameBytesAt, sregsField } from './util.js';
 
 export interface DiffOptions {
@@ -224,7 +225,7 @@ function regsDiffs(a: Uint8Array, b: Uint8Array, prefix = ''): FieldDiff[] {
 
 /**
  * Header differences: guest image, boot state, memory, devices (kind 'header'), and unless `host`
- * is false the host-dependent facts (kind 'host': host.*, createdAt, tool version, format minor,
+ * is false the host-dependent facts (kind 'host': host.*, createdAt, tool version, trace format,
  * CPUID table, CPU choice, host model).
  */
 export function compareHeaders(a: TraceHeader, b: TraceHeader, host = true): FieldDiff[] {
@@ -232,7 +233,6 @@ export function compareHeaders(a: TraceHeader, b: TraceHeader, host = true): Fie
   const cmp = (kind: DifferenceKind, field: string, x: unknown, y: unknown) => {
     if (stable(x) !== stable(y)) out.push(f(kind, field, typeof x === 'object' ? stable(x) : x, typeof y === 'object' ? stable(y) : y));
   };
-  cmp('header', 'format.major', a.format.major, b.format.major);
   cmp('header', 'guest.sha256', a.guest.sha256, b.guest.sha256);
   cmp('header', 'guest.imageBytes', a.guest.image.length, b.guest.image.length);
   cmp('header', 'guest.loadAddress', hx(a.guest.loadAddress), hx(b.guest.loadAddress));
@@ -256,7 +256,8 @@ export function compareHeaders(a: TraceHeader, b: TraceHeader, host = true): Fie
   const devs = (h: TraceHeader) => h.devices.map((d) => `${d.name} ${d.kind} ${hx(d.base)}+${d.length}`).join(', ');
   cmp('header', 'devices', devs(a), devs(b));
   if (host) {
-    cmp('host', 'format.minor', a.format.minor, b.format.minor);
+    // Which format the tool wrote says nothing about the guest (a 1.x golden against a 2.0 recording).
+    cmp('host', 'format', `${a.format.major}.${a.format.minor}`, `${b.format.major}.${b.format.minor}`);
     cmp('host', 'tool', `${a.tool?.name} ${a.tool?.version}`, `${b.tool?.name} ${b.tool?.version}`);
     cmp('host', 'createdAt', a.createdAt, b.createdAt);
     const keys = new Set([...Object.keys(a.host ?? {}), ...Object.keys(b.host ?? {})]);
@@ -717,6 +718,9 @@ function describeSide(s: TraceSide): string {
 
 function fieldTable(rows: FieldDiff[], indent = '  ', labels = true): string[] {
   if (!rows.length) return [];
+  // values from the traces (host facts, names, the footer message) as one-line text, before the
+  // columns are measured
+  rows = rows.map((r) => ({ ...r, field: oneLine(r.field), expected: oneLine(r.expected), actual: oneLine(r.actual), ...(r.note !== undefined ? { note: oneLine(r.note) } : {}) }));
   const w = Math.max('field'.length, ...rows.map((r) => r.field.length)) + 2;
   const we = Math.max('expected (a)'.length, ...rows.map((r) => r.expected.length)) + 2;
   const label = (r: FieldDiff) => (labels && r.class === 'host-dependent' ? `   [host-dependent${r.note ? `: ${r.note}` : ''}]` : '');
@@ -804,12 +808,12 @@ export function formatDiff(r: DiffResult): string {
     const trunc = r.expected.truncated ? '; both traces are truncated at the same point' : '';
     if (!r.hostDependent) {
       L.push(`identical (${n}${trunc})`);
-      return L.join('\n') + '\n';
+      return L.map(oneLine).join('\n') + '\n';
     }
     L.push(`identical but for host-dependent differences (${n}${trunc}): ${r.hostDependent} (${hostVerdict(r)})`);
     L.push(`  host-dependent: ${hostDependentSummary(r)}`);
     L.push(...hostSection(r).slice(2));
-    return L.join('\n') + '\n';
+    return L.map(oneLine).join('\n') + '\n';
   }
   L.push('traces differ');
   L.push(`  expected (a): ${r.expected.file} — ${describeSide(r.expected)}`);
@@ -879,5 +883,6 @@ export function formatDiff(r: DiffResult): string {
       L.push(`  #${rec.index}: ${parts.join('; ')}${rec.class === 'host-dependent' ? '   [host-dependent]' : ''}`);
     }
   }
-  return L.join('\n') + '\n';
+  // each entry is one line: no trace string breaks it or reaches the terminal raw
+  return L.map(oneLine).join('\n') + '\n';
 }

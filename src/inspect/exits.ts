@@ -4,6 +4,7 @@ import { REG_NAMES, diffSregs, regsFromBytes, type Regs, type Sregs } from '../c
 import type { TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 import { RecordCursor } from './cursor.js';
+import { oneLine } from '../text/sanitize.js';
 import { bytesAscii, bytesHex, col, hx, sregsField } from './util.js';
 
 export interface ExitFilter {
@@ -170,9 +171,10 @@ export function formatExitRow(row: ExitRow): string {
   ];
   if (row.detail) changes.push(JSON.stringify(row.detail));
   const reason = row.kind === 'step' && row.reason === 'DEBUG' ? 'step' : row.reason;
-  return (
+  // one line whatever the exit detail's strings hold (JSON.stringify leaves DEL and C1 as they are)
+  return oneLine(
     col(String(row.index), 8, true) + '  ' + col((row.timeNs / 1e6).toFixed(6), 12, true) + '  ' +
     col(reason, 8) + col(where, 12) + col(dir, 6) + col(size, 6) + col(data, 2 * TEXT_BYTES + 3) +
-    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + col(row.rip, 10) + changes.join(' ')
+    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + col(row.rip, 10) + changes.join(' '),
   ).trimEnd();
 }

@@ -6,6 +6,7 @@ import type { DeviceInfo, HostFacts, TraceFooter, TraceHeader, TraceRecord } fro
 import { openTrace, type OpenedTrace, type TraceScanner } from '../trace/reader.js';
 import { StatsAccumulator, type ExitStats, type StatRow } from './stats.js';
 import { col, humanBytes, humanNs, hx, usFromNs } from './util.js';
+import { oneLine } from '../text/sanitize.js';
 
 /** The header, in brief and JSON-safe (addresses as `0x…` strings). */
 export interface TraceInfo {
@@ -315,5 +316,7 @@ export function formatSummary(s: Summary): string {
   lines.push(...table('IO ports', 'Port:dir', st.byPort, true));
   lines.push('');
   lines.push(...table('MMIO addresses', 'Address:dir', st.byMmio, true));
-  return lines.join('\n') + '\n';
+  // every line is one line: trace strings (guest and device names, host facts, the footer
+  // message…) cannot break it or reach the terminal as control characters
+  return lines.map(oneLine).join('\n') + '\n';
 }

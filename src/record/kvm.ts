@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { addonBuildHint } from '../addon-hint.js';
 import type { Regs, Sregs } from '../cpu-state.js';
 import type { CpuidEntry } from '../trace/format.js';
 
@@ -117,13 +118,13 @@ export function loadAddon(): KvmAddon {
   }
   if (!existsSync(ADDON_PATH)) {
     throw new KvmUnavailableError(
-      'the native KVM addon is not built (needs g++, make and python3): install them, then run `npm run build:addon`',
+      `the native KVM addon is not built (needs g++, make and python3): install them, then run \`${addonBuildHint(ROOT)}\``,
     );
   }
   try {
     cached = createRequire(import.meta.url)(ADDON_PATH) as KvmAddon;
   } catch (e) {
-    throw new KvmUnavailableError(`the native KVM addon failed to load (${(e as Error).message.split('\n')[0]}): run \`npm run build:addon\``);
+    throw new KvmUnavailableError(`the native KVM addon failed to load (${(e as Error).message.split('\n')[0]}): run \`${addonBuildHint(ROOT)}\``);
   }
   return cached;
 }

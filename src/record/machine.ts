@@ -23,6 +23,15 @@ export interface MachineSpec {
   cpuid?: CpuidEntry[] | ((supported: CpuidEntry[]) => CpuidEntry[]);
 }
 
+/** The guest's RAM could not be allocated (or KVM refused the memory slot): the message says how much and what to do. */
+export class GuestMemoryError extends Error {
+  override name = 'GuestMemoryError';
+}
+
+function mib(bytes: number): string {
+  return bytes >= 1 << 30 && bytes % (1 << 30) === 0 ? `${bytes / (1 << 30)} GiB` : bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`;
+}
+
 /** KVM_SET_CPUID2 refused the entries (e.g. CPUID stored in a trace from another host). */
 export class CpuidRejectedError extends Error {
   override name = 'CpuidRejectedError';
@@ -50,7 +59,14 @@ export function createMachine(spec: MachineSpec): Machine {
   }
   const vm = new addon.Vm(kvm);
   vm.setTssAddr(TSS_ADDR);
-  const ram = spec.memory.map((r, slot) => ({ base: r.base, bytes: new Uint8Array(vm.addMemory(slot, r.base, r.size)) }));
+  const ram = spec.memory.map((r, slot) => {
+    try {
+      return { base: r.base, bytes: new Uint8Array(vm.addMemory(slot, r.base, r.size)) };
+    } catch (e) {
+      const why = (e as Error).message.split('\n')[0];
+      throw new GuestMemoryError(`cannot allocate ${mib(r.size)} of guest RAM (${why}); lower --mem, or free memory / raise the process's memory limit (ulimit -v)`);
+    }
+  });
   loadMemory(ram, spec.initialMemory);
   const vcpu = new addon.Vcpu(kvm, vm, 0);
   const supported = supportedForVcpu0(kvm.supportedCpuid());

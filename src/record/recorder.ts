@@ -1,5 +1,6 @@
 // `vmtrace record` as a library: boot a guest image under KVM and write its trace.
 import { createHash } from 'node:crypto';
+import { constants } from 'node:os';
 import { basename } from 'node:path';
 
 import { builtinCpuModel, CPU_MODEL_NAME } from '../boot/cpu-model.js';
@@ -19,6 +20,8 @@ import { StopRequest } from './devices/stop.js';
 import { hostFacts } from './host-facts.js';
 import { probeHostModel } from './host-model.js';
 import { createMachine, type Machine } from './machine.js';
+import { isWriteFailure, openTraceOutput, OutputError } from './output.js';
+import { describeWriteError, errnoCode } from '../fs-errors.js';
 import { VcpuLoop } from './vcpu-loop.js';
 
 export interface RecordOptions {
@@ -50,8 +53,21 @@ export interface RecordOptions {
   /** Where console bytes go; default: stdout (nothing with quiet). */
   console?: ConsoleSink;
   quiet: boolean;
-  /** Set to request a clean stop (Ctrl-C). */
-  signal?: { stop: boolean };
+  /**
+   * Set `stop` to request a clean stop; `name`, the signal that asked (SIGINT, SIGTERM, SIGHUP),
+   * goes into the footer message and RecordResult.signal.
+   */
+  signal?: { stop: boolean; name?: NodeJS.Signals };
+  /**
+   * Called once when the guest has made no exit for `stallMs` (default 5000): it may be
+   * spinning without I/O. The recording goes on.
+   */
+  onStall?: (ms: number) => void;
+  stallMs?: number;
+  /** Called about every 20 ms (the loop's tick, after flushing) with the records written so far: progress displays. */
+  onProgress?: (records: number) => void;
+  /** Told the file the trace is written to until it is complete (`<output>.<pid>.partial`, or output itself). */
+  onOutput?: (writePath: string) => void;
   /**
    * The guest's CPUID (docs/exit-semantics.md, "The virtual CPU"): 'builtin' (default: vmtrace's
    * fixed model), 'host' (KVM's supported CPUID passed through), or a model file as
@@ -109,6 +125,8 @@ export interface RecordResult {
   wallMs: number;
   /** Builtin CPU model features this host's KVM lacks (dropped: the trace's CPUID then differs from other hosts'). */
   cpuMissing: string[];
+  /** endReason 'interrupted': the signal that stopped the run, when RecordOptions.signal named one. */
+  signal?: NodeJS.Signals;
 }
 
 /** Process exit codes of `vmtrace record`, by how the run ended (docs/cli.md). */
@@ -127,10 +145,20 @@ export const RECORD_EXIT_CODES: Record<EndReason, number> = {
 
 /**
  * The exit code for a finished recording: a guest exit status (isa-debug-exit: (v << 1) | 1) is
- * the process's exit code, truncated to 8 bits as by exit(2); otherwise RECORD_EXIT_CODES.
+ * the process's exit code, truncated to 8 bits as by exit(2); a run stopped by a signal exits
+ * 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129); otherwise RECORD_EXIT_CODES.
  */
-export function recordExitCode(r: Pick<RecordResult, 'endReason' | 'status'>): number {
-  return r.status !== undefined ? r.status & 0xff : RECORD_EXIT_CODES[r.endReason];
+export function recordExitCode(r: Pick<RecordResult, 'endReason' | 'status' | 'signal'>): number {
+  if (r.status !== undefined) return r.status & 0xff;
+  if (r.endReason === 'interrupted' && r.signal !== undefined) return 128 + (constants.signals[r.signal] ?? 2);
+  return RECORD_EXIT_CODES[r.endReason];
+}
+
+/** The footer message of a run a signal stopped. */
+export function signalStopMessage(name: NodeJS.Signals): string {
+  if (name === 'SIGPIPE') return 'stopped: stdout was closed (EPIPE, the reader of the console output went away); the trace is complete up to here';
+  const how = name === 'SIGINT' ? 'the user (Ctrl-C, SIGINT)' : name === 'SIGHUP' ? 'SIGHUP (the terminal went away)' : name;
+  return `stopped by ${how}; the trace is complete up to here`;
 }
 
 export function defaultTraceName(imagePath: string): string {
@@ -158,6 +186,9 @@ export function prepareBoot(c: BootChoice): BootPlan {
 
 export async function record(opts: RecordOptions): Promise<RecordResult> {
   const started = performance.now();
+  // Before anything else: an output that cannot be written fails at once (OutputError).
+  const output = openTraceOutput(opts.output);
+  opts.onOutput?.(output.writePath);
   const plan =
     opts.boot ??
     prepareBoot({
@@ -217,8 +248,15 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
     semantics: { registers: 'completed', singleStep: opts.singleStep },
   };
 
-  const writer = new TraceWriter(opts.output);
+  let writer: TraceWriter;
+  try {
+    writer = new TraceWriter(output.writePath);
+  } catch (e) {
+    throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
+  }
   const loop = new VcpuLoop(machine, ports, mmio, writer);
+  let failure: { error: unknown } | undefined;
+  let finished: RecordResult | undefined;
   try {
     writer.writeHeader(header);
     const signal = opts.signal ?? { stop: false };
@@ -230,13 +268,17 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       onTick: () => {
         sink.flush();
         writer.flush();
+        opts.onProgress?.(writer.records);
       },
+      ...(opts.onStall ? { onStall: opts.onStall } : {}),
+      ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
     });
     sink.flush();
     let { endReason, message } = result;
     let status: number | undefined;
     const regsBytes = loop.regsBytes;
     const sregsBytes = loop.sregsBytes;
+    const stoppedBy = endReason === 'interrupted' && !stop.info ? signal.name : undefined;
     if (stop.info) {
       // A device ended the run: that, not how the loop noticed, is why it ended.
       ({ endReason, message, status } = stop.info);
@@ -245,10 +287,12 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       const regs = regsFromBytes(regsBytes);
       const sregs = sregsFromBytes(sregsBytes);
       message = shutdownExplanation(regs, sregs, codeAt(machine, regs, sregs), header.host.kvmModule) ?? message;
+    } else if (stoppedBy) {
+      message = signalStopMessage(stoppedBy);
     }
     await writer.finish({ endReason, message, regsBytes, sregsBytes, ...(status !== undefined ? { status } : {}) });
     const { reasonCounts } = result;
-    return {
+    finished = {
       output: opts.output,
       endReason,
       message,
@@ -257,10 +301,29 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       reasonCounts,
       wallMs: performance.now() - started,
       cpuMissing: cpu.missing(),
+      ...(stoppedBy ? { signal: stoppedBy } : {}),
     };
-  } finally {
-    writer.close(); // no-op after finish(); otherwise keeps what was recorded, readable
+  } catch (e) {
+    failure = { error: e };
   }
+  try {
+    writer.close(); // no-op after finish(); otherwise keeps what was recorded, readable
+  } catch (e) {
+    failure ??= { error: e };
+  }
+  if (failure || !finished) {
+    const e = failure?.error;
+    if (isWriteFailure(e)) {
+      // Nothing usable was written (a full disk stays full): the .partial file goes.
+      output.discard();
+      throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
+    }
+    // Anything else: what was recorded stays readable in the .partial file (no footer).
+    if (e instanceof Error && !output.direct) e.message += `; the trace recorded so far is in ${output.writePath}`;
+    throw e;
+  }
+  output.commit();
+  return finished;
 }
 
 /** Up to 15 bytes at CS:RIP, read from guest RAM when paging is off (empty otherwise). */

@@ -24,7 +24,16 @@ export interface LoopOptions {
   stopRequested: () => boolean;
   /** Called about every KICK_MS so buffered output reaches the terminal. */
   onTick: () => void;
+  /**
+   * Called once per run when the guest has made no exit for `stallMs` (default
+   * DEFAULT_STALL_MS): it may be spinning without I/O. The run goes on.
+   */
+  onStall?: (ms: number) => void;
+  stallMs?: number;
 }
+
+/** How long without an exit before LoopOptions.onStall is called. */
+export const DEFAULT_STALL_MS = 5000;
 
 export interface LoopResult {
   endReason: EndReason;
@@ -93,6 +102,11 @@ export class VcpuLoop {
     let lastTick = performance.now();
     let pending = false;
     let kicked = false;
+    // Watchdog: when the record count last moved, and whether onStall was called.
+    const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+    let progressRecords = this.records;
+    let progressAt = lastTick;
+    let stallReported = opts.onStall === undefined;
     try {
       for (;;) {
         if (opts.stopRequested()) return this.end('interrupted', 'stopped by the user (Ctrl-C); the trace is complete up to here');
@@ -104,6 +118,13 @@ export class VcpuLoop {
           if (now - lastTick >= KICK_MS) {
             lastTick = now;
             opts.onTick();
+            if (this.records !== progressRecords) {
+              progressRecords = this.records;
+              progressAt = now;
+            } else if (!stallReported && now - progressAt >= stallMs) {
+              stallReported = true;
+              opts.onStall!(now - progressAt);
+            }
             await new Promise<void>((resolve) => setImmediate(resolve)); // lets the SIGINT handler run
             if (Date.now() >= opts.deadline) return this.end('timeout', 'stopped by --timeout');
           }

@@ -61,8 +61,19 @@ export interface ReplayResult {
 export interface ReplayOptions {
   /** Receives the guest's console bytes as matched exits reproduce them. */
   onConsole?: (bytes: Uint8Array) => void;
-  /** Bound on instructions between two recorded exits before giving up. */
+  /**
+   * Bound on instructions between two records before giving up (divergence `no-exit`). Default:
+   * the budget derived from the trace (DEFAULT_BUDGET, docs/replay.md "Instruction budget");
+   * given, it replaces that budget: this many per record, no total bound.
+   */
   maxInstructions?: number;
+  /**
+   * Called after every matched record and every ~1M instructions executed, with how far replay
+   * is (a progress display throttles it; src/cli/progress.ts).
+   */
+  onProgress?: (p: ReplayProgress) => void;
+  /** The default budget's numbers (DEFAULT_BUDGET), for tests; ignored with maxInstructions. */
+  budget?: { perRecord: number; base: number; total: number };
   /**
    * Called for every matched record (by position in the trace) with the RFLAGS bits undefined
    * there: left undefined by some instruction and not written since (vmtrace diff classifies
@@ -77,80 +88,131 @@ export interface ReplayOptions {
   adoptUndefinedFlags?: boolean;
 }
 
-const DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000;
+export interface ReplayProgress {
+  /** Records matched so far, of which exits. */
+  records: number;
+  exits: number;
+  instructions: number;
+  /** Byte offset in the trace file of the record being checked (how much has been read). */
+  offset: number;
+}
+
+/**
+ * The default instruction budget of an exit trace (docs/replay.md, "Instruction budget"): at most
+ * `perRecord` instructions between two records, and at most `base + total * n` instructions in
+ * all to reach record #n, so that replay time is bounded by the trace's length, whatever a
+ * (crafted) trace makes the guest do. The committed goldens need at most 2.9 M instructions
+ * between two records (bench-64's first exit) and 0.18 M per record on average (compute).
+ * `--step` traces need none: each record is one step.
+ */
+export const DEFAULT_BUDGET = { perRecord: 64_000_000, base: 64_000_000, total: 1_000_000 } as const;
+
 const CHUNK = 1 << 20;
 
-interface Access {
+/**
+ * The exits one interpreter step made, as KVM reports them: consecutive port accesses of one
+ * instruction (a REP INS read-ahead) are one IO exit, every MMIO access is one MMIO exit. A step
+ * can make several: `rep insb` into MMIO is an IO exit then MMIO writes, `rep outsb` from MMIO
+ * an MMIO read then an IO exit, a read-modify-write of MMIO a read then a write
+ * (docs/exit-semantics.md); each of them is a record, with the registers after the step, except
+ * an exit followed by an MMIO read of the same instruction (a second operand, the second page of
+ * an access): KVM has not completed the instruction then, so that record has the registers from
+ * before it (`before`).
+ */
+interface StepExit {
   kind: 'io' | 'mmio';
   out: boolean;
   port: number;
   size: number;
+  count: number;
   bytes: number[];
+  /** The record this exit is compared with, whose data answers its reads. */
+  rec: TraceRecord | undefined;
+  /** Bytes of rec's input consumed so far (a rep ins spans iterations). */
+  fed: number;
+  /** The state before the instruction, when a later MMIO read of it follows this exit. */
+  before?: StateBefore;
 }
 
-/** Answers the interpreter's port/MMIO accesses from the expected record and remembers them. */
+type StateBefore = ReturnType<Cpu['stateAtInstructionStart']>;
+
+/** One exit of a step, compared with one record. */
+interface ActualStep {
+  exit: ActualExit;
+  before?: StateBefore;
+}
+
+/** Answers the interpreter's port/MMIO accesses from the expected records and remembers them. */
 class RecordedSink implements ExitSink {
   expected: TraceRecord | undefined;
-  readonly accesses: Access[] = [];
-  /** Bytes of the expected record's input consumed so far (a rep ins spans iterations). */
-  private fed = 0;
+  /** The k-th record after `expected` (k >= 1), for the later exits of a step. */
+  peek: (k: number) => TraceRecord | undefined = () => undefined;
+  /** The CPU state at the start of the instruction being executed. */
+  stateBefore: (() => StateBefore) | undefined;
+  readonly exits: StepExit[] = [];
 
   expect(rec: TraceRecord | undefined): void {
     this.expected = rec;
-    this.fed = 0;
-    this.accesses.length = 0;
+    this.exits.length = 0;
+  }
+
+  /** The exit an access belongs to: the current one if it continues it, else a new one. */
+  private exitFor(kind: 'io' | 'mmio', out: boolean, port: number, size: number): StepExit {
+    const last = this.exits[this.exits.length - 1];
+    if (kind === 'io' && last?.kind === 'io' && last.out === out && last.port === port && last.size === size) return last;
+    const n = this.exits.length;
+    if (n > 0 && kind === 'mmio' && !out) this.exits[n - 1]!.before ??= this.stateBefore?.();
+    const e: StepExit = { kind, out, port, size, count: 0, bytes: [], rec: n === 0 ? this.expected : this.peek(n), fed: 0 };
+    this.exits.push(e);
+    return e;
   }
 
   ioIn(port: number, size: 1 | 2 | 4): number {
-    const data = this.expected?.io?.direction === 'in' ? this.expected.io.data : undefined;
-    const v = this.take(data, size);
-    this.push('io', false, port, size, v);
-    return v;
+    const e = this.exitFor('io', false, port, size);
+    const data = e.rec?.io?.direction === 'in' ? e.rec.io.data : undefined;
+    let v = 0;
+    for (let i = 0; i < size; i++) v |= (data?.[e.fed + i] ?? 0xff) << (8 * i);
+    e.fed += size;
+    this.add(e, size, v);
+    return v >>> 0;
   }
 
   ioOut(port: number, size: 1 | 2 | 4, value: number): void {
-    this.push('io', true, port, size, value);
+    this.add(this.exitFor('io', true, port, size), size, value);
   }
 
   mmioRead(addr: number, size: number): bigint {
-    const data = this.expected?.mmio && !this.expected.mmio.write ? this.expected.mmio.data : undefined;
+    const e = this.exitFor('mmio', false, addr, size);
+    const data = e.rec?.mmio && !e.rec.mmio.write ? e.rec.mmio.data : undefined;
     let v = 0n;
     for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(data?.[i] ?? 0xff);
-    this.accesses.push({ kind: 'mmio', out: false, port: addr, size, bytes: data ? [...data.subarray(0, size)] : [] });
+    e.count = 1;
+    if (data) e.bytes.push(...data.subarray(0, size));
     return v;
   }
 
   mmioWrite(addr: number, size: number, value: bigint): void {
-    const bytes: number[] = [];
-    for (let i = 0; i < size; i++) bytes.push(Number((value >> BigInt(8 * i)) & 0xffn));
-    this.accesses.push({ kind: 'mmio', out: true, port: addr, size, bytes });
+    const e = this.exitFor('mmio', true, addr, size);
+    e.count = 1;
+    for (let i = 0; i < size; i++) e.bytes.push(Number((value >> BigInt(8 * i)) & 0xffn));
   }
 
-  private take(data: Uint8Array | undefined, size: number): number {
-    let v = 0;
-    for (let i = 0; i < size; i++) v |= (data?.[this.fed + i] ?? 0xff) << (8 * i);
-    this.fed += size;
-    return v >>> 0;
+  private add(e: StepExit, size: number, value: number): void {
+    e.count++;
+    for (let i = 0; i < size; i++) e.bytes.push((value >>> (8 * i)) & 0xff);
   }
 
-  private push(kind: 'io', out: boolean, port: number, size: number, value: number): void {
-    const bytes = [];
-    for (let i = 0; i < size; i++) bytes.push((value >>> (8 * i)) & 0xff);
-    this.accesses.push({ kind, out, port, size, bytes });
-  }
-
-  /** The accesses so far as one exit, in the shape of a record's payload. */
-  asExit(reason: string): ActualExit {
-    const first = this.accesses[0];
-    if (!first) return { reason };
-    const data = Uint8Array.from(this.accesses.flatMap((a) => a.bytes));
-    if (first.kind === 'io') {
-      return {
-        reason: 'IO',
-        io: { port: first.port, size: first.size, direction: first.out ? 'out' : 'in', count: this.accesses.length, data },
-      };
-    }
-    return { reason: 'MMIO', mmio: { address: first.port, length: first.size, write: first.out, data } };
+  /** The step's exits in the shape of records' payloads (at least one). */
+  asExits(reason: string): ActualStep[] {
+    if (!this.exits.length) return [{ exit: { reason } }];
+    return this.exits.map((e): ActualStep => {
+      const data = Uint8Array.from(e.bytes);
+      const exit: ActualExit =
+        e.kind === 'io'
+          ? { reason: 'IO', io: { port: e.port, size: e.size, direction: e.out ? 'out' : 'in', count: e.count, data } }
+          : { reason: 'MMIO', mmio: { address: e.port, length: e.size, write: e.out, data } };
+      return e.before ? { exit, before: e.before } : { exit };
+    });
   }
 }
 
@@ -183,9 +245,20 @@ export async function replayTrace(file: string, opts: ReplayOptions = {}): Promi
   const trace = await openTrace(file);
   try {
     const replayer = new Replayer(trace.header, opts);
-    for await (const batch of trace.batches()) {
-      for (const rec of batch) {
-        const divergence = replayer.check(rec);
+    // one batch of lookahead: the later exits of one step (an IO exit and the MMIO writes of a
+    // rep ins, …) take their input from the records after the one being checked
+    const batches = trace.batches();
+    const nextBatch = async () => {
+      const n = await batches.next();
+      return n.done ? undefined : n.value;
+    };
+    let batch = await nextBatch();
+    let following = batch && (await nextBatch());
+    let i = 0;
+    const peek = (k: number) => (i + k < batch!.length ? batch![i + k] : following?.[i + k - batch!.length]);
+    for (; batch; batch = following, following = batch && (await nextBatch())) {
+      for (i = 0; i < batch.length; i++) {
+        const divergence = replayer.check(batch[i]!, peek);
         if (divergence) return replayer.result(trace.footer, trace.truncated, divergence);
         if (replayer.stopped) break;
       }
@@ -202,7 +275,11 @@ class Replayer {
   private readonly cpu: Cpu;
   private readonly console: ConsoleDecoder;
   private readonly singleStep: boolean;
-  private readonly maxInstructions: number;
+  private readonly perRecord: number;
+  /** Total bound: undefined with an explicit --max-instructions. */
+  private readonly total: { base: number; perRecord: number } | undefined;
+  /** Exits of the last step not compared yet (the step made several: see StepExit). */
+  private pending: ActualStep[] = [];
   private matched = 0;
   private exits = 0;
   private note: string | undefined;
@@ -216,23 +293,66 @@ class Replayer {
   ) {
     // --step traces hold the registers after every step: RDTSC & co. take their results there
     this.cpu = cpuFromHeader(header, this.sink, header.semantics.singleStep ? () => this.sink.expected?.regs : undefined);
+    this.sink.stateBefore = () => this.cpu.stateAtInstructionStart();
     this.console = new ConsoleDecoder(header.devices);
     this.singleStep = header.semantics.singleStep;
-    this.maxInstructions = opts.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS;
+    const budget = opts.budget ?? DEFAULT_BUDGET;
+    this.perRecord = opts.maxInstructions ?? budget.perRecord;
+    this.total = opts.maxInstructions === undefined ? { base: budget.base, perRecord: budget.total } : undefined;
   }
 
-  /** Replays up to `rec` and compares; returns the divergence, if any. */
-  check(rec: TraceRecord): Divergence | undefined {
+  /** Instructions the guest may still run before reaching `rec` (started at `start`). */
+  private room(start: number): number {
+    const n = this.cpu.instructions;
+    const own = this.perRecord - (n - start);
+    return this.total ? Math.min(own, this.total.base + this.total.perRecord * this.matched - n) : own;
+  }
+
+  /** The budget ran out before `rec`: a `no-exit` divergence that says what to do. */
+  private outOfBudget(rec: TraceRecord, start: number): Divergence {
+    const ran = this.cpu.instructions - start;
+    const fmt = (v: number) => v.toLocaleString('en-US');
+    const what = `the guest ran ${ran} instructions without reaching recorded ${rec.reasonName} ${rec.kind === 'step' ? 'step' : 'exit'} #${rec.seq}`;
+    let budget: string;
+    if (!this.total) budget = `the budget --max-instructions ${this.perRecord} (per record) ran out`;
+    else if (ran >= this.perRecord) budget = `replay's default budget of ${fmt(this.perRecord)} instructions per record ran out (docs/replay.md, "Instruction budget")`;
+    else {
+      const total = this.total.base + this.total.perRecord * this.matched;
+      budget = `replay's default total budget for a trace this far in ran out: ${fmt(this.cpu.instructions)} instructions in all, at most ${fmt(this.total.base)} + ${fmt(this.total.perRecord)} per record before this one = ${fmt(total)} (docs/replay.md, "Instruction budget")`;
+    }
+    const suggest = Math.max(this.perRecord, this.cpu.instructions) * 10;
+    const hint = `if the guest really runs that long without an exit, replay with a larger --max-instructions N (per record, no total bound), e.g. --max-instructions ${suggest}; if it should not, the interpreter took another path than KVM earlier (see the last instructions executed)`;
+    return this.diverge(rec, 'no-exit', `${what}: ${budget}. ${hint}`, []);
+  }
+
+  private progress(): void {
+    const rec = this.sink.expected;
+    this.opts.onProgress?.({ records: this.matched, exits: this.exits, instructions: this.cpu.instructions, offset: rec?.offset ?? 0 });
+  }
+
+  /**
+   * Replays up to `rec` and compares; returns the divergence, if any. `peek(k)`: the k-th record
+   * after `rec`, whose data the later exits of a step that makes several read.
+   */
+  check(rec: TraceRecord, peek?: (k: number) => TraceRecord | undefined): Divergence | undefined {
+    // the next exit of a step that made several: same registers, nothing to run
+    const more = this.pending.shift();
+    if (more) return this.compare(rec, more.exit, more.before);
     if (rec.reason === EXIT.INTERNAL_ERROR || rec.reason === EXIT.FAIL_ENTRY) return this.reachFailure(rec);
     this.sink.expect(rec);
+    if (peek) this.sink.peek = peek;
     const start = this.cpu.instructions;
     let result: RunResult;
     for (;;) {
-      result = this.singleStep ? this.cpu.step() : this.cpu.run(CHUNK);
-      if (result.kind !== 'limit' || this.singleStep) break;
-      if (this.cpu.instructions - start > this.maxInstructions) {
-        return this.diverge(rec, 'no-exit', `the guest ran ${this.cpu.instructions - start} instructions without reaching recorded ${rec.reasonName} exit #${rec.seq}`, []);
+      if (this.singleStep) {
+        result = this.cpu.step();
+        break;
       }
+      const room = this.room(start);
+      if (room <= 0) return this.outOfBudget(rec, start);
+      result = this.cpu.run(Math.min(CHUNK, room));
+      if (result.kind !== 'limit') break;
+      if (this.opts.onProgress) this.progress();
     }
     if (result.kind === 'unsupported') {
       return this.diverge(rec, 'unsupported', `${result.message} (recorded: ${rec.reasonName} #${rec.seq})`, []);
@@ -240,21 +360,32 @@ class Replayer {
     if (result.kind === 'nondeterministic') {
       return this.diverge(rec, 'nondeterministic', `the guest executed ${result.message}`, [], []);
     }
-    const actual = this.actualExit(result);
+    const [first, ...later] = result.kind === 'exit' ? this.sink.asExits('IO') : [{ exit: this.actualExit(result) }];
+    this.pending = later;
+    return this.compare(rec, first!.exit, first!.before);
+  }
+
+  /**
+   * Compares one exit of the last step with `rec`, and the registers after the step (or, with
+   * `before`, those from before its instruction: see StepExit).
+   */
+  private compare(rec: TraceRecord, actual: ActualExit, before?: StateBefore): Divergence | undefined {
     const payload = diffPayload(rec, actual);
     if (payload.length) {
       const kind = payload[0]!.field === 'reason' ? 'reason' : 'payload';
       return this.diverge(rec, kind, `${this.label(rec)}: the guest ${describeExit(actual)}, the trace has ${describeRecord(rec)}`, payload);
     }
-    const undef = this.cpu.undefinedFlagsNow;
-    const regs = this.cpu.getRegs();
-    const regDiffs = [...diffRegisters(rec.regs, regs, BigInt(undef)), ...diffSegments(rec.sregs, this.cpu.getSregs())];
+    const undef = before ? before.undefinedFlags : this.cpu.undefinedFlagsNow;
+    const regs = before ? before.regs : this.cpu.getRegs();
+    const regDiffs = [...diffRegisters(rec.regs, regs, BigInt(undef)), ...diffSegments(rec.sregs, before ? before.sregs : this.cpu.getSregs())];
     if (regDiffs.length) {
       return this.diverge(rec, 'registers', `${this.label(rec)}: ${regDiffs.map((d) => d.field).join(', ')} differ`, [], regDiffs);
     }
-    if (undef && this.opts.adoptUndefinedFlags !== false) this.adoptUndefined(rec, undef, Number(regs.rflags));
+    // (a record from before the instruction: its flags are the ones the instruction started from)
+    if (undef && !before && this.opts.adoptUndefinedFlags !== false) this.adoptUndefined(rec, undef, Number(regs.rflags));
     this.opts.onMatched?.(this.matched, undef);
     this.accept(rec);
+    if (this.opts.onProgress) this.progress();
     if (rec.reason === EXIT.HLT || rec.reason === EXIT.SHUTDOWN) this.stopped = true;
     return undefined;
   }
@@ -267,8 +398,9 @@ class Replayer {
     this.sink.expect(undefined);
     const start = this.cpu.instructions;
     while (diffRegisters(rec.regs, this.cpu.getRegs()).length) {
+      if (this.room(start) <= 0) return this.outOfBudget(rec, start);
       const r = this.cpu.step();
-      if (r.kind !== 'limit' || this.cpu.instructions - start > this.maxInstructions) {
+      if (r.kind !== 'limit') {
         return this.diverge(rec, 'reason', `${this.label(rec)}: the guest ${describeExit(this.actualExit(r))} before reaching the state KVM recorded`, []);
       }
     }
@@ -299,7 +431,7 @@ class Replayer {
   }
 
   private actualExit(r: RunResult): ActualExit {
-    if (r.kind === 'exit') return this.sink.asExit(r.exit === 'io' ? 'IO' : 'MMIO');
+    if (r.kind === 'exit') return this.sink.asExits(r.exit === 'io' ? 'IO' : 'MMIO')[0]!.exit;
     if (r.kind === 'limit') return { reason: this.singleStep ? 'DEBUG' : 'none' };
     return { reason: REASON_OF[r.kind] };
   }

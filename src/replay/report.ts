@@ -1,6 +1,7 @@
 // Human and JSON forms of a replay result (docs/replay.md documents the JSON shape).
 import type { FieldDiff } from './compare.js';
 import type { ReplayResult } from './engine.js';
+import { oneLine } from '../text/sanitize.js';
 
 function table(rows: FieldDiff[], indent: string): string[] {
   const w = Math.max(5, ...rows.map((r) => r.field.length));
@@ -11,8 +12,12 @@ function table(rows: FieldDiff[], indent: string): string[] {
   ];
 }
 
-/** The one-line verdict printed last (stderr). */
+/** The one-line verdict printed last (stderr); its trace strings (the footer message, …) escaped. */
 export function summaryLine(r: ReplayResult): string {
+  return oneLine(verdict(r));
+}
+
+function verdict(r: ReplayResult): string {
   const what = r.singleStep
     ? `all ${r.matched} instructions matched (${r.exits} exits), registers compared after every instruction`
     : `all ${r.exits} exits matched (${r.instructions} instructions replayed)`;
@@ -34,7 +39,7 @@ export function formatDivergence(r: ReplayResult, file: string): string {
     lines.push(`  last ${d.history.length} instructions executed (oldest first):`);
     for (const h of d.history) lines.push(`    ${h.at}  ${Buffer.from(h.bytes).toString('hex').padEnd(20)}  ${h.text}`);
   }
-  return lines.join('\n');
+  return lines.map(oneLine).join('\n');
 }
 
 /** The --json object: ReplayResult with instruction bytes as hex strings. */

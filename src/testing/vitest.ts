@@ -4,17 +4,21 @@
 //   import { record } from 'vmtrace/vitest';   // importing registers toMatchGoldenTrace
 //   await expect(await record('guests/x.bin')).toMatchGoldenTrace('traces/x.vmtrace');
 //
+// Updating goldens: `vitest -u` (as for snapshots), VMTRACE_UPDATE=1, or `{ update: true }` write
+// the recording over a golden that differs or does not exist, as `vmtrace test --update` does.
+//
 // This is the only module of vmtrace that imports vitest (a devDependency): load it from tests.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
 
-import { probeKvm, recordSpec, specFromHeader, type KvmProbe, type RecordSpec } from '../golden/index.js';
+import { cpuidChanged, probeKvm, recordSpec, specFromHeader, type KvmProbe, type RecordLikeResult, type RecordSpec } from '../golden/index.js';
 import { diffTraces, formatDiff } from '../inspect/diff.js';
 import type { ConsoleSink } from '../record/devices/console.js';
 import { CpuidRejectedError } from '../record/machine.js';
 import type { RecordResult } from '../record/recorder.js';
+import { replayTrace } from '../replay/engine.js';
 import type { BootMode, EndReason } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 
@@ -168,8 +172,11 @@ export interface GoldenMatchOptions {
   /** Records of context around the first divergence in the report (default 3). */
   context?: number;
   /**
-   * Write the recording over the golden (atomically) when it differs or does not exist, and
-   * pass. Default: true when the environment variable VMTRACE_UPDATE is `1`.
+   * Write the recording over the golden (atomically) when it differs (or its guest CPUID does)
+   * or does not exist, and pass, as `vmtrace test --update` does: a recording that ended early
+   * (interrupted, failed, cut off by deadlineMs) or does not replay in the interpreter never
+   * replaces a golden, and fails. Default: true when vitest runs in update mode (`vitest -u` /
+   * `--update`, as for snapshots) or the environment variable VMTRACE_UPDATE is `1`.
    */
   update?: boolean;
 }
@@ -188,6 +195,36 @@ function writeGolden(from: string, to: string): void {
 
 interface MatcherContext {
   isNot: boolean;
+  /** vitest's MatcherState.snapshotState (a SnapshotState): says whether vitest runs with -u. */
+  snapshotState?: unknown;
+}
+
+/**
+ * Whether vitest runs in snapshot update mode: `vitest -u` / `--update` (or UPDATE_SNAPSHOT=all)
+ * make its update state 'all'; it is 'new' by default and 'none' on CI.
+ */
+function vitestUpdating(ctx: MatcherContext): boolean {
+  const state = ctx.snapshotState as { snapshotUpdateState?: unknown; _updateSnapshot?: unknown } | undefined;
+  if (!state) return false;
+  return (state.snapshotUpdateState ?? state._updateSnapshot) === 'all';
+}
+
+/**
+ * Why a recording must not become a golden, as `vmtrace test --update` refuses: it did not
+ * finish, or the interpreter cannot replay it (a golden must stay replayable). null: it may.
+ */
+async function unfitAsGolden(received: unknown, trace: string): Promise<string | null> {
+  const rec = received && typeof received === 'object' ? (received as RecordedTrace) : undefined;
+  if (rec?.result && (rec.result as Partial<RecordLikeResult>).timedOut) return `the recording did not finish within its deadline (${rec.message})`;
+  try {
+    const res = await replayTrace(trace);
+    if (res.truncated || res.recordedEnd === undefined) return 'the recording is truncated (it did not finish)';
+    if (res.recordedEnd === 'interrupted' || res.recordedEnd === 'error') return `the recording ended early (${res.recordedEnd})`;
+    if (!res.ok) return `the recording does not replay in the interpreter: diverged at record #${res.divergence!.index} (${res.divergence!.kind})`;
+  } catch (e) {
+    return `the recording does not replay in the interpreter: ${(e as Error).message}`;
+  }
+  return null;
 }
 
 /** The matcher itself (registered as toMatchGoldenTrace by setupVmtraceMatchers). */
@@ -207,26 +244,32 @@ export async function toMatchGoldenTrace(
     throw new TypeError(`toMatchGoldenTrace: expected a recording from record() or a trace file path, got ${typeof received}`);
   }
   if (typeof golden !== 'string') throw new TypeError('toMatchGoldenTrace: the golden trace path must be a string');
-  const update = (options.update ?? process.env.VMTRACE_UPDATE === '1') && !this.isNot;
+  const update = (options.update ?? (process.env.VMTRACE_UPDATE === '1' || vitestUpdating(this))) && !this.isNot;
   const goldenPath = resolve(golden);
-  if (!existsSync(goldenPath)) {
-    if (update) {
-      writeGolden(actual, goldenPath);
-      return { pass: true, message: () => `golden trace ${golden} created from ${actual}` };
+  /** Writes the recording over the golden unless it is unfit to be one (then the match fails). */
+  const replace = async (how: string): Promise<{ pass: boolean; message: () => string }> => {
+    const unfit = await unfitAsGolden(received, actual);
+    if (unfit) {
+      keep.add(actual);
+      return { pass: false, message: () => `golden trace ${golden} not ${how}: ${unfit} (the recording is kept at ${actual})` };
     }
+    writeGolden(actual, goldenPath);
+    return { pass: true, message: () => `golden trace ${golden} ${how} from ${actual}` };
+  };
+  if (!existsSync(goldenPath)) {
+    if (update) return replace('created');
     return {
       pass: false,
       message: () =>
         `golden trace ${golden} does not exist (${goldenPath}).\n` +
-        `To create it from this recording, run the test with VMTRACE_UPDATE=1, or record it with\n` +
+        `To create it from this recording, run the test with vitest -u or VMTRACE_UPDATE=1, or record it with\n` +
         `vmtrace record <image> -o ${golden}.`,
     };
   }
   const diff = await diffTraces(goldenPath, actual, { timestamps: options.timestamps, host: options.host, exact: options.exact, context: options.context });
-  if (!diff.identical && update) {
-    writeGolden(actual, goldenPath);
-    return { pass: true, message: () => `golden trace ${golden} updated from ${actual}` };
-  }
+  // As `vmtrace test --update`: a golden whose guest CPUID changed is rewritten too, though the
+  // CPUID table is host-dependent to the diff.
+  if (update && (!diff.identical || cpuidChanged(diff))) return replace('updated');
   if (!diff.identical) keep.add(actual);
   return {
     pass: diff.identical,
@@ -234,7 +277,7 @@ export async function toMatchGoldenTrace(
       diff.identical
         ? `expected ${actual} not to match the golden trace ${golden}, but it does: ${formatDiff(diff).split('\n')[0]}`
         : `expected the recording to match the golden trace ${golden}\n\n${formatDiff(diff).trimEnd()}\n\n` +
-          `(the recording is kept at ${actual}; to accept it as the new golden: VMTRACE_UPDATE=1, or vmtrace test --update)`,
+          `(the recording is kept at ${actual}; to accept it as the new golden: vitest -u, VMTRACE_UPDATE=1, or vmtrace test --update)`,
   };
 }
 

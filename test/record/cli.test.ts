@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { ADDON_PATH } from '../../src/record/kvm.js';
 import { readTrace } from '../../src/trace/reader.js';
 import { vmtrace, vmtraceInterrupted } from '../support/cli.js';
-import { kvmAvailability, kvmTitle } from '../support/kvm.js';
+import { kvmAvailability, kvmTitle, noKvmReason } from '../support/kvm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmtrace-cli-'));
 /** `jmp $`: a guest that never exits on its own. */
@@ -25,12 +26,25 @@ describe('vmtrace record: bad input and missing KVM', () => {
     expect(r.stderr).toMatch(/^vmtrace: --mem: 'lots' is not a size/);
   });
 
+  // Without the addon (no C++ toolchain at install) that is said first, before the device.
   it('says why it cannot record where there is no KVM device, exit 3', () => {
     const r = vmtrace(['record', spin, '-o', join(dir, 'x.vmtrace')], { env: { VMTRACE_KVM_DEVICE: '/nonexistent/kvm' } });
     expect(r.status).toBe(3);
-    expect(r.stderr.trim()).toMatch(/^vmtrace: \/nonexistent\/kvm does not exist: this machine has no KVM/);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^vmtrace: ${noKvmReason('/nonexistent/kvm')}`));
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  const addonBuilt = process.platform !== 'linux' || existsSync(ADDON_PATH);
+  it.skipIf(addonBuilt)(
+    `says the addon is not built, what it needs and how to build it, exit 3${addonBuilt ? ' [skipped: the addon is built here]' : ''}`,
+    () => {
+      const r = vmtrace(['record', spin, '-o', join(dir, 'x.vmtrace')]);
+      expect(r.status).toBe(3);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^vmtrace: the native KVM addon is not built \(needs g\+\+, make and python3\)/);
+      expect(r.stderr).toContain('npm run build:addon'); // inside the vmtrace repository
+    },
+  );
 
   it('teaches in --help: options, exit codes, examples', () => {
     const r = vmtrace(['record', '--help']);
@@ -59,7 +73,8 @@ describe.skipIf(!kvmAvailability().ok)(kvmTitle('vmtrace record: limits and Ctrl
 
   it('Ctrl-C stops the guest and leaves a complete, valid trace, exit 130', async () => {
     const out = join(dir, 'spin-int.vmtrace');
-    const r = await vmtraceInterrupted(['record', spin, '-o', out], 700);
+    // Once the recording's .partial file exists, the guest is running and the handlers are on.
+    const r = await vmtraceInterrupted(['record', spin, '-o', out], 300, 'SIGINT', () => readdirSync(dir).some((f) => f.startsWith('spin-int.vmtrace.') && f.endsWith('.partial')));
     expect(r.status).toBe(130);
     expect(r.stderr).toContain('stopped by the user');
     const t = await readTrace(out);

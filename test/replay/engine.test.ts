@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +62,7 @@ describe('vmtrace replay', () => {
     const t = await readTrace(golden('tiny_kernel.vmtrace'));
     const image = Uint8Array.from([0xd9, 0xe8, 0xf4]); // fld1; hlt
     const w = new TraceWriter(path);
-    w.writeHeader({ ...t.header, guest: { ...t.header.guest, image }, initialMemory: [{ address: 0, bytes: image, what: 'image' }] });
+    w.writeHeader({ ...t.header, guest: { ...t.header.guest, image, sha256: createHash('sha256').update(image).digest('hex') }, initialMemory: [{ address: 0, bytes: image, what: 'image' }] });
     const boot = realModeState({ cs: 0, ip: 0, sp: 0 }, t.header.boot.sregs);
     w.writeRecord({ kind: 'exit', reason: EXIT.HLT, timeNs: 1, runNs: 1, regsBytes: regsToBytes({ ...boot.regs, rip: 3n }) });
     await w.finish({ endReason: 'hlt', message: '', regsBytes: regsToBytes(boot.regs), sregsBytes: sregsToBytes(t.header.boot.sregs) });

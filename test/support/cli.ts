@@ -24,14 +24,19 @@ export function vmtrace(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
 }
 
 /** Starts the CLI, sends `signal` after `afterMs`, and resolves when it exits. */
-export function vmtraceInterrupted(args: string[], afterMs: number, signal: NodeJS.Signals = 'SIGINT'): Promise<CliResult> {
+/**
+ * Runs vmtrace and sends `signal` `afterMs` after it started, and not before `ready()` holds
+ * (polled: on a loaded machine Node alone can take a second to start).
+ */
+export function vmtraceInterrupted(args: string[], afterMs: number, signal: NodeJS.Signals = 'SIGINT', ready: () => boolean = () => true): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    setTimeout(() => child.kill(signal), afterMs);
+    const fire = () => (ready() ? child.kill(signal) : setTimeout(fire, 50));
+    setTimeout(fire, afterMs);
     child.on('exit', (status) => resolve({ status, stdout, stderr }));
   });
 }

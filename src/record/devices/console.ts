@@ -23,7 +23,8 @@ export class StdoutSink implements ConsoleSink {
 
   flush(): void {
     if (this.used === 0) return;
-    process.stdout.write(Buffer.from(this.buf.subarray(0, this.used)));
+    // Once the reader has gone (`| head`: EPIPE), the console output has nowhere to go.
+    if (!process.stdout.destroyed) process.stdout.write(Buffer.from(this.buf.subarray(0, this.used)));
     this.used = 0;
   }
 }

@@ -37,6 +37,14 @@ export class Cpu {
   }
 
   /**
+   * The registers as they were at the start of the instruction being executed, for an ExitSink
+   * to call while the instruction reads (before it has written anything but RIP, RSP and RF).
+   */
+  stateAtInstructionStart(): { regs: Regs; sregs: Sregs; undefinedFlags: number } {
+    return this.m.atInsnStart(() => ({ regs: saveRegs(this.m), sregs: saveSregs(this.m), undefinedFlags: this.m.fl.undef }));
+  }
+
+  /**
    * Execute up to maxInstructions; stop right after the first instruction that did IO/MMIO,
    * HLT, shutdown, or before an unsupported one.
    */

@@ -575,12 +575,16 @@ export class Machine {
   }
 
   // ---------------------------------------------------------------- memory by linear address
-  /** Read 1/2/4 bytes at a linear address (page-crossing accesses are split). */
+  /**
+   * Read 1/2/4 bytes at a linear address. A page-crossing access is two physical accesses, one
+   * per page (as KVM's emulator_read_write splits it: an MMIO page gives one MMIO access).
+   */
   readLin(lin: number, size: number, kind: number): number {
     if (this.pg && (lin & 0xfff) > 0x1000 - size) {
-      let v = 0;
-      for (let k = size - 1; k >= 0; k--) v = v * 256 + this.mem.read8(this.phys((lin + k) % TWO48, kind));
-      return v;
+      const room = 0x1000 - (lin & 0xfff);
+      const a0 = this.phys(lin, kind);
+      const a1 = this.phys((lin + room) % TWO48, kind);
+      return this.mem.readN(a0, room) + this.mem.readN(a1, size - room) * 2 ** (8 * room);
     }
     return this.mem.read(this.phys(lin, kind), size);
   }
@@ -588,10 +592,12 @@ export class Machine {
   /** Write 1/2/4 bytes at a linear address (both pages are translated before a split write). */
   writeLin(lin: number, size: number, v: number, kind: number): void {
     if (this.pg && (lin & 0xfff) > 0x1000 - size) {
-      const a0 = this.phys(lin, kind);
-      const a1 = this.phys((lin + size - 1) % TWO48, kind);
       const room = 0x1000 - (lin & 0xfff);
-      for (let k = 0; k < size; k++) this.mem.write8(k < room ? a0 + k : a1 - (size - 1 - k), (v >>> (8 * k)) & 0xff);
+      const a0 = this.phys(lin, kind);
+      const a1 = this.phys((lin + room) % TWO48, kind);
+      const u = v >>> 0;
+      this.mem.writeN(a0, room, u % 2 ** (8 * room));
+      this.mem.writeN(a1, size - room, Math.floor(u / 2 ** (8 * room)));
       return;
     }
     this.mem.write(this.phys(lin, kind), size, v);
@@ -600,9 +606,12 @@ export class Machine {
   /** 8-byte read at a linear address: low half returned, high half in `qh`. */
   readLinQ(lin: number, kind: number): number {
     if (this.pg && (lin & 0xfff) > 0xff8) {
-      const lo = this.readLin(lin, 4, kind);
-      this.qh = this.readLin((lin + 4) % TWO48, 4, kind) | 0;
-      return lo;
+      const room = 0x1000 - (lin & 0xfff);
+      const a0 = this.phys(lin, kind);
+      const a1 = this.phys((lin + room) % TWO48, kind);
+      const v = this.mem.readBytes(a0, room) | (this.mem.readBytes(a1, 8 - room) << BigInt(8 * room));
+      this.qh = Number((v >> 32n) & 0xffffffffn) | 0;
+      return Number(v & 0xffffffffn);
     }
     const lo = this.mem.readQ(this.phys(lin, kind));
     this.qh = this.mem.qh;
@@ -611,10 +620,12 @@ export class Machine {
 
   writeLinQ(lin: number, lo: number, hi: number, kind: number): void {
     if (this.pg && (lin & 0xfff) > 0xff8) {
-      this.phys(lin, kind);
-      this.phys((lin + 7) % TWO48, kind);
-      this.writeLin(lin, 4, lo, kind);
-      this.writeLin((lin + 4) % TWO48, 4, hi, kind);
+      const room = 0x1000 - (lin & 0xfff);
+      const a0 = this.phys(lin, kind);
+      const a1 = this.phys((lin + room) % TWO48, kind);
+      const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+      this.mem.writeBytes(a0, room, v & ((1n << BigInt(8 * room)) - 1n));
+      this.mem.writeBytes(a1, 8 - room, v >> BigInt(8 * room));
       return;
     }
     this.mem.writeQ(this.phys(lin, kind), lo, hi);
@@ -701,6 +712,26 @@ export class Machine {
     const lin = this.linear(seg, off, size, ACC_WRITE);
     this.phys(lin, ACC_WRITE);
     if (this.pg && (lin & 0xfff) > 0x1000 - size) this.phys((lin + size - 1) % TWO48, ACC_WRITE);
+  }
+
+  /**
+   * Write `values` (items of `size` bytes) at seg:offs[k] as one block write, the way KVM's
+   * emulator writes the read-ahead batch of a REP INS with DF=0 (OP_MEM_STR): RAM bytes
+   * directly, MMIO bytes as accesses of at most 8 bytes per run within a page, in address order.
+   */
+  writeBlock(seg: number, offs: readonly number[], size: number, values: readonly number[]): void {
+    const addrs: number[] = [];
+    const bytes: number[] = [];
+    for (let k = 0; k < offs.length; k++) {
+      const lin = this.linear(seg, offs[k]!, size, ACC_WRITE);
+      const v = values[k]!;
+      for (let b = 0; b < size; b++) {
+        const l = this.bits === 64 ? (lin + b) % TWO48 : (lin + b) >>> 0;
+        addrs.push(this.pg ? this.phys(l, ACC_WRITE) : l);
+        bytes.push((v >>> (8 * b)) & 0xff);
+      }
+    }
+    this.mem.writeScattered(addrs, bytes);
   }
 
   // ---------------------------------------------------------------- operands
@@ -1310,6 +1341,29 @@ export class Machine {
   /** RF as it was at the start of the current instruction. */
   private get startRf(): number {
     return this.rfSeq === this.seq ? RF : 0;
+  }
+
+  /**
+   * Calls `f` with RIP, RSP and RF as they were at the start of the instruction being executed
+   * (for a sink that needs the state before it: an instruction's first reads happen before it
+   * writes anything else), then puts them back.
+   */
+  atInsnStart<T>(f: () => T): T {
+    const eip = this.eip, ripHi = this.ripHi, esp = this.r32[I_ESP]!, espHi = this.r32[I_ESP + 1]!, fl = this.fl.bits;
+    this.eip = this.startEip;
+    this.ripHi = this.startRipHi;
+    this.r32[I_ESP] = this.startEsp;
+    if (this.bits === 64) this.r32[I_ESP + 1] = this.startEspHi;
+    this.fl.bits = (fl & ~RF) | this.startRf;
+    try {
+      return f();
+    } finally {
+      this.eip = eip;
+      this.ripHi = ripHi;
+      this.r32[I_ESP] = esp;
+      this.r32[I_ESP + 1] = espHi;
+      this.fl.bits = fl;
+    }
   }
 
   run(max: number): RunResult {

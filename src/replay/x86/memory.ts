@@ -1,6 +1,9 @@
 // Guest-physical memory: RAM regions (arrays owned by the caller, written in place) and MMIO
-// (everything else, forwarded to the sink). Accesses straddling RAM and MMIO are split per
-// byte. Multi-byte values are little-endian.
+// (everything else, forwarded to the sink). Multi-byte values are little-endian. An access that
+// is not all in one RAM region is split as KVM splits it (emulator_read_write): RAM bytes are
+// read or written directly, and each run of non-RAM bytes within one 4 KiB page is one MMIO
+// access (one KVM MMIO fragment, one exit): a dword at the last two bytes of RAM is a 2-byte
+// MMIO access at the end of RAM; a fully-MMIO access crossing a page boundary is two.
 
 import { STOP_MMIO } from './constants.js';
 import type { DecodeCache } from './icache.js';
@@ -106,14 +109,13 @@ export class PhysMem {
       return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
     }
     const r = this.region(a);
-    if (r === undefined && this.region(a + 7) === undefined && !this.ramInside(a, 8)) {
-      const v = this.mmioRead(a, 8);
-      this.qh = Number((v >> 32n) & 0xffffffffn) | 0;
-      return Number(v & 0xffffffffn);
+    if (r !== undefined && a + 8 <= r.end) {
+      this.hit(r);
+      return this.readQ(a);
     }
-    const lo = this.read32(a);
-    this.qh = this.read32(a + 4) | 0;
-    return lo;
+    const v = this.readBytes(a, 8);
+    this.qh = Number((v >> 32n) & 0xffffffffn) | 0;
+    return Number(v & 0xffffffffn);
   }
 
   /** 8-byte write (MMIO: one 8-byte access). */
@@ -129,12 +131,12 @@ export class PhysMem {
       return;
     }
     const r = this.region(a);
-    if (r === undefined && this.region(a + 7) === undefined && !this.ramInside(a, 8)) {
-      this.mmioWrite(a, 8, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    if (r !== undefined && a + 8 <= r.end) {
+      this.hit(r);
+      this.writeQ(a, lo, hi);
       return;
     }
-    this.write32(a, lo);
-    this.write32(a + 4, hi);
+    this.writeBytes(a, 8, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
   }
 
   /** Is physical address a in RAM? */
@@ -158,21 +160,95 @@ export class PhysMem {
       this.hit(r);
       return size === 1 ? this.read8(a) : size === 2 ? this.read16(a) : this.read32(a);
     }
-    if (r === undefined && this.region(a + size - 1) === undefined && !this.ramInside(a, size)) {
-      return Number(this.mmioRead(a, size));
-    }
-    let v = 0;
-    for (let k = size - 1; k >= 0; k--) {
-      const rb = this.region(a + k);
-      const byte = rb !== undefined ? rb.bytes[a + k - rb.base]! : Number(this.mmioRead(a + k, 1));
-      v = v * 256 + byte;
+    return Number(this.readBytes(a, size));
+  }
+
+  /** A read of 1..4 bytes of any size (3 included) within one page or across two. */
+  readN(a: number, size: number): number {
+    return size === 1 || size === 2 || size === 4 ? this.read(a, size) : Number(this.readBytes(a, size));
+  }
+
+  /** A write of 1..4 bytes of any size (3 included). */
+  writeN(a: number, size: number, v: number): void {
+    if (size === 1 || size === 2 || size === 4) this.write(a, size, v);
+    else this.writeBytes(a, size, BigInt(v >>> 0) & ((1n << BigInt(8 * size)) - 1n));
+  }
+
+  /**
+   * Length of the run of non-RAM bytes at a (at most `max`): it ends at RAM or at a page
+   * boundary, as one KVM MMIO fragment does.
+   */
+  private mmioRun(a: number, max: number): number {
+    let n = 1;
+    while (n < max && ((a + n) & 0xfff) !== 0 && this.region(a + n) === undefined) n++;
+    return n;
+  }
+
+  /** Up to 8 bytes, split into RAM bytes and per-page MMIO accesses (see the top of the file). */
+  readBytes(a: number, size: number): bigint {
+    let v = 0n;
+    for (let k = 0; k < size; ) {
+      const p = a + k;
+      const rb = this.region(p);
+      if (rb !== undefined) {
+        v |= BigInt(rb.bytes[p - rb.base]!) << BigInt(8 * k);
+        k++;
+        continue;
+      }
+      const n = this.mmioRun(p, size - k);
+      v |= this.mmioRead(p, n) << BigInt(8 * k);
+      k += n;
     }
     return v;
   }
 
-  private ramInside(a: number, size: number): boolean {
-    for (let k = 1; k < size - 1; k++) if (this.region(a + k) !== undefined) return true;
-    return false;
+  /** Up to 8 bytes, split like readBytes(). */
+  writeBytes(a: number, size: number, v: bigint): void {
+    for (let k = 0; k < size; ) {
+      const p = a + k;
+      const rb = this.region(p);
+      if (rb !== undefined) {
+        rb.bytes[p - rb.base] = Number((v >> BigInt(8 * k)) & 0xffn);
+        if (this.code !== null) this.code.written(p, 1);
+        k++;
+        continue;
+      }
+      const n = this.mmioRun(p, size - k);
+      this.mmioWrite(p, n, (v >> BigInt(8 * k)) & ((1n << BigInt(8 * n)) - 1n));
+      k += n;
+    }
+  }
+
+  /**
+   * Bytes to scattered physical addresses as one write (KVM's block write of a REP INS
+   * read-ahead, OP_MEM_STR): RAM bytes directly, each run of consecutive non-RAM addresses
+   * within one page as MMIO writes of at most 8 bytes (KVM exits with 8-byte pieces of an MMIO
+   * fragment).
+   */
+  writeScattered(addrs: readonly number[], bytes: readonly number[]): void {
+    let start = -1;
+    let len = 0;
+    let val = 0n;
+    const flush = () => {
+      if (len) this.mmioWrite(start, len, val);
+      len = 0;
+      val = 0n;
+    };
+    for (let k = 0; k < addrs.length; k++) {
+      const p = addrs[k]!;
+      const rb = this.region(p);
+      if (rb !== undefined) {
+        flush();
+        rb.bytes[p - rb.base] = bytes[k]!;
+        if (this.code !== null) this.code.written(p, 1);
+        continue;
+      }
+      if (len && (p !== start + len || (p & 0xfff) === 0 || len === 8)) flush();
+      if (!len) start = p;
+      val |= BigInt(bytes[k]! & 0xff) << BigInt(8 * len);
+      len++;
+    }
+    flush();
   }
 
   // ------------------------------------------------------------------ writes
@@ -230,20 +306,7 @@ export class PhysMem {
       this.write(a, size, v);
       return;
     }
-    if (r === undefined && this.region(a + size - 1) === undefined && !this.ramInside(a, size)) {
-      this.mmioWrite(a, size, BigInt(v >>> 0) & ((1n << BigInt(size * 8)) - 1n));
-      return;
-    }
-    for (let k = 0; k < size; k++) {
-      const byte = Math.floor(v / 2 ** (8 * k)) & 0xff;
-      const rb = this.region(a + k);
-      if (rb !== undefined) {
-        rb.bytes[a + k - rb.base] = byte;
-        if (this.code !== null) this.code.written(a + k, 1);
-      } else {
-        this.mmioWrite(a + k, 1, BigInt(byte));
-      }
-    }
+    this.writeBytes(a, size, BigInt(v >>> 0) & ((1n << BigInt(size * 8)) - 1n));
   }
 
   // ------------------------------------------------------------------ MMIO

@@ -83,7 +83,9 @@ function hasObjdump(): boolean {
   }
 }
 
-describe.skipIf(noAssembler || !hasObjdump())('instruction lengths agree with objdump', () => {
+const noObjdump = noAssembler ?? (hasObjdump() ? null : 'objdump (GNU binutils) not found');
+if (noObjdump && !noAssembler) console.warn(`[x86 tests] ${noObjdump}: the objdump cross-check is skipped`);
+describe.skipIf(noObjdump)(`instruction lengths agree with objdump${noObjdump ? ` [skipped: ${noObjdump}]` : ''}`, () => {
   test('a broad sample of 16-bit code', () => {
     const src = `
       add %al, (%bx,%si)

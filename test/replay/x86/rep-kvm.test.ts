@@ -193,6 +193,61 @@ describe.skipIf(noAssembler)('REP string instructions: KVM emulator steps', () =
     expect(m.cpu.run(10).kind).toBe('hlt');
   });
 
+  // RAM = [0, 0x10000): the destination/source crosses the end of RAM (docs/exit-semantics.md,
+  // "String IO at the end of RAM"); ES/DS base 0xf000.
+  const ram64k = () => ({ ram: [{ base: 0, bytes: new Uint8Array(0x10000) }] });
+  const logOf = (m: ReturnType<typeof setup>) => m.sink.log.map((l) => `${l.kind} ${l.addr.toString(16)} ${l.size}${l.kind.startsWith('mmio') ? ` ${l.value.toString(16)}` : ''}`);
+
+  test('rep insb DF=0 across the end of RAM: the batch is written as one block, its MMIO part in 8-byte writes', () => {
+    // 7c00 mov ax; 7c03 mov es; 7c05 mov di; 7c08 mov dx; 7c0b mov cx; 7c0e rep insb; 7c10 hlt
+    const m = setup(asm('mov $0x0f00, %ax\nmov %ax, %es\nmov $0x0ff4, %di\nmov $0x60, %dx\nmov $0x20, %cx\nrep insb\nhlt'), ram64k());
+    m.sink.ports.set(0x60, Array.from({ length: 0x20 }, (_, k) => k + 1));
+    m.cpu.run(5);
+    expect(stepSnap(m, false, true)).toEqual({ r: 'exit:io', rip: 0x7c0e, rcx: 0x14, rdi: 0x1000, rf: true });
+    expect(stepSnap(m, false, true)).toEqual({ r: 'exit:io', rip: 0x7c0e, rcx: 0, rdi: 0x1014, rf: true });
+    expect(logOf(m).slice(12)).toEqual([
+      ...Array(20).fill('in 60 1'),
+      'mmioWrite 10000 8 14131211100f0e0d', 'mmioWrite 10008 8 1c1b1a1918171615', 'mmioWrite 10010 4 201f1e1d',
+    ]);
+    expect([...m.ram.subarray(0xfff4, 0x10000)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  });
+
+  test('rep insw DF=1 from above RAM: the first item that is MMIO ends the step, the rest of the batch is dropped', () => {
+    // 7c00 mov ax; 7c03 mov es; 7c05 std; 7c06 mov di; 7c09 mov dx; 7c0c mov cx; 7c0f rep insw
+    const m = setup(asm('mov $0x0f00, %ax\nmov %ax, %es\nstd\nmov $0x1003, %di\nmov $0x60, %dx\nmov $4, %cx\nrep insw\nhlt'), ram64k());
+    m.sink.ports.set(0x60, [0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666]);
+    m.cpu.run(6);
+    // room offset_in_page(DI) = 3 words read ahead; the first (at 0x10003) is MMIO
+    expect(stepSnap(m, false, true)).toEqual({ r: 'exit:io', rip: 0x7c0f, rcx: 3, rdi: 0x1001, rf: true });
+    expect(logOf(m)).toEqual(['in 60 2', 'in 60 2', 'in 60 2', 'mmioWrite 10003 2 1111']);
+    // 0x10001: room 1; the word is MMIO again
+    expect(stepSnap(m, false, true)).toEqual({ r: 'exit:io', rip: 0x7c0f, rcx: 2, rdi: 0x0fff, rf: true });
+    expect(logOf(m).slice(4)).toEqual(['in 60 2', 'mmioWrite 10001 2 4444']);
+    // 0xffff: half RAM, half MMIO (a 1-byte MMIO write), then the batch's second word is dropped
+    expect(stepSnap(m, false, true)).toEqual({ r: 'exit:io', rip: 0x7c0f, rcx: 1, rdi: 0x0ffd, rf: true });
+    expect(logOf(m).slice(6)).toEqual(['in 60 2', 'in 60 2', 'mmioWrite 10000 1 55']);
+    expect(m.ram[0xffff]).toBe(0x55);
+  });
+
+  test('rep outsl from the end of RAM: a dword half in RAM reads its other half with one MMIO read', () => {
+    // 7c00 mov ax; 7c03 mov ds; 7c05 mov si; 7c08 mov dx; 7c0b mov cx; 7c0e rep outsl
+    const m = setup(asm('mov $0x0f00, %ax\nmov %ax, %ds\nmov $0x0ffe, %si\nmov $0x80, %dx\nmov $2, %cx\nrep outsl\nhlt'), ram64k());
+    m.ram.set([0x11, 0x22], 0xfffe);
+    m.cpu.run(5);
+    expect(stepSnap(m, true)).toEqual({ r: 'exit:io', rip: 0x7c0e, rcx: 1, rsi: 0x1002, rf: true });
+    expect(stepSnap(m, true)).toEqual({ r: 'exit:io', rip: 0x7c0e, rcx: 0, rsi: 0x1006, rf: true });
+    expect(m.sink.log.map((l) => [l.kind, l.addr, l.size])).toEqual([
+      ['mmioRead', 0x10000, 2], ['out', 0x80, 4], ['mmioRead', 0x10002, 4], ['out', 0x80, 4],
+    ]);
+  });
+
+  test('an access crossing an MMIO page boundary is one MMIO access per page', () => {
+    const m = setup(asm('mov $0x0f00, %ax\nmov %ax, %es\nmov $0x1ffe, %di\nmov $0x11223344, %eax\nmov %eax, %es:(%di)\nmov %es:(%di), %ebx\nhlt'), ram64k());
+    expect(m.cpu.run(10)).toEqual({ kind: 'exit', exit: 'mmio' });
+    expect(m.cpu.run(10)).toEqual({ kind: 'exit', exit: 'mmio' });
+    expect(logOf(m)).toEqual(['mmioWrite 10ffe 2 3344', 'mmioWrite 11000 2 1122', 'mmioRead 10ffe 2 0', 'mmioRead 11000 2 0']);
+  });
+
   test('rep with CX=0 is a single step that completes it', () => {
     const m = setup(asm('xor %cx, %cx\nrep movsb\nhlt'));
     m.cpu.run(1);

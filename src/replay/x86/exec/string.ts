@@ -15,9 +15,14 @@
 //   continues it, or, with the count exhausted, completes it.
 // - INS reads ahead like KVM's pio_in_emulated(): one step does all the iterations one port
 //   read-ahead covers (n = min(RCX, page room of RDI, 1024 / size), see insCount), then stops.
+//   Where the destination is not RAM (measured, docs/exit-semantics.md "String IO at the end
+//   of RAM"): with DF=0 KVM writes the whole batch as one block, its MMIO part as MMIO writes
+//   of at most 8 bytes per page, after the IO exit; with DF=1 (and without REP) the items are
+//   written one by one, and the first one that touches MMIO ends the step after its iteration:
+//   the rest of the batch was read from the port but is dropped (the next step reads anew).
 // Without a REP prefix a string instruction is an ordinary one-step instruction.
 
-import { DF, DS, ES, I_CX, I_DI, I_DX, I_ECX, I_EDI, I_ESI, I_SI, RF } from '../constants.js';
+import { DF, DS, ES, I_CX, I_DI, I_DX, I_ECX, I_EDI, I_ESI, I_SI, RF, STOP_MMIO } from '../constants.js';
 import { REP_F2, REP_NONE, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
@@ -191,14 +196,26 @@ function ioString(c: Machine, i: Insn, out: boolean): void {
   } else {
     const k = i.rep !== REP_NONE ? insCount(c, n, s) : 1;
     // check every destination before the port is read (no side effect if one faults)
-    let di = getDI(c, i);
-    for (let j = 0; j < k; j++) c.checkWrite(ES, c.wrapAddr(i, di + j * d), s);
-    for (let j = 0; j < k; j++) {
-      c.writeMem(ES, di, s, c.ioIn(port, s));
-      di = c.wrapAddr(i, di + d);
+    const di = getDI(c, i);
+    const offs: number[] = [];
+    for (let j = 0; j < k; j++) offs.push(c.wrapAddr(i, di + j * d));
+    for (let j = 0; j < k; j++) c.checkWrite(ES, offs[j]!, s);
+    const values: number[] = [];
+    for (let j = 0; j < k; j++) values.push(c.ioIn(port, s));
+    let done = k;
+    if (i.rep !== REP_NONE && d > 0) {
+      c.writeBlock(ES, offs, s, values); // KVM: OP_MEM_STR, one block write
+    } else {
+      for (let j = 0; j < k; j++) {
+        c.writeMem(ES, offs[j]!, s, values[j]!);
+        if ((c.stop & STOP_MMIO) !== 0) {
+          done = j + 1; // an MMIO write exits; the rest of the read-ahead is dropped
+          break;
+        }
+      }
     }
-    setDI(c, i, di);
-    n = decCount(i, n, k - 1);
+    setDI(c, i, c.wrapAddr(i, di + done * d));
+    n = decCount(i, n, done - 1);
   }
   if (i.rep !== REP_NONE) {
     setCount(c, i, decCount(i, n, 1));
