@@ -52,8 +52,12 @@ import {
 const CHUNK_BYTES = 4 << 20;
 /** The first read's size (reads grow fourfold up to CHUNK_BYTES). */
 const FIRST_CHUNK_BYTES = 64 << 10;
-/** Room in front of a chunk for the unconsumed tail of the one before (part of a value). */
-const TAIL_ROOM = 64 << 10;
+/**
+ * Room in front of a chunk for the unconsumed tail of the one before (part of a value, or in
+ * format 2 of a frame: the writer's frames are about 1 MiB, so a frame cut by the end of a
+ * chunk moves over without a buffer of its own).
+ */
+const TAIL_ROOM = 2 << 20;
 /** Chunk size for re-reading a few records (scanFrom). */
 const SMALL_CHUNK_BYTES = 64 << 10;
 /** Records per batch handed out by `batches()`. */
