@@ -10,7 +10,6 @@
 // once the console has been quiet for `quietMs` (500 ms) and its last byte ended a line, so a
 // line the guest has started is never overwritten. A chatty guest therefore shows no progress;
 // a guest that computes silently, or a replay with -q, does.
-import type { ConsoleSink } from '../record/devices/console.js';
 
 export interface ProgressStream {
   isTTY?: boolean;
@@ -154,31 +153,3 @@ export class Progress {
   }
 }
 
-/**
- * The recorder's console sink for `vmtrace record`: buffered like the default stdout sink
- * (flushed at newlines and at the loop's ticks), telling `progress` before each write.
- */
-export class ProgressConsole implements ConsoleSink {
-  private buf = Buffer.alloc(1 << 16);
-  private used = 0;
-
-  constructor(
-    private readonly progress: Progress,
-    private readonly enabled: boolean,
-  ) {}
-
-  put(byte: number): void {
-    if (!this.enabled) return;
-    this.buf[this.used++] = byte;
-    if (byte === 0x0a || this.used === this.buf.length) this.flush();
-  }
-
-  flush(): void {
-    if (this.used === 0) return;
-    const bytes = Buffer.from(this.buf.subarray(0, this.used));
-    this.used = 0;
-    this.progress.console(bytes);
-    // Once the reader has gone (`| head`: EPIPE), the console output has nowhere to go.
-    if (!process.stdout.destroyed) process.stdout.write(bytes);
-  }
-}

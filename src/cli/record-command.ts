@@ -6,6 +6,7 @@ import { MAX_MEM, type BootPlan } from '../boot/profiles.js';
 import { ImageError } from '../image/errors.js';
 import { detectImage, readImageFile } from '../image/load.js';
 import { DeviceSpecError, parseDeviceList, parseDeviceSpec, resolveDevices, type DeviceSpec } from '../record/devices/catalog.js';
+import { StdoutSink } from '../record/devices/console.js';
 import { GuestMemoryError } from '../record/machine.js';
 import { OutputError } from '../record/output.js';
 import { defaultTraceName, prepareBoot, record, recordExitCode, summarize, type CpuOption } from '../record/recorder.js';
@@ -13,7 +14,7 @@ import { DEFAULT_STALL_MS } from '../record/vcpu-loop.js';
 import type { BootMode } from '../trace/format.js';
 import { refuseOutputIsInput } from './files.js';
 import { parseCount, parseEntry, parseInteger, parsePort, parseSeconds, parseSize, quote, UsageError } from './parse.js';
-import { Progress, ProgressConsole } from './progress.js';
+import { Progress } from './progress.js';
 import { handleStopSignals, stopOnStdoutClosed, type StopFlag } from './signals.js';
 
 const HELP_AFTER = `
@@ -328,7 +329,7 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
       quiet: flags.quiet,
       signal,
       cpu,
-      console: new ProgressConsole(progress, !flags.quiet),
+      console: new StdoutSink(!flags.quiet, (bytes) => progress.console(bytes)),
       ...(progress.enabled
         ? {
             onProgress: (records: number) => {

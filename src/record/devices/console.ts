@@ -13,7 +13,11 @@ export class StdoutSink implements ConsoleSink {
   private buf = Buffer.alloc(1 << 16);
   private used = 0;
 
-  constructor(private readonly enabled: boolean) {}
+  /** `beforeWrite`: told each chunk just before it goes to stdout (a progress line makes room). */
+  constructor(
+    private readonly enabled: boolean,
+    private readonly beforeWrite?: (bytes: Buffer) => void,
+  ) {}
 
   put(byte: number): void {
     if (!this.enabled) return;
@@ -23,9 +27,11 @@ export class StdoutSink implements ConsoleSink {
 
   flush(): void {
     if (this.used === 0) return;
-    // Once the reader has gone (`| head`: EPIPE), the console output has nowhere to go.
-    if (!process.stdout.destroyed) process.stdout.write(Buffer.from(this.buf.subarray(0, this.used)));
+    const bytes = Buffer.from(this.buf.subarray(0, this.used));
     this.used = 0;
+    this.beforeWrite?.(bytes);
+    // Once the reader has gone (`| head`: EPIPE), the console output has nowhere to go.
+    if (!process.stdout.destroyed) process.stdout.write(bytes);
   }
 }
 
