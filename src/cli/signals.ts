@@ -19,8 +19,33 @@ export function signalExitCode(name: NodeJS.Signals): number {
   return 128 + (constants.signals[name] ?? 2);
 }
 
+/** A stop signal that came before a command installed its handlers, and the catcher's handler. */
+let early: { pending?: NodeJS.Signals; handler: (name: NodeJS.Signals) => void } | undefined;
+
+/** Remembers a stop signal until handleStopSignals() takes over (or releaseEarlySignals() lets go). */
+export function catchEarlySignals(): void {
+  const state: NonNullable<typeof early> = { handler: (name) => (state.pending ??= name) };
+  early = state;
+  for (const name of STOP_SIGNALS) process.on(name, state.handler);
+}
+
+function removeEarlyHandlers(): NodeJS.Signals | undefined {
+  if (!early) return undefined;
+  for (const name of STOP_SIGNALS) process.off(name, early.handler);
+  const { pending } = early;
+  early = undefined;
+  return pending;
+}
+
+/** For commands that do not stop cleanly: signals act the default way again (one already caught exits now). */
+export function releaseEarlySignals(): void {
+  const pending = removeEarlyHandlers();
+  if (pending) process.exit(signalExitCode(pending));
+}
+
 /**
- * Installs the stop handlers: the first signal sets `flag.stop` and `flag.name`; a second one
+ * Installs the stop handlers (taking over a signal caught early, which then counts as the
+ * first): the first signal sets `flag.stop` and `flag.name`; a second one
  * (any of them) calls `onSecond` (a last line for stderr) and exits at once with 128 + its
  * number. Returns the function that removes the handlers.
  */
@@ -38,6 +63,13 @@ export function handleStopSignals(flag: StopFlag, onSecond?: (name: NodeJS.Signa
     process.on(name, handler);
     return { name, handler };
   });
+  // Only now, with these on: a signal's last listener going away stops Node watching for it,
+  // and one already caught by the OS but not yet handed to JavaScript would be lost.
+  const pending = removeEarlyHandlers();
+  if (pending && !flag.stop) {
+    flag.name = pending;
+    flag.stop = true;
+  }
   return () => {
     for (const { name, handler } of handlers) process.off(name, handler);
   };

@@ -14,6 +14,7 @@ import { Unpackr } from 'msgpackr';
 
 import { REGS_BYTES, regsFromBytes, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
+import { oneLine } from '../text/sanitize.js';
 import { exitReasonName } from './exit-reasons.js';
 import {
   FRAME_HEAD_BYTES,
@@ -69,7 +70,8 @@ export class TraceError extends Error {
     readonly offset: number,
     readonly problem: string,
   ) {
-    super(`${file}: byte offset ${offset}: ${problem}`);
+    // A problem may quote the trace's own bytes (a bad field's value): escaped for a terminal.
+    super(`${file}: byte offset ${offset}: ${oneLine(problem)}`);
     this.name = 'TraceError';
   }
 }
@@ -754,8 +756,7 @@ export class TraceScanner {
     if (this.ended) {
       if (this.ending.footer !== undefined && !this.footerChecked) {
         this.footerChecked = true;
-        const extra = await st.next(MAX_RECORD_BYTES);
-        if (extra) throw new TraceError(st.file, extra.offset, 'data after the footer');
+        if (await st.more()) throw new TraceError(st.file, st.offset, 'corrupt: data after the footer');
       }
       return false;
     }

@@ -195,6 +195,9 @@ describe('trace format', () => {
     expect(t.header.format).toEqual({ major: 1, minor: 1 });
     expect(t.records.map((r) => r.reasonName)).toEqual(['HLT']);
     expect(t.footer).toMatchObject({ records: 1, exits: 1 });
+    // Even a partial value after the footer is data after the footer, not a truncation.
+    writeFileSync(at, Buffer.concat([legacy, Buffer.from([0xc7, 0x44, 0x32])]));
+    await expect(readTrace(at)).rejects.toThrow(`byte offset ${legacy.length}: corrupt: data after the footer`);
     // A 2.x header in the 1.x layout, or the other way round, is a corrupt file.
     writeFileSync(at, Buffer.concat([legacy.subarray(0, 8), pack({ ...h, format: [2, 0] })]));
     await expect(readTrace(at)).rejects.toThrow(/header: corrupt: it says format 2\.0, but the file is laid out as format 1/);
