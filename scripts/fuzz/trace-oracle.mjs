@@ -156,38 +156,9 @@ export function hashRecord(r) {
   return finish();
 }
 
-/** The record a TraceScanner stands on: must hash exactly like the TraceRecord it stands for. */
+/** The record a TraceScanner stands on, as the TraceRecord it makes of it (a copy of its fields). */
 export function hashScanner(s) {
-  H = 0x811c9dc5;
-  str(s.kind);
-  num(s.seq);
-  num(s.reason);
-  num(s.timeNs);
-  num(s.runNs);
-  num(s.offset);
-  bytes(s.regsBytes);
-  word(sregsHash(s.sregs));
-  word(s.sregsChanged ? 1 : 0);
-  if (s.hasIo) {
-    word(0x10);
-    num(s.ioPort);
-    num(s.ioSize);
-    str(s.ioOut ? 'out' : 'in');
-    num(s.ioCount);
-    bytes(s.ioData, s.ioAt, s.ioLen);
-  }
-  if (s.hasMmio) {
-    word(0x20);
-    num(s.mmioAddress);
-    num(s.mmioLength);
-    word(s.mmioWrite ? 1 : 0);
-    bytes(s.mmioData, s.mmioAt, s.mmioLen);
-  }
-  if (s.detail !== undefined) {
-    word(0x30);
-    value(s.detail);
-  }
-  return finish();
+  return hashRecord(s.record());
 }
 
 const bigintAsHex = (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v);
