@@ -278,10 +278,10 @@ function secondsText(ms: number): string {
 }
 
 async function runRecord(imagePath: string, flags: Flags): Promise<number> {
-  // A signal while the options and files are checked already asks for a clean stop: the run
-  // then ends before the guest's first instruction, with a complete trace.
+  // A signal while the options and files are checked (caught by src/cli.ts until the handlers
+  // below take over) already asks for a clean stop: the run then ends before the guest's first
+  // instruction, with a complete trace.
   const signal: StopFlag = { stop: false };
-  const removeEarlyHandlers = handleStopSignals(signal);
   // Every option value first: a typo fails before anything is read or run.
   const n = numbers(flags);
   const deviceSpecs = devices(flags, n);
@@ -309,7 +309,6 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
     return `second ${name}: exiting at once, without the footer${partialNote}`;
   });
   const removeStdoutHook = stopOnStdoutClosed(signal);
-  removeEarlyHandlers(); // after the handlers above are on: no moment without one
   const removeHandlers = () => {
     removeSignalHandlers();
     removeStdoutHook();

@@ -24,7 +24,13 @@ let early: { pending?: NodeJS.Signals; handler: (name: NodeJS.Signals) => void }
 
 /** Remembers a stop signal until handleStopSignals() takes over (or releaseEarlySignals() lets go). */
 export function catchEarlySignals(): void {
-  const state: NonNullable<typeof early> = { handler: (name) => (state.pending ??= name) };
+  const state: NonNullable<typeof early> = {
+    // A second one exits at once, as it does once a command's handlers are on.
+    handler: (name) => {
+      if (state.pending) process.exit(signalExitCode(name));
+      state.pending = name;
+    },
+  };
   early = state;
   for (const name of STOP_SIGNALS) process.on(name, state.handler);
 }
