@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 
-import { EXIT_LINE_HEADER, exitRows, formatExitRow, type ExitFilter } from '../inspect/exits.js';
-import { HtmlReportSink } from '../inspect/html.js';
+import { collectDisassembly, describeDisasmStop, disasmExitRows, DISASM_EXIT_LINE_HEADER, formatDisasmExitRow, type DisasmExitRow, type DisasmStop } from '../inspect/disasm-exits.js';
+import { EXIT_LINE_HEADER, exitRows, formatExitRow, type ExitFilter, type ExitRow } from '../inspect/exits.js';
+import { HTML_DETAIL_RECORDS, HtmlReportSink } from '../inspect/html.js';
 import { PerfettoWriter } from '../inspect/perfetto.js';
 import { ConsoleCollector, formatSummary, scanTrace, summarize, type TraceSink } from '../inspect/summary.js';
 import { hx, parseReason } from '../inspect/util.js';
@@ -19,6 +20,11 @@ Views (stdout):
   --exits      one line per record: index, time, reason, port/address, direction, size, data
                in hex and ASCII, RIP and the registers that changed since the previous record.
                Filters (they imply --exits): --reason, --port, --addr, --from, --to, --limit.
+  --disasm     with --exits: also the instruction that made each record (CS:IP, bytes, text),
+               as the guest executed it: the trace is replayed alongside the listing (slower),
+               and the changed registers as old→new. Where replay diverges, the records from
+               there are listed without it and one line on stderr says where and why. With
+               --html: the same in the report's exit table. Alone it implies --exits.
   --console    the guest's console output (bytes of OUT exits to the console port), raw.
   --json       machine-readable: the summary as one JSON object, --exits as NDJSON (one
                object per line), --console as one object. Fields: docs/inspect.md.
@@ -34,10 +40,12 @@ Examples:
   vmtrace inspect tiny_kernel.vmtrace --exits --reason IO --port 0xf1 --limit 20
   vmtrace inspect tiny_kernel.vmtrace --console
   vmtrace inspect tiny_kernel.vmtrace --exits --json | jq .rip
+  vmtrace inspect hello-32.vmtrace --exits --disasm --reason IO --limit 5
   vmtrace inspect tiny_kernel.vmtrace --html report.html --perfetto trace.json`;
 
 interface Flags {
   exits: boolean;
+  disasm: boolean;
   console: boolean;
   json: boolean;
   perfetto?: string;
@@ -59,6 +67,7 @@ export function inspectCommand(): Command {
     .description('summarize a trace: header, exit statistics; list exits, console text; export Perfetto / HTML')
     .argument('<trace>', 'trace file written by vmtrace record')
     .option('--exits', 'list the records, one line each', false)
+    .option('--disasm', 'add the executed instruction and old→new register changes to --exits and the --html exit table (replays the trace)', false)
     .option('--console', "write the guest's console output (raw bytes) to stdout", false)
     .option('--json', 'JSON output (NDJSON for --exits)', false)
     .option('--perfetto <file>', 'also write a Chrome Trace Event JSON file (Perfetto, chrome://tracing)')
@@ -153,8 +162,9 @@ class Out {
 
 async function runInspect(file: string, flags: Flags): Promise<number> {
   const filter = filterFrom(flags);
-  const wantExits = flags.exits || filter !== undefined;
-  if (wantExits && flags.console) throw new UsageError('--console cannot be combined with --exits or its filters (--reason, --port, --addr, --from, --to, --limit)');
+  // --disasm applies to the listing and the HTML table; alone it asks for the listing
+  const wantExits = flags.exits || filter !== undefined || (flags.disasm && !flags.html);
+  if (wantExits && flags.console) throw new UsageError('--console cannot be combined with --exits or its filters (--reason, --port, --addr, --from, --to, --limit) or --disasm without --html');
   const consolePorts = flags.consolePort === undefined ? undefined : flags.consolePort.split(',').map((p) => parsePort(p, '--console-port'));
   if (consolePorts && !flags.console) throw new UsageError('--console-port only applies to --console');
   if (flags.perfetto === '' || flags.html === '') throw new UsageError(`--${flags.perfetto === '' ? 'perfetto' : 'html'}: empty file name; give the file to write`);
@@ -167,9 +177,10 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   const sinks: TraceSink[] = [];
   let perfetto: PerfettoWriter | undefined;
   let html: HtmlReportSink | undefined;
+  const htmlDisasm = flags.html && flags.disasm ? await collectDisassembly(file, HTML_DETAIL_RECORDS) : undefined;
   try {
     if (flags.perfetto) sinks.push((perfetto = new PerfettoWriter(flags.perfetto)));
-    if (flags.html) sinks.push((html = new HtmlReportSink(flags.html, file)));
+    if (flags.html) sinks.push((html = new HtmlReportSink(flags.html, file, { disasm: htmlDisasm })));
   } catch (e) {
     perfetto?.abort();
     const option = perfetto ? '--html' : '--perfetto';
@@ -180,10 +191,16 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   try {
     if (wantExits) {
       if (sinks.length) truncated = (await scanTrace(file, sinks)).end.truncated;
-      if (!flags.json) out.write(EXIT_LINE_HEADER + '\n');
+      if (!flags.json) out.write((flags.disasm ? DISASM_EXIT_LINE_HEADER : EXIT_LINE_HEADER) + '\n');
+      const onStop = (stop: DisasmStop) => {
+        out.flush(); // the note goes after the rows listed with disassembly
+        process.stderr.write(describeDisasmStop(stop, 'those records are listed without it') + '\n');
+      };
+      const rows = flags.disasm ? disasmExitRows(file, filter, onStop) : exitRows(file, filter);
+      const format = flags.disasm ? (r: ExitRow) => formatDisasmExitRow(r as DisasmExitRow) : formatExitRow;
       let n = 0;
-      for await (const row of exitRows(file, filter)) {
-        out.write((flags.json ? JSON.stringify(row) : formatExitRow(row)) + '\n');
+      for await (const row of rows) {
+        out.write((flags.json ? JSON.stringify(row) : format(row)) + '\n');
         if (++n % 4096 === 0) await out.drain();
         if (out.closed) break;
       }
@@ -219,6 +236,8 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   await out.drain();
   if (perfetto) process.stderr.write(`vmtrace: wrote ${perfetto.path} (${perfetto.events} trace events) — open it in https://ui.perfetto.dev or chrome://tracing\n`);
   if (html) process.stderr.write(`vmtrace: wrote ${html.path} (HTML report)\n`);
+  const htmlStop = html?.model?.disasm.stop;
+  if (htmlStop) process.stderr.write(describeDisasmStop(htmlStop, "the HTML report's exit table shows those records without it") + '\n');
   if (truncated && (wantExits || flags.console)) process.stderr.write(`vmtrace: note: ${file} is truncated (no footer): the recording did not finish\n`);
   return 0;
 }

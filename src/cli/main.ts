@@ -5,6 +5,7 @@ import { diffCommand } from './diff-command.js';
 import { inspectCommand } from './inspect-command.js';
 import { recordCommand } from './record-command.js';
 import { replayCommand } from './replay-command.js';
+import { showCommand } from './show-command.js';
 import { testCommand } from './test-command.js';
 import { verifyCommand } from './verify-command.js';
 import { UsageError } from './parse.js';
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`vmtrace: ${str.replace(/^error: /, '')}`) })
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [recordCommand(), replayCommand(), inspectCommand(), diffCommand(), verifyCommand(), testCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [recordCommand(), replayCommand(), showCommand(), inspectCommand(), diffCommand(), verifyCommand(), testCommand()]) program.addCommand(cmd.exitOverride());
   try {
     await program.parseAsync(argv);
   } catch (e) {

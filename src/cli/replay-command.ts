@@ -2,10 +2,14 @@ import { Command } from 'commander';
 
 import { ConsoleDecoder } from '../devices/console-output.js';
 import { replayTrace } from '../replay/engine.js';
+import { MODE_WORDS } from '../replay/gdb/registers.js';
+import { ListenError, serveGdb } from '../replay/gdb/server.js';
 import { formatDivergence, summaryLine, toJson } from '../replay/report.js';
 import { openTrace } from '../trace/reader.js';
-import { parseCount } from './parse.js';
+import { ReplaySession } from '../replay/session.js';
+import { parseCount, parseInteger, quote, UsageError } from './parse.js';
 import { Progress } from './progress.js';
+import { collectMem, runShow } from './show-command.js';
 
 const HELP_AFTER = `
 Replay needs no KVM: the guest's image, memory layout and initial vCPU state come from the
@@ -27,17 +31,30 @@ Exit codes:
      replay takes it from there
   N  every record matched and the guest ended through isa-debug-exit: the same status
      vmtrace record exited with, ((v << 1) | 1) & 0xff
+With --to N: the exit codes of vmtrace show (0 printed, 1 diverged before record N, 2 bad
+usage or N past the last record, 3 a nondeterministic instruction before it).
+With --gdb: 0 when gdb kills the replay (\`kill\`) or, with --gdb-once, when its connection
+ends; 130/143 on SIGINT/SIGTERM; 2 bad usage, an unreadable trace, or an address that cannot
+be listened on. docs/debugging.md is the guide.
 
 Examples:
   vmtrace replay traces/tiny_kernel.vmtrace
   vmtrace replay --json traces/grp_alu.step.vmtrace
-  vmtrace replay --no-exec some.vmtrace      # console output only, no interpreter`;
+  vmtrace replay --no-exec some.vmtrace      # console output only, no interpreter
+  vmtrace replay traces/hello-64.vmtrace --to 12 --mem 0x100000:64   # the state after record 12
+  vmtrace replay --gdb 1234 traces/sieve-32.vmtrace   # then: gdb guests/sieve-32.elf -ex 'target remote :1234'`;
 
 interface Flags {
   json: boolean;
   exec: boolean;
   quiet: boolean;
   maxInstructions?: string;
+  gdb?: string;
+  gdbOnce: boolean;
+  to?: string;
+  mem: string[];
+  phys: boolean;
+  index?: string;
 }
 
 export function replayCommand(): Command {
@@ -48,9 +65,28 @@ export function replayCommand(): Command {
     .option('--no-exec', 'no interpreter: reproduce the console output from the recorded exits only')
     .option('-q, --quiet', 'do not print the guest console', false)
     .option('--max-instructions <n>', 'give up when the guest runs this many instructions without reaching the next recorded exit (default: a budget derived from the trace, docs/replay.md)')
+    .option('--gdb <[host:]port>', 'serve the replay to gdb (remote protocol) on this TCP address (host default 127.0.0.1; port 0: any free one): breakpoints, watchpoints, reverse execution, monitor commands (docs/debugging.md)')
+    .option('--to <n>', 'print the machine state right after record N (registers, segments, code), found through the snapshot index: as vmtrace show TRACE N')
+    .option('--mem <addr:len>', 'with --to: also dump guest memory (linear address; length up to 1M); repeatable', collectMem, [])
+    .option('--phys', 'with --to: --mem addresses are guest-physical', false)
+    .option('--index <file>', 'with --to: the snapshot index to use and build (default TRACE.vmtidx, docs/replay.md)')
+    .option('--gdb-once', 'with --gdb: end when the first gdb connection ends (default: keep listening, the replay kept where it is)', false)
     .addHelpText('after', HELP_AFTER)
     .action(async (file: string, flags: Flags, cmd: Command) => {
       if (!flags.exec && flags.maxInstructions !== undefined) parseCount(flags.maxInstructions, '--max-instructions'); // checked even when unused
+      if (flags.to !== undefined) {
+        if (flags.gdb !== undefined || !flags.exec) throw new UsageError(`--to: not with ${flags.gdb !== undefined ? '--gdb' : '--no-exec'}`);
+        const n = parseInteger(flags.to, '--to', { expected: 'a record index ≥ 0 (decimal, or hex with 0x)' });
+        cmd.setOptionValue('exitCode', await runShow(file, n, flags));
+        return;
+      }
+      const toOnly = flags.mem.length ? '--mem' : flags.phys ? '--phys' : flags.index !== undefined ? '--index' : undefined;
+      if (toOnly) throw new UsageError(`${toOnly}: only with --to N`);
+      if (flags.gdb !== undefined) {
+        cmd.setOptionValue('exitCode', await serveToGdb(file, parseGdbAddress(flags.gdb), flags));
+        return;
+      }
+      if (flags.gdbOnce) throw new UsageError('--gdb-once: only with --gdb [HOST:]PORT');
       cmd.setOptionValue('exitCode', flags.exec ? await runReplay(file, flags) : await consoleOnly(file, flags));
     });
 }
@@ -84,6 +120,37 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
   if (!result.ok) return result.divergence?.kind === 'nondeterministic' ? 3 : 1;
   // A guest that ended through isa-debug-exit replays to the same exit status `record` gave.
   return result.recordedEnd === 'guest-exit' && result.status !== undefined ? result.status & 0xff : 0;
+}
+
+/** `--gdb [HOST:]PORT`: 1234, :1234, 0.0.0.0:1234, localhost:0, [::1]:1234. */
+export function parseGdbAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?([^:]*)$/.exec(text.trim());
+  if (!m || m[3] === '') throw new UsageError(`--gdb: ${quote(text)} is not [HOST:]PORT (examples: 1234, 127.0.0.1:1234, 0.0.0.0:0, [::1]:1234)`);
+  const port = parseInteger(m[3]!, '--gdb', { max: 0xffff, expected: 'a TCP port from 0 (any free one) to 65535, optionally after HOST:' });
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+async function serveToGdb(file: string, at: { host: string; port: number }, flags: Flags): Promise<number> {
+  if (flags.json) throw new UsageError('--gdb: not with --json (gdb shows the replay; the stub logs to stderr)');
+  if (!flags.exec) throw new UsageError('--gdb: not with --no-exec (gdb needs the interpreter)');
+  const session = await ReplaySession.open(file, {
+    maxInstructions: flags.maxInstructions === undefined ? undefined : parseCount(flags.maxInstructions, '--max-instructions'),
+    onConsole: flags.quiet ? undefined : (bytes) => process.stdout.write(bytes),
+  });
+  try {
+    const end = await serveGdb(session, {
+      ...at,
+      trace: file,
+      once: flags.gdbOnce,
+      describe: `${file.split('/').pop()}, ${MODE_WORDS[session.mode]}`,
+      log: (line) => process.stderr.write(`vmtrace: ${line}\n`),
+    });
+    return end.exitCode;
+  } catch (e) {
+    throw e instanceof ListenError ? new UsageError(e.message) : e;
+  } finally {
+    await session.close();
+  }
 }
 
 async function consoleOnly(file: string, flags: Flags): Promise<number> {

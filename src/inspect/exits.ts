@@ -38,6 +38,16 @@ export interface ExitRow {
   changed: Record<string, string>;
   /** Special-register fields (`es.base`, `cr0`) that changed, with the new value. */
   sregsChanged: Record<string, string>;
+  /**
+   * Only with `ExitRowOptions.changes`: every key of `changed` and `sregsChanged` with
+   * `[old, new]` (old: the previous record's value).
+   */
+  changes?: Record<string, [string, string]>;
+}
+
+export interface ExitRowOptions {
+  /** Add `changes` (old and new values) to every row. */
+  changes?: boolean;
 }
 
 export function matches(f: ExitFilter, r: TraceRecord, index: number): boolean {
@@ -55,19 +65,26 @@ export function matches(f: ExitFilter, r: TraceRecord, index: number): boolean {
   return true;
 }
 
-function changedRegs(prev: Regs, cur: Regs): Record<string, string> {
+function changedRegs(prev: Regs, cur: Regs, changes?: Record<string, [string, string]>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const n of REG_NAMES) if (n !== 'rip' && prev[n] !== cur[n]) out[n] = hx(cur[n]);
+  for (const n of REG_NAMES) {
+    if (n === 'rip' || prev[n] === cur[n]) continue;
+    out[n] = hx(cur[n]);
+    if (changes) changes[n] = [hx(prev[n]), out[n]];
+  }
   return out;
 }
 
-function changedSregs(prev: Sregs, cur: Sregs): Record<string, string> {
+function changedSregs(prev: Sregs, cur: Sregs, changes?: Record<string, [string, string]>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of diffSregs(prev, cur)) out[f] = hx(sregsField(cur, f));
+  for (const f of diffSregs(prev, cur)) {
+    out[f] = hx(sregsField(cur, f));
+    if (changes) changes[f] = [hx(sregsField(prev, f)), out[f]];
+  }
   return out;
 }
 
-export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs: Sregs): ExitRow {
+export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs: Sregs, opts: ExitRowOptions = {}): ExitRow {
   const regs = r.regs;
   const row = {
     index,
@@ -87,8 +104,10 @@ export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs
   }
   if (r.detail) row.detail = r.detail;
   row.rip = hx(regs.rip);
-  row.changed = changedRegs(prevRegs, regs);
-  row.sregsChanged = r.sregs === prevSregs ? {} : changedSregs(prevSregs, r.sregs);
+  const changes = opts.changes ? {} : undefined;
+  row.changed = changedRegs(prevRegs, regs, changes);
+  row.sregsChanged = r.sregs === prevSregs ? {} : changedSregs(prevSregs, r.sregs, changes);
+  if (changes) row.changes = changes;
   return row;
 }
 
@@ -96,7 +115,7 @@ export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs
  * Yields the rows that pass `filter`, streaming. Register changes are relative to the previous
  * record in the file, whether or not it passed the filter.
  */
-export async function* exitRows(file: string, filter: ExitFilter = {}): AsyncGenerator<ExitRow, void, undefined> {
+export async function* exitRows(file: string, filter: ExitFilter = {}, opts: ExitRowOptions = {}): AsyncGenerator<ExitRow, void, undefined> {
   const trace = await openTrace(file);
   const c = new RecordCursor(trace);
   try {
@@ -120,7 +139,7 @@ export async function* exitRows(file: string, filter: ExitFilter = {}): AsyncGen
         }
         if (matches(filter, r, index)) {
           if (prevBytes !== undefined) prevRegs = regsFromBytes(prevBytes);
-          rows.push(exitRow(r, index, prevRegs, prevSregs));
+          rows.push(exitRow(r, index, prevRegs, prevSregs, opts));
           if (++shown >= limit) stop = true;
         }
         prevBytes = r.regsBytes;
@@ -139,12 +158,15 @@ export async function* exitRows(file: string, filter: ExitFilter = {}): AsyncGen
 
 const TEXT_BYTES = 8;
 
-export const EXIT_LINE_HEADER =
+/** The header of the columns up to RIP (the `--exits --disasm` line goes on from there). */
+export const EXIT_LINE_LEAD =
   col('#', 8, true) + '  ' + col('time ms', 12, true) + '  ' + col('reason', 8) + col('port/addr', 12) + col('dir', 6) +
-  col('size', 6) + col('data', 2 * TEXT_BYTES + 3) + col('ascii', TEXT_BYTES + 3) + col('rip', 10) + 'changed';
+  col('size', 6) + col('data', 2 * TEXT_BYTES + 3) + col('ascii', TEXT_BYTES + 3) + col('rip', 10);
 
-/** One `--exits` text line. */
-export function formatExitRow(row: ExitRow): string {
+export const EXIT_LINE_HEADER = EXIT_LINE_LEAD + 'changed';
+
+/** The columns of a row up to RIP, padded as EXIT_LINE_LEAD. */
+export function exitLeadColumns(row: ExitRow): string {
   let where = '';
   let dir = '';
   let size = '';
@@ -165,16 +187,28 @@ export function formatExitRow(row: ExitRow): string {
   }
   if (data.length > 2 * TEXT_BYTES) data = data.slice(0, 2 * TEXT_BYTES) + '…';
   if (ascii.length > TEXT_BYTES) ascii = ascii.slice(0, TEXT_BYTES) + '…';
+  const reason = row.kind === 'step' && row.reason === 'DEBUG' ? 'step' : row.reason;
+  return (
+    col(String(row.index), 8, true) + '  ' + col((row.timeNs / 1e6).toFixed(6), 12, true) + '  ' +
+    col(reason, 8) + col(where, 12) + col(dir, 6) + col(size, 6) + col(data, 2 * TEXT_BYTES + 3) +
+    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + col(row.rip, 10)
+  );
+}
+
+/** `changes` for a text line: `rax 0x41→0x42 cr0 0x10→0x11`. */
+export function formatChanges(changes: Record<string, [string, string]>): string {
+  return Object.entries(changes)
+    .map(([k, [was, now]]) => `${k} ${was}→${now}`)
+    .join(' ');
+}
+
+/** One `--exits` text line. */
+export function formatExitRow(row: ExitRow): string {
   const changes = [
     ...Object.entries(row.changed).map(([k, v]) => `${k}=${v}`),
     ...Object.entries(row.sregsChanged).map(([k, v]) => `${k}=${v}`),
   ];
   if (row.detail) changes.push(JSON.stringify(row.detail));
-  const reason = row.kind === 'step' && row.reason === 'DEBUG' ? 'step' : row.reason;
   // one line whatever the exit detail's strings hold (JSON.stringify leaves DEL and C1 as they are)
-  return oneLine(
-    col(String(row.index), 8, true) + '  ' + col((row.timeNs / 1e6).toFixed(6), 12, true) + '  ' +
-    col(reason, 8) + col(where, 12) + col(dir, 6) + col(size, 6) + col(data, 2 * TEXT_BYTES + 3) +
-    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + col(row.rip, 10) + changes.join(' '),
-  ).trimEnd();
+  return oneLine(exitLeadColumns(row) + changes.join(' ')).trimEnd();
 }

@@ -1,10 +1,14 @@
 // `vmtrace inspect --html`: one self-contained HTML file (inline CSS, inline JS, inline data, no
 // external resources) with the summary, an exit timeline, bar charts per reason and per port /
-// MMIO address, the console text and the first exits as a table. Built from one streaming pass:
-// the timeline is a fixed-size histogram and only the first exits are kept in detail.
+// MMIO address, the console text and the first exits as a table (with their register changes
+// and, given a replay's disassembly, their instructions). Built from one streaming pass: the
+// timeline is a fixed-size histogram and only the first exits are kept in detail.
 import { writeFileSync } from 'node:fs';
 
+import type { Regs, Sregs } from '../cpu-state.js';
 import type { TraceHeader, TraceRecord } from '../trace/format.js';
+import type { CollectedDisassembly, DisasmStop } from './disasm-exits.js';
+import { exitRow, formatChanges } from './exits.js';
 import { StatsAccumulator, TimeHistogram } from './stats.js';
 import { ConsoleCollector, traceInfo, type Summary, type TraceEnd, type TraceSink } from './summary.js';
 import { bytesAscii, bytesHex, hx, ripOf } from './util.js';
@@ -13,13 +17,23 @@ import { bytesAscii, bytesHex, hx, ripOf } from './util.js';
 export const HTML_DETAIL_RECORDS = 2000;
 const HTML_CONSOLE_BYTES = 256 << 10;
 
-/** [index, timeNs, runNs, reason, where, dir, dataHex, ascii, rip] */
-type DetailRow = [number, number, number, string, string, string, string, string, string];
+/**
+ * [index, timeNs, runNs, reason, where, dir, dataHex, ascii, rip, changes (`rax 0x41→0x42 …`),
+ * instruction [at, bytesHex, text] (null: not disassembled)]
+ */
+type DetailRow = [number, number, number, string, string, string, string, string, string, string, [string, string, string] | null];
+
+export interface HtmlReportOptions {
+  /** The detail records' instructions (collectDisassembly): adds the instruction columns. */
+  disasm?: CollectedDisassembly;
+}
 
 export interface HtmlModel {
   summary: Summary;
   histogram: { startNs: number; widthNs: number; series: string[]; counts: number[][] };
   detail: DetailRow[];
+  /** Whether the exit table has instruction columns, and where disassembly stopped within it. */
+  disasm: { shown: boolean; stop: DisasmStop | null };
   console: { text: string; bytes: number; truncated: boolean };
   generatedAt: string;
 }
@@ -32,19 +46,27 @@ export class HtmlReportSink implements TraceSink {
   private readonly detail: DetailRow[] = [];
   private header_: TraceHeader | undefined;
   private file: string;
+  private readonly disasm: CollectedDisassembly | undefined;
+  /** The previous record's state, for the detail rows' register changes. */
+  private prevRegs: Regs | undefined;
+  private prevSregs: Sregs | undefined;
   /** The finished model (after end()). */
   model: HtmlModel | undefined;
 
   constructor(
     readonly path: string,
     file: string,
+    opts: HtmlReportOptions = {},
   ) {
     this.file = file;
+    this.disasm = opts.disasm;
   }
 
   header(h: TraceHeader): void {
     this.header_ = h;
     this.cons.header(h);
+    this.prevRegs = h.boot.regs;
+    this.prevSregs = h.boot.sregs;
   }
 
   record(r: TraceRecord, index: number): void {
@@ -72,7 +94,11 @@ export class HtmlReportSink implements TraceSink {
         ascii = bytesAscii(r.mmio.data, 16);
       }
       const reason = r.kind === 'step' && r.reasonName === 'DEBUG' ? 'step' : r.reasonName;
-      this.detail.push([index, r.timeNs, r.runNs, reason, where, dir, data, ascii, hx(ripOf(r))]);
+      const changes = formatChanges(exitRow(r, index, this.prevRegs!, this.prevSregs!, { changes: true }).changes!);
+      this.prevRegs = r.regs;
+      this.prevSregs = r.sregs;
+      const insn = this.disasm?.at(index, r.kind);
+      this.detail.push([index, r.timeNs, r.runNs, reason, where, dir, data, ascii, hx(ripOf(r)), changes, insn ? [insn.at, insn.bytes, insn.text] : null]);
     }
   }
 
@@ -93,10 +119,17 @@ export class HtmlReportSink implements TraceSink {
       },
       histogram: { startNs: this.startNs, widthNs: hist?.widthNs ?? 1, series: hist?.series ?? [], counts },
       detail: this.detail,
+      disasm: { shown: this.disasm !== undefined, stop: this.disasmStop() },
       console: { text: Buffer.from(this.cons.data()).toString('utf8'), bytes: this.cons.bytes, truncated: this.cons.overflow },
       generatedAt: new Date().toISOString(),
     };
     writeFileSync(this.path, renderHtml(this.model));
+  }
+
+  /** Where disassembly stopped, when that leaves detail rows without it. */
+  private disasmStop(): DisasmStop | null {
+    const stop = this.disasm?.stop;
+    return stop && stop.index < this.detail.length ? stop : null;
   }
 }
 
@@ -151,7 +184,7 @@ export function renderHtml(m: HtmlModel): string {
 </section>
 <section>
   <h2>Exits <span class="sub" id="exits-info"></span></h2>
-  <div class="scroll"><table id="exits" class="exits"><thead><tr><th class="n">#</th><th class="n">time ms</th><th class="n">KVM_RUN µs</th><th>reason</th><th>port/addr</th><th>dir</th><th>data</th><th>ascii</th><th>rip</th></tr></thead><tbody></tbody></table></div>
+  <div class="scroll"><table id="exits" class="exits"><thead><tr><th class="n">#</th><th class="n">time ms</th><th class="n">KVM_RUN µs</th><th>reason</th><th>port/addr</th><th>dir</th><th>data</th><th>ascii</th><th>rip</th>${m.disasm.shown ? '<th>insn at</th><th>bytes</th><th>instruction</th>' : ''}<th>changed</th></tr></thead><tbody></tbody></table></div>
 </section>
 </main>
 <footer id="footer"></footer>
@@ -362,7 +395,8 @@ const JS = String.raw`
       if (x >= h[0] && x <= h[1] && y >= h[2] && y <= h[2] + 18) {
         var r = h[3];
         showTip(ev, '#' + r[0] + '  ' + r[3] + (r[4] ? ' ' + r[5] + ' ' + r[4] : '') + (r[6] ? '  data ' + r[6] + ' "' + r[7] + '"' : '') +
-          '\nat ' + fmtNs(r[1]) + ', ' + us(r[2]) + ' µs in KVM_RUN\nrip ' + r[8]);
+          '\nat ' + fmtNs(r[1]) + ', ' + us(r[2]) + ' µs in KVM_RUN\nrip ' + r[8] + (r[10] ? '\n' + r[10][0] + '  ' + r[10][2] : '') +
+          (r[9] ? '\n' + r[9] : ''));
         return;
       }
     }
@@ -433,13 +467,16 @@ const JS = String.raw`
   var frag = document.createDocumentFragment();
   for (var i = 0; i < rowsShown; i++) {
     var r = D[i], tr2 = el('tr');
-    [[String(r[0]), 'n'], [(r[1] / 1e6).toFixed(6), 'n'], [us(r[2]), 'n'], [r[3], ''], [r[4], 'm'], [r[5], ''], [r[6], 'm'], [r[7] ? '"' + r[7] + '"' : '', 'm'], [r[8], 'm']]
-      .forEach(function (c) { tr2.appendChild(el('td', c[1] ? { 'class': c[1] } : null, c[0])); });
+    var cells = [[String(r[0]), 'n'], [(r[1] / 1e6).toFixed(6), 'n'], [us(r[2]), 'n'], [r[3], ''], [r[4], 'm'], [r[5], ''], [r[6], 'm'], [r[7] ? '"' + r[7] + '"' : '', 'm'], [r[8], 'm']];
+    if (M.disasm.shown) cells.push([r[10] ? r[10][0] : '', 'm'], [r[10] ? r[10][1] : '', 'm'], [r[10] ? r[10][2] : '', 'm']);
+    cells.push([r[9], 'm']);
+    cells.forEach(function (c) { tr2.appendChild(el('td', c[1] ? { 'class': c[1] } : null, c[0])); });
     frag.appendChild(tr2);
   }
   tbody.appendChild(frag);
-  document.getElementById('exits-info').textContent = rowsShown < st.records
-    ? 'the first ' + n(rowsShown) + ' of ' + n(st.records) + ' (vmtrace inspect --exits shows them all)' : n(st.records) + ' records';
+  document.getElementById('exits-info').textContent = (rowsShown < st.records
+    ? 'the first ' + n(rowsShown) + ' of ' + n(st.records) + ' (vmtrace inspect --exits shows them all)' : n(st.records) + ' records') +
+    (M.disasm.stop ? ' · no disassembly from record #' + M.disasm.stop.index + ' on: ' + M.disasm.stop.why : '');
 
   document.getElementById('footer').textContent = 'Generated ' + M.generatedAt + ' by vmtrace inspect --html from ' + tr.file + '. Self-contained: no external resources.';
 

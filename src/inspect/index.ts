@@ -13,11 +13,13 @@ export {
   StatsSink,
 } from './summary.js';
 export type { Summary, TraceInfo, TraceEnd, TraceSink, ScanResult } from './summary.js';
-export { exitRows, exitRow, formatExitRow, matches, EXIT_LINE_HEADER } from './exits.js';
-export type { ExitFilter, ExitRow } from './exits.js';
+export { exitRows, exitRow, formatExitRow, formatChanges, matches, EXIT_LINE_HEADER } from './exits.js';
+export type { ExitFilter, ExitRow, ExitRowOptions } from './exits.js';
+export { disasmExitRows, formatDisasmExitRow, collectDisassembly, ReplayDisassembly, DISASM_EXIT_LINE_HEADER } from './disasm-exits.js';
+export type { DisasmExitRow, DisasmStop, ExitInsn, CollectedDisassembly } from './disasm-exits.js';
 export { PerfettoWriter } from './perfetto.js';
 export { HtmlReportSink, renderHtml } from './html.js';
-export type { HtmlModel } from './html.js';
+export type { HtmlModel, HtmlReportOptions } from './html.js';
 export {
   diffTraces,
   formatDiff,

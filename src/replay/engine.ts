@@ -77,9 +77,11 @@ export interface ReplayOptions {
   /**
    * Called for every matched record (by position in the trace) with the RFLAGS bits undefined
    * there: left undefined by some instruction and not written since (vmtrace diff classifies
-   * flag differences confined to them as host-dependent, src/inspect/undefined-flags.ts).
+   * flag differences confined to them as host-dependent, src/inspect/undefined-flags.ts), and
+   * the interpreter standing right after the record's instruction (`cpu.history(1)`: the one
+   * that made the exit; `inspect --exits --disasm`, src/inspect/disasm-exits.ts). Read only.
    */
-  onMatched?: (index: number, undefinedFlags: number) => void;
+  onMatched?: (index: number, undefinedFlags: number, cpu: Cpu) => void;
   /**
    * Take the recorded values of flags still undefined at a matched record (default true). false
    * keeps the interpreter's own values, so flags stay undefined until the guest writes them:
@@ -222,8 +224,36 @@ const REASON_OF: Record<RunResult['kind'], string> = {
   shutdown: 'SHUTDOWN',
   unsupported: 'UNSUPPORTED',
   nondeterministic: 'NONDETERMINISTIC',
+  // (the run stopped between steps for a debugger: advance() never compares these)
+  breakpoint: 'none',
+  watch: 'none',
   limit: 'none',
 };
+
+/** How far Replayer.advance() got toward a record. */
+export type Advance =
+  /**
+   * Not there yet: the instruction limit was reached, or a breakpoint (`breakpoint`: its
+   * address; the instruction has not run) or a watchpoint (Cpu.takeWatchHit) stopped the run.
+   */
+  | { kind: 'running'; breakpoint?: number }
+  /** The record matched (the step may have made more exits: Replayer.pendingExits). */
+  | { kind: 'matched' }
+  | { kind: 'diverged'; divergence: Divergence };
+
+const RUNNING: Advance = { kind: 'running' };
+const MATCHED: Advance = { kind: 'matched' };
+
+/** The replayer's own state between two steps (no exits left to compare), for snapshots; plain data. */
+export interface ReplayerState {
+  matched: number;
+  exits: number;
+  note: string | null;
+  undefinedFlags: { adopted: number; first?: { index: number; flags: string } };
+  stopped: boolean;
+  /** Steps executed when the run toward the next record began (its budget counts from there); null: not begun. */
+  recordStart: number | null;
+}
 
 export function vendorOf(header: TraceHeader): 'intel' | 'amd' {
   return /amd/i.test(header.host.cpuVendor) ? 'amd' : 'intel';
@@ -270,9 +300,15 @@ export async function replayTrace(file: string, opts: ReplayOptions = {}): Promi
   }
 }
 
-class Replayer {
+/**
+ * Replays a trace record by record: `check()` runs to a record and compares (replayTrace), and
+ * `advance()` does it in bounded pieces that breakpoints and watchpoints may cut short
+ * (ReplaySession, session.ts).
+ */
+export class Replayer {
   private readonly sink = new RecordedSink();
-  private readonly cpu: Cpu;
+  /** The interpreter; a debugger reads it, sets breakpoints, snapshots and restores it. */
+  readonly cpu: Cpu;
   private readonly console: ConsoleDecoder;
   private readonly singleStep: boolean;
   private readonly perRecord: number;
@@ -283,9 +319,13 @@ class Replayer {
   private matched = 0;
   private exits = 0;
   private note: string | undefined;
-  private readonly adopted: ReplayResult['undefinedFlags'] = { adopted: 0 };
+  private adopted: ReplayResult['undefinedFlags'] = { adopted: 0 };
   /** Set once the guest reached the trace's terminal exit (HLT, SHUTDOWN, emulation failure). */
   stopped = false;
+  /** Steps executed when the run toward the record being replayed began (undefined: between records). */
+  private recordStart: number | undefined;
+  /** Records whose console bytes were passed on (a record replayed again after a restore is not shown twice). */
+  private consoleSeen = 0;
 
   constructor(
     header: TraceHeader,
@@ -335,34 +375,97 @@ class Replayer {
    * after `rec`, whose data the later exits of a step that makes several read.
    */
   check(rec: TraceRecord, peek?: (k: number) => TraceRecord | undefined): Divergence | undefined {
+    const a = this.advance(rec, peek, Infinity);
+    return a.kind === 'diverged' ? a.divergence : undefined;
+  }
+
+  /**
+   * Like check(), but runs at most `maxInstructions` steps toward `rec` and stops at the
+   * breakpoints and watchpoints set on the Cpu: 'running' means call again with the same
+   * record to go on. Exits of the last step still to compare (pendingExits) are compared
+   * without running anything.
+   */
+  advance(rec: TraceRecord, peek: ((k: number) => TraceRecord | undefined) | undefined, maxInstructions: number): Advance {
     // the next exit of a step that made several: same registers, nothing to run
     const more = this.pending.shift();
-    if (more) return this.compare(rec, more.exit, more.before);
-    if (rec.reason === EXIT.INTERNAL_ERROR || rec.reason === EXIT.FAIL_ENTRY) return this.reachFailure(rec);
-    this.sink.expect(rec);
+    if (more) return this.outcome(this.compare(rec, more.exit, more.before));
+    if (rec.reason === EXIT.INTERNAL_ERROR || rec.reason === EXIT.FAIL_ENTRY) return this.reachFailure(rec, maxInstructions);
+    if (this.recordStart === undefined) {
+      this.sink.expect(rec);
+      this.recordStart = this.cpu.instructions;
+    } else this.sink.expected = rec; // (the same record again, maybe re-read after a restore)
     if (peek) this.sink.peek = peek;
-    const start = this.cpu.instructions;
+    const start = this.recordStart;
+    const callStart = this.cpu.instructions;
     let result: RunResult;
     for (;;) {
       if (this.singleStep) {
+        if (maxInstructions < 1) return RUNNING;
         result = this.cpu.step();
         break;
       }
       const room = this.room(start);
-      if (room <= 0) return this.outOfBudget(rec, start);
-      result = this.cpu.run(Math.min(CHUNK, room));
+      if (room <= 0) return this.outcome(this.outOfBudget(rec, start));
+      const left = maxInstructions - (this.cpu.instructions - callStart);
+      if (left <= 0) return RUNNING;
+      result = this.cpu.run(Math.min(CHUNK, room, left));
       if (result.kind !== 'limit') break;
       if (this.opts.onProgress) this.progress();
     }
+    if (result.kind === 'breakpoint') return { kind: 'running', breakpoint: result.address };
+    if (result.kind === 'watch') {
+      if (!this.singleStep) return RUNNING;
+      result = { kind: 'limit' }; // a completed step of a --step trace: its record is compared
+    }
+    this.recordStart = undefined;
     if (result.kind === 'unsupported') {
-      return this.diverge(rec, 'unsupported', `${result.message} (recorded: ${rec.reasonName} #${rec.seq})`, []);
+      return this.outcome(this.diverge(rec, 'unsupported', `${result.message} (recorded: ${rec.reasonName} #${rec.seq})`, []));
     }
     if (result.kind === 'nondeterministic') {
-      return this.diverge(rec, 'nondeterministic', `the guest executed ${result.message}`, [], []);
+      return this.outcome(this.diverge(rec, 'nondeterministic', `the guest executed ${result.message}`, [], []));
     }
     const [first, ...later] = result.kind === 'exit' ? this.sink.asExits('IO') : [{ exit: this.actualExit(result) }];
     this.pending = later;
-    return this.compare(rec, first!.exit, first!.before);
+    return this.outcome(this.compare(rec, first!.exit, first!.before));
+  }
+
+  private outcome(d: Divergence | undefined): Advance {
+    return d === undefined ? MATCHED : { kind: 'diverged', divergence: d };
+  }
+
+  /** Exits of the last step not compared yet: advance() compares them with the next records. */
+  get pendingExits(): number {
+    return this.pending.length;
+  }
+
+  /** Records matched so far. */
+  get matchedRecords(): number {
+    return this.matched;
+  }
+
+  /** The state to snapshot along with the Cpu's; only between steps whose exits are all compared. */
+  state(): ReplayerState {
+    if (this.pending.length) throw new Error('Replayer.state(): exits of the last step are still to be compared');
+    return {
+      matched: this.matched,
+      exits: this.exits,
+      note: this.note ?? null,
+      undefinedFlags: structuredClone(this.adopted),
+      stopped: this.stopped,
+      recordStart: this.recordStart ?? null,
+    };
+  }
+
+  /** Back to a state() (with the Cpu restored to the snapshot taken with it). */
+  restoreState(s: ReplayerState): void {
+    this.pending = [];
+    this.sink.expect(undefined);
+    this.matched = s.matched;
+    this.exits = s.exits;
+    this.note = s.note ?? undefined;
+    this.adopted = structuredClone(s.undefinedFlags);
+    this.stopped = s.stopped;
+    this.recordStart = s.recordStart ?? undefined;
   }
 
   /**
@@ -383,7 +486,7 @@ class Replayer {
     }
     // (a record from before the instruction: its flags are the ones the instruction started from)
     if (undef && !before && this.opts.adoptUndefinedFlags !== false) this.adoptUndefined(rec, undef, Number(regs.rflags));
-    this.opts.onMatched?.(this.matched, undef);
+    this.opts.onMatched?.(this.matched, undef, this.cpu);
     this.accept(rec);
     if (this.opts.onProgress) this.progress();
     if (rec.reason === EXIT.HLT || rec.reason === EXIT.SHUTDOWN) this.stopped = true;
@@ -394,21 +497,29 @@ class Replayer {
    * A recorded emulation failure or entry failure: KVM stopped at an instruction it could not
    * run. Execute up to the recorded state and stop there rather than run past it.
    */
-  private reachFailure(rec: TraceRecord): Divergence | undefined {
-    this.sink.expect(undefined);
-    const start = this.cpu.instructions;
+  private reachFailure(rec: TraceRecord, maxInstructions: number): Advance {
+    if (this.recordStart === undefined) {
+      this.sink.expect(undefined);
+      this.recordStart = this.cpu.instructions;
+    }
+    const start = this.recordStart;
+    const callStart = this.cpu.instructions;
     while (diffRegisters(rec.regs, this.cpu.getRegs()).length) {
-      if (this.room(start) <= 0) return this.outOfBudget(rec, start);
+      if (this.room(start) <= 0) return this.outcome(this.outOfBudget(rec, start));
+      if (this.cpu.instructions - callStart >= maxInstructions) return RUNNING;
       const r = this.cpu.step();
+      if (r.kind === 'breakpoint') return { kind: 'running', breakpoint: r.address };
+      if (r.kind === 'watch') return RUNNING;
       if (r.kind !== 'limit') {
-        return this.diverge(rec, 'reason', `${this.label(rec)}: the guest ${describeExit(this.actualExit(r))} before reaching the state KVM recorded`, []);
+        return this.outcome(this.diverge(rec, 'reason', `${this.label(rec)}: the guest ${describeExit(this.actualExit(r))} before reaching the state KVM recorded`, []));
       }
     }
+    this.recordStart = undefined;
     const next = this.cpu.peek();
     this.note = `the recording ended with KVM ${rec.reasonName} at ${next.at} (${next.text}): KVM could not run that instruction here; replay stops there too`;
     this.accept(rec);
     this.stopped = true;
-    return undefined;
+    return MATCHED;
   }
 
   /**
@@ -426,6 +537,8 @@ class Replayer {
   private accept(rec: TraceRecord): void {
     this.matched++;
     if (rec.kind === 'exit') this.exits++;
+    if (this.matched <= this.consoleSeen) return;
+    this.consoleSeen = this.matched;
     const bytes = this.console.bytes(rec);
     if (bytes && this.opts.onConsole) this.opts.onConsole(bytes);
   }

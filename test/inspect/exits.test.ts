@@ -79,6 +79,16 @@ describe('exitRows', () => {
     expect(r!.rip).toBe('0x195');
   });
 
+  it('with {changes: true}, adds the old and new value of every changed field', async () => {
+    const all: ExitRow[] = [];
+    for await (const r of exitRows(file, { to: 20 }, { changes: true })) all.push(r);
+    expect(all[0]!.changes).toEqual({ rax: ['0x0', '0x48'] });
+    expect(all[1]!.changes).toEqual({ rax: ['0x48', '0x65'], rcx: ['0x0', '0x1'] });
+    expect(all[20]!.changes).toMatchObject({ 'es.base': ['0x0', '0xffff0'], 'es.selector': ['0x0', '0xffff'] });
+    for (const r of all) expect(Object.keys(r.changes!)).toEqual([...Object.keys(r.changed), ...Object.keys(r.sregsChanged)]);
+    expect(Object.keys((await rows({ to: 0 }))[0]!)).not.toContain('changes');
+  });
+
   it('formats a readable text line', async () => {
     const [io, , mm] = await rows({ from: 0, to: 10, reasons: [EXIT.IO, EXIT.MMIO], limit: 11 }).then((x) => [x[0], x[1], x.at(-1)]);
     expect(formatExitRow(io!)).toMatch(/^\s+0\s+1\.000500\s+IO\s+0xf1\s+out\s+1\s+48\s+"H"\s+0x4\s+rax=0x48$/);

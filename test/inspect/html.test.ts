@@ -3,12 +3,15 @@
 // data-error. The test skips (visibly) only when no Chromium binary exists.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { HtmlReportSink } from '../../src/inspect/html.js';
+import { collectDisassembly } from '../../src/inspect/disasm-exits.js';
+import { HTML_DETAIL_RECORDS, HtmlReportSink, type HtmlModel } from '../../src/inspect/html.js';
 import { scanTrace } from '../../src/inspect/summary.js';
 import { readTrace } from '../../src/trace/reader.js';
-import { synth, tempDir } from './helpers.js';
+import { rewriteTrace } from '../support/rewrite.js';
+import { ROOT, synth, tempDir } from './helpers.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
@@ -56,6 +59,15 @@ async function report(name: string, opts: Parameters<typeof synth>[1]): Promise<
   await scanTrace(file, [new HtmlReportSink(out, file)]);
   return out;
 }
+
+/** A report of a golden (or a copy of one), with the exit table's instruction columns when `disasm`. */
+async function goldenReport(name: string, file: string, disasm: boolean): Promise<{ html: string; model: HtmlModel }> {
+  const out = tmp.path(`${name}.html`);
+  const sink = new HtmlReportSink(out, file, { disasm: disasm ? await collectDisassembly(file, HTML_DETAIL_RECORDS) : undefined });
+  await scanTrace(file, [sink]);
+  return { html: out, model: sink.model! };
+}
+const TINY = join(ROOT, 'traces', 'tiny_kernel.vmtrace');
 
 describe('HTML report', () => {
   it('is one self-contained file: no external resources', async () => {
@@ -111,6 +123,51 @@ describe('HTML report', () => {
       const bytes = readFileSync(png);
       expect(bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
       expect(bytes.length).toBeGreaterThan(20_000); // a drawn page, not a blank one
+    },
+    120_000,
+  );
+  it('keeps the changed registers per detail row, and with disassembly the executed instruction', async () => {
+    const { model } = await goldenReport('tiny-disasm', TINY, true);
+    expect(model.disasm).toEqual({ shown: true, stop: null });
+    expect(model.detail).toHaveLength(13);
+    expect(model.detail[0]!.slice(9)).toEqual(['rax 0x0→0x48', ['0000:0002', 'e6f1', 'out 0xf1, al']]);
+    expect(model.detail[3]![9]).toBe('');
+    expect(model.detail[12]!.slice(9)).toEqual(['', ['0000:0030', 'f4', 'hlt']]);
+    const plain = (await goldenReport('tiny-plain', TINY, false)).model;
+    expect(plain.disasm).toEqual({ shown: false, stop: null });
+    expect(plain.detail.map((d) => d[9])).toEqual(model.detail.map((d) => d[9]));
+    expect(plain.detail.every((d) => d[10] === null)).toBe(true);
+  });
+
+  it.skipIf(!CHROMIUM)(
+    `shows the instruction and changed-register columns in the exit table${CHROMIUM ? '' : ` — SKIPPED: ${SKIP_REASON}`}`,
+    async () => {
+      const dom = chromium(['--dump-dom', `file://${(await goldenReport('tiny-dom', TINY, true)).html}`]).stdout;
+      expect(dom).toMatch(/<body[^>]*data-ok="1"/);
+      expect(dom).toMatch(/<th>rip<\/th><th>insn at<\/th><th>bytes<\/th><th>instruction<\/th><th>changed<\/th>/);
+      const rows = [...dom.matchAll(/<tr><td class="n">(\d+)<\/td>.*?<\/tr>/g)].map((m) => m[0]);
+      expect(rows).toHaveLength(13);
+      expect(rows[0]).toMatch(/<td class="m">0x4<\/td><td class="m">0000:0002<\/td><td class="m">e6f1<\/td><td class="m">out 0xf1, al<\/td><td class="m">rax 0x0→0x48<\/td><\/tr>$/);
+      expect(rows[12]).toMatch(/<td class="m">0000:0030<\/td><td class="m">f4<\/td><td class="m">hlt<\/td><td class="m"><\/td><\/tr>$/);
+
+      const plain = chromium(['--dump-dom', `file://${(await goldenReport('tiny-dom-plain', TINY, false)).html}`]).stdout;
+      expect(plain).toMatch(/<th>rip<\/th><th>changed<\/th>/);
+      expect(plain).not.toContain('insn at');
+      expect(plain).toMatch(/<td class="m">0x4<\/td><td class="m">rax 0x0→0x48<\/td><\/tr>/);
+
+      // past a divergence: the rows stay, without an instruction, and the table says why
+      const bad = tmp.path('tiny-diverges.vmtrace');
+      await rewriteTrace(TINY, bad, (rec, m) => {
+        if (rec.seq === 4) m.ioData![0] = 0x21;
+      });
+      const { html, model } = await goldenReport('tiny-diverges', bad, true);
+      expect(model.disasm.stop).toMatchObject({ index: 4 });
+      const div = chromium(['--dump-dom', `file://${html}`]).stdout;
+      expect(div).toMatch(/<body[^>]*data-ok="1"/);
+      expect(div).toMatch(/id="exits-info">13 records · no disassembly from record #4 on: replay diverged \(payload\)/);
+      const divRows = [...div.matchAll(/<tr><td class="n">(\d+)<\/td>.*?<\/tr>/g)].map((m) => m[0]);
+      expect(divRows[3]).toContain('<td class="m">out 0xf1, al</td>');
+      expect(divRows[4]).toMatch(/<td class="m"><\/td><td class="m"><\/td><td class="m"><\/td><td class="m">rax 0x6c→0x6f<\/td><\/tr>$/);
     },
     120_000,
   );

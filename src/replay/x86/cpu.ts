@@ -2,19 +2,25 @@
 // and the run loop.
 
 import type { Regs, Sregs } from '../../cpu-state.js';
+import { CS, TWO32, TWO48 } from './constants.js';
 import { assertLittleEndianHost } from './endian.js';
-import { loadState, saveRegs, saveSregs } from './exchange.js';
+import { loadRegs, loadState, saveRegs, saveSregs } from './exchange.js';
 import { FlagModel, UNDEF_CLASS_NAMES, type UndefContext } from './flag-model.js';
 import { Machine } from './machine.js';
 import { knownMsr, readMsr, writeMsr } from './msr.js';
+import { translateForDebugger } from './paging.js';
+import { restoreSnapshot, takeSnapshot, type CpuSnapshot } from './snapshot.js';
 import { stepJoinMatcher } from './step-model.js';
-import type { CpuOptions, DisassembledAt, RunResult, UndefinedUse } from './types.js';
+import type { CpuOptions, DisassembledAt, RamRegion, RunResult, UndefinedUse, WatchHit, Watchpoint } from './types.js';
 
 export class Cpu {
   private readonly m: Machine;
+  /** Guest RAM as given (CpuOptions.ram): the arrays the interpreter reads and writes in place. */
+  readonly ram: readonly RamRegion[];
 
   constructor(opts: CpuOptions) {
     assertLittleEndianHost();
+    this.ram = opts.ram;
     this.m = new Machine(opts.ram, opts.sink, opts.cpuid, opts.vendor);
     if (opts.flagModel) this.m.flagModel = new FlagModel(opts.flagModel);
     this.m.stepJoin = stepJoinMatcher(opts.stepJoins);
@@ -172,5 +178,128 @@ export class Cpu {
   /** Current privilege level (0 in real mode). */
   get cpl(): number {
     return this.m.cpl;
+  }
+
+  // ---------------------------------------------------------------- snapshots (snapshot.ts)
+
+  /**
+   * Everything that decides how execution goes on, RAM included (pages written since the last
+   * snapshot are copied, the others shared with it). Take it between runs.
+   */
+  snapshot(): CpuSnapshot {
+    return takeSnapshot(this.m);
+  }
+
+  /** Back to a snapshot of this Cpu (or of one made from the same trace): running on repeats the original run. */
+  restore(s: CpuSnapshot): void {
+    restoreSnapshot(this.m, s);
+  }
+
+  // ---------------------------------------------------------------- debugger
+
+  /**
+   * Stop run() before an instruction at one of these linear addresses (48-bit in 64-bit mode),
+   * with `{ kind: 'breakpoint' }`. Only at step boundaries: an instruction that runs within
+   * another's step (an exception handler's first, the one after IRETQ in 64-bit mode) is not
+   * stopped at. null or empty: none (the run loop then does not look).
+   */
+  setBreakpoints(addrs: ReadonlySet<number> | null): void {
+    this.m.setBreakpoints(addrs);
+  }
+
+  /**
+   * Stop run() after the step that reads/writes/accesses one of these linear ranges, with
+   * `{ kind: 'watch' }` (or the step's exit, when it made one: see takeWatchHit). Data accesses
+   * only (system-table and stack accesses of event delivery included, instruction fetches and
+   * page walks not); an instruction that faults does not count.
+   */
+  setWatchpoints(list: readonly Watchpoint[]): void {
+    this.m.setWatchpoints(list);
+  }
+
+  /** The next instruction is not stopped at by a breakpoint (resuming from one). */
+  skipBreakpointOnce(): void {
+    this.m.bpSkipSeq = this.m.seq;
+  }
+
+  /** The first watched access of the last run(), once (null after that, or if none). */
+  takeWatchHit(): WatchHit | null {
+    const hit = this.m.watchHit;
+    this.m.watchHit = null;
+    return hit;
+  }
+
+  /** Linear address of the next instruction (CS base + RIP; 48-bit in 64-bit mode). */
+  get linearPc(): number {
+    return this.m.ripLinear();
+  }
+
+  /**
+   * Guest memory at a linear address, through paging when it is on, whatever the permissions;
+   * null if a byte is unmapped or not RAM. No accessed/dirty bits, no faults, no MMIO.
+   */
+  readLinear(address: number, length: number): Uint8Array | null {
+    const pieces = this.physRange(address, length);
+    if (pieces === null) return null;
+    const out = new Uint8Array(length);
+    let k = 0;
+    for (const [pa, n] of pieces) for (let j = 0; j < n; j++) out[k++] = this.m.mem.read8(pa + j);
+    return out;
+  }
+
+  /** Writes guest RAM at a linear address like readLinear reads it; false (nothing written) if a byte is not RAM. */
+  writeLinear(address: number, bytes: Uint8Array): boolean {
+    const pieces = this.physRange(address, bytes.length);
+    if (pieces === null) return false;
+    // through the RAM write path: dirty pages, self-modifying-code and page-table checks
+    let k = 0;
+    for (const [pa, n] of pieces) for (let j = 0; j < n; j++) this.m.mem.write8(pa + j, bytes[k++]!);
+    return true;
+  }
+
+  /**
+   * A linear range as physical pieces [address, length] (one per 4 KiB page), or null if a byte
+   * is unmapped or not RAM.
+   */
+  private physRange(address: number, length: number): Array<[number, number]> | null {
+    const m = this.m;
+    const out: Array<[number, number]> = [];
+    for (let k = 0; k < length; ) {
+      const lin = m.bits === 64 ? (address + k) % TWO48 : (address + k) >>> 0;
+      const n = Math.min(length - k, 0x1000 - (lin % 0x1000));
+      const pa = m.pg ? translateForDebugger(m, lin) : lin;
+      if (pa < 0) return null;
+      for (let j = 0; j < n; j++) if (!m.mem.isRam(pa + j)) return null;
+      out.push([pa, n]);
+      k += n;
+    }
+    return out;
+  }
+
+  /** Replace the general registers, RIP and RFLAGS (a debugger's register write). */
+  setRegs(regs: Regs): void {
+    loadRegs(this.m, regs);
+    this.m.updateMode();
+    this.m.acChanged();
+  }
+
+  /** `count` instructions disassembled from a linear address (default: the next instruction's). */
+  disassemble(count: number, address?: number): DisassembledAt[] {
+    const m = this.m;
+    const out: DisassembledAt[] = [];
+    let lin = address ?? m.ripLinear();
+    for (let k = 0; k < count; k++) {
+      let ip: number;
+      let ipHi = 0;
+      if (m.bits === 64) {
+        const signed = lin >= TWO48 / 2 ? lin - TWO48 : lin;
+        ipHi = Math.floor(signed / TWO32) | 0;
+        ip = signed - ipHi * TWO32;
+      } else ip = (lin - m.segBase[CS]!) >>> 0;
+      const d = m.describe(lin, m.sel[CS]!, ip, m.bits, ipHi);
+      out.push(d);
+      lin = m.bits === 64 ? (lin + Math.max(1, d.bytes.length)) % TWO48 : (lin + Math.max(1, d.bytes.length)) >>> 0;
+    }
+    return out;
   }
 }

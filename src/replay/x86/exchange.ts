@@ -18,20 +18,7 @@ const hi = (v: bigint): number => Number((v >> 32n) & M32);
 const join = (l: number, h: number): bigint => (BigInt(h >>> 0) << 32n) | BigInt(l >>> 0);
 
 export function loadState(m: Machine, regs: Regs, sregs: Sregs): void {
-  for (const name of REG_NAMES) {
-    const v = BigInt.asUintN(64, regs[name]);
-    if (name === 'rip') {
-      m.eip = lo(v);
-      m.ripHi = hi(v) | 0;
-    } else if (name === 'rflags') {
-      m.fl.set((lo(v) & 0x3f7fd7) | FLAGS_FIXED1);
-      m.flagsHi = hi(v);
-    } else {
-      const n = GPR_NUM[name]!;
-      m.r32[n * 2] = lo(v);
-      m.r32[n * 2 + 1] = hi(v);
-    }
-  }
+  loadRegs(m, regs);
   for (let s = 0; s < SEG_COUNT; s++) {
     const g: Segment = sregs[SEG_KEYS[s]!];
     const base = BigInt.asUintN(64, g.base);
@@ -63,6 +50,24 @@ export function loadState(m: Machine, regs: Regs, sregs: Sregs): void {
   m.flushTlb();
   m.updateMode();
   m.acChanged();
+}
+
+/** The general registers, RIP and RFLAGS (the caller updates what depends on them: updateMode). */
+export function loadRegs(m: Machine, regs: Regs): void {
+  for (const name of REG_NAMES) {
+    const v = BigInt.asUintN(64, regs[name]);
+    if (name === 'rip') {
+      m.eip = lo(v);
+      m.ripHi = hi(v) | 0;
+    } else if (name === 'rflags') {
+      m.fl.set((lo(v) & 0x3f7fd7) | FLAGS_FIXED1);
+      m.flagsHi = hi(v);
+    } else {
+      const n = GPR_NUM[name]!;
+      m.r32[n * 2] = lo(v);
+      m.r32[n * 2 + 1] = hi(v);
+    }
+  }
 }
 
 export function saveRegs(m: Machine): Regs {

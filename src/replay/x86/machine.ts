@@ -26,7 +26,7 @@ import { TLB_MASK, TLB_SIZE, pagingMode, permTable, walk } from './paging.js';
 import { joinExec, type StepJoinCandidate } from './step-model.js';
 import { checkIoPermission, farJump, loadDataSeg, refreshSeg } from './segments.js';
 import type { Regs, Segment } from '../../cpu-state.js';
-import type { CpuidEntry, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor } from './types.js';
+import type { CpuidEntry, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor, WatchHit, WatchKind, Watchpoint } from './types.js';
 
 /** Descriptor-cache attributes of a segment register (as in struct kvm_segment). */
 export type SegAttr = Omit<Segment, 'base' | 'limit' | 'selector'>;
@@ -63,6 +63,13 @@ export function excName(v: number): string {
 
 function contributory(v: number): boolean {
   return v === 0 || (v >= 10 && v <= 13);
+}
+
+/** A watched range of linear addresses [lo, hi). */
+interface LinearWatch {
+  kind: WatchKind;
+  lo: number;
+  hi: number;
 }
 
 /** Where the guest read a flag an earlier instruction left undefined. */
@@ -129,6 +136,8 @@ export class Machine {
   fpuCw = 0x037f;
   fpuSw = 0;
   fpuTw = 0xffff;
+  /** debug registers DR0-DR7: stored, not acted on (exec/system.ts) */
+  readonly dr = [0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400];
 
   // ---------------------------------------------------------------- derived mode
   /** CR0.PE */
@@ -220,6 +229,28 @@ export class Machine {
   private readonly histHi = new Int32Array(HIST);
   /** (CS selector | code-size code << 16) * 2^32, kept in sync with CS and `bits` */
   private csTag = 0;
+
+  // ---------------------------------------------------------------- debugger stops (Cpu.setBreakpoints/setWatchpoints)
+  /** Breakpoints or watchpoints are set: only then does the run loop look for them. */
+  private debugOn = false;
+  /** Linear addresses (48-bit in 64-bit mode) to stop before; null: none. */
+  private breakpoints: ReadonlySet<number> | null = null;
+  /** The instruction that starts while seq has this value is not stopped at (resuming from a breakpoint). */
+  bpSkipSeq = -1;
+  /** The breakpoint the current run() stopped before (-1: none). */
+  private bpHit = -1;
+  /** Watched ranges; while there are some, data accesses are checked and the read/write page memo is off. */
+  private watches: readonly LinearWatch[] = [];
+  private watching = false;
+  private watchLo = Infinity;
+  private watchHi = -Infinity;
+  /** The first watched access of the current run(), and the instruction (seq) that made it. */
+  watchHit: WatchHit | null = null;
+  private watchSeq = -1;
+  /** seq when the current run() started */
+  private runStart = 0;
+  /** seq of the instruction that continues the current step (exception handler, after IRETQ; -1: none) */
+  private extSeq = -1;
 
   // ---------------------------------------------------------------- environment
   readonly mem: PhysMem;
@@ -460,6 +491,58 @@ export class Machine {
     return this.pe && (this.fl.bits & VM) !== 0;
   }
 
+  // ---------------------------------------------------------------- debugger stops
+  /** Stop before instructions at these linear addresses (null or empty: none). */
+  setBreakpoints(addrs: ReadonlySet<number> | null): void {
+    this.breakpoints = addrs !== null && addrs.size > 0 ? addrs : null;
+    this.debugOn = this.breakpoints !== null || this.watching;
+  }
+
+  /** Stop after the step that accesses one of these linear ranges. */
+  setWatchpoints(list: readonly Watchpoint[]): void {
+    this.watches = list.filter((w) => w.length > 0).map((w) => ({ kind: w.kind, lo: w.address, hi: w.address + w.length }));
+    this.watching = this.watches.length > 0;
+    this.watchLo = Math.min(Infinity, ...this.watches.map((w) => w.lo));
+    this.watchHi = Math.max(-Infinity, ...this.watches.map((w) => w.hi));
+    this.debugOn = this.breakpoints !== null || this.watching;
+    // the memo of the last page read/written lets accesses skip linear(): off while watching
+    this.forgetFetchPage();
+  }
+
+  /** A data access of [lin, lin + size): remember it if it is the run's first to a watched range. */
+  private watchAccess(lin: number, size: number, kind: number): void {
+    if (lin >= this.watchHi || lin + size <= this.watchLo || this.watchHit !== null || kind === ACC_EXEC) return;
+    const write = kind === ACC_WRITE || kind === ACC_SWRITE;
+    for (const w of this.watches) {
+      if (lin < w.hi && lin + size > w.lo && (w.kind === 'access' || (w.kind === 'write') === write)) {
+        this.watchHit = { watch: w.kind, address: Math.max(lin, w.lo) };
+        this.watchSeq = this.seq;
+        return;
+      }
+    }
+  }
+
+  /** The current instruction did not complete (fault, unsupported): its accesses do not count. */
+  private dropWatchHit(): void {
+    if (this.watchSeq === this.seq) this.watchHit = null;
+  }
+
+  /**
+   * Before the next instruction: stop here? Only between steps (not before the instruction
+   * that continues one): after a step that hit a watchpoint, or at a breakpoint.
+   */
+  private debugStop(): boolean {
+    if (this.seq + 1 === this.extSeq) return false;
+    if (this.watchHit !== null && this.seq > this.runStart) return true;
+    if (this.breakpoints !== null && this.seq !== this.bpSkipSeq) {
+      const lin = this.ripLinear();
+      if (!this.breakpoints.has(lin)) return false;
+      this.bpHit = lin;
+      return true;
+    }
+    return false;
+  }
+
   // ---------------------------------------------------------------- faults
   fault(vector: number, code = 0): never {
     throw new CpuFault(vector, code);
@@ -492,7 +575,9 @@ export class Machine {
     if (off + size - 1 > (kind === ACC_WRITE ? this.segMaxW[seg]! : this.segMaxR[seg]!)) {
       return this.linearSlow(seg, off, size, kind);
     }
-    return (this.segBase[seg]! + off) >>> 0;
+    const lin = (this.segBase[seg]! + off) >>> 0;
+    if (this.watching) this.watchAccess(lin, size, kind);
+    return lin;
   }
 
   /**
@@ -500,12 +585,17 @@ export class Machine {
    * fail, see refreshSeg), or a fault.
    */
   private linearSlow(seg: number, off: number, size: number, kind: number): number {
-    if (this.bits === 64) return this.linear64(seg, off, size);
-    const min = this.segMin[seg]!;
-    if (min > 0 && off >= min && off + size - 1 <= (kind === ACC_WRITE ? this.segDownMaxW[seg]! : this.segDownMaxR[seg]!)) {
-      return (this.segBase[seg]! + off) >>> 0;
+    let lin: number;
+    if (this.bits === 64) lin = this.linear64(seg, off, size);
+    else {
+      const min = this.segMin[seg]!;
+      if (min <= 0 || off < min || off + size - 1 > (kind === ACC_WRITE ? this.segDownMaxW[seg]! : this.segDownMaxR[seg]!)) {
+        return this.fault(seg === SS ? VEC_SS : VEC_GP);
+      }
+      lin = (this.segBase[seg]! + off) >>> 0;
     }
-    return this.fault(seg === SS ? VEC_SS : VEC_GP);
+    if (this.watching) this.watchAccess(lin, size, kind);
+    return lin;
   }
 
   /**
@@ -538,6 +628,7 @@ export class Machine {
     } else {
       pa = walk(this, lin, kind);
     }
+    if (this.watching) return pa;
     if (kind === ACC_READ) {
       this.rdLo = pn * 4096;
       this.rdHi = this.rdLo + 4096;
@@ -580,6 +671,7 @@ export class Machine {
    * per page (as KVM's emulator_read_write splits it: an MMIO page gives one MMIO access).
    */
   readLin(lin: number, size: number, kind: number): number {
+    if (this.watching) this.watchAccess(lin, size, kind);
     if (this.pg && (lin & 0xfff) > 0x1000 - size) {
       const room = 0x1000 - (lin & 0xfff);
       const a0 = this.phys(lin, kind);
@@ -591,6 +683,7 @@ export class Machine {
 
   /** Write 1/2/4 bytes at a linear address (both pages are translated before a split write). */
   writeLin(lin: number, size: number, v: number, kind: number): void {
+    if (this.watching) this.watchAccess(lin, size, kind);
     if (this.pg && (lin & 0xfff) > 0x1000 - size) {
       const room = 0x1000 - (lin & 0xfff);
       const a0 = this.phys(lin, kind);
@@ -605,6 +698,7 @@ export class Machine {
 
   /** 8-byte read at a linear address: low half returned, high half in `qh`. */
   readLinQ(lin: number, kind: number): number {
+    if (this.watching) this.watchAccess(lin, 8, kind);
     if (this.pg && (lin & 0xfff) > 0xff8) {
       const room = 0x1000 - (lin & 0xfff);
       const a0 = this.phys(lin, kind);
@@ -619,6 +713,7 @@ export class Machine {
   }
 
   writeLinQ(lin: number, lo: number, hi: number, kind: number): void {
+    if (this.watching) this.watchAccess(lin, 8, kind);
     if (this.pg && (lin & 0xfff) > 0xff8) {
       const room = 0x1000 - (lin & 0xfff);
       const a0 = this.phys(lin, kind);
@@ -1273,6 +1368,7 @@ export class Machine {
     const histAt = this.histAt;
     const histHi = this.histHi;
     while (this.seq < end) {
+      if (this.debugOn && this.debugStop()) return;
       const eip = this.eip;
       const h = ++this.seq & (HIST - 1);
       let lin: number;
@@ -1374,9 +1470,12 @@ export class Machine {
     }
     this.icache.gen++;
     this.stop = 0;
+    this.runStart = this.seq;
+    this.bpHit = -1;
+    this.watchHit = null;
     let end = this.seq + Math.max(0, Math.floor(max));
     let extended = 0;
-    let extSeq = -1;
+    this.extSeq = -1;
     for (;;) {
       try {
         if (this.pendingTrap && end > this.seq) {
@@ -1390,7 +1489,7 @@ export class Machine {
           this.stop &= ~STOP_EXTEND;
           end++;
           this.uncounted++;
-          extSeq = this.seq + 1;
+          this.extSeq = this.seq + 1;
           if (this.stop === 0) continue;
         }
         break;
@@ -1399,6 +1498,7 @@ export class Machine {
           // the faulting instruction counts as executed (its sequence number is used)
           this.rewind();
           this.undefSeq = -1;
+          this.dropWatchHit();
           // KVM sets RF before injecting a fault-class exception (inject_pending_event)
           this.fl.bits |= RF;
           if (!this.deliverException(e.vector, e.code, this.pe && hasErrorCode(e.vector), false, e.addr) || this.stop !== 0) break;
@@ -1408,7 +1508,7 @@ export class Machine {
             extended++;
             end++;
             this.uncounted++;
-            extSeq = this.seq + 1;
+            this.extSeq = this.seq + 1;
           }
           continue;
         }
@@ -1417,7 +1517,8 @@ export class Machine {
           this.rewind();
           this.fl.bits = (this.fl.bits & ~RF) | this.startRf;
           this.histLin[this.seq & (HIST - 1)] = -1;
-          if (this.seq === extSeq) this.uncounted--; // the handler's first instruction did not run
+          this.dropWatchHit();
+          if (this.seq === this.extSeq) this.uncounted--; // the handler's first instruction did not run
           this.seq--;
           const p = this.peek();
           this.stop = 0;
@@ -1442,6 +1543,10 @@ export class Machine {
     if (s & STOP_IO) return { kind: 'exit', exit: 'io' };
     if (s & STOP_MMIO) return { kind: 'exit', exit: 'mmio' };
     if (s & STOP_HLT) return { kind: 'hlt' };
+    if (this.bpHit >= 0) return { kind: 'breakpoint', address: this.bpHit };
+    // (read through a cast: TypeScript keeps the `null` assigned at the start, not seeing the loop's writes)
+    const hit = this.watchHit as WatchHit | null;
+    if (hit !== null) return { kind: 'watch', watch: hit.watch, address: hit.address };
     return { kind: 'limit' };
   }
 

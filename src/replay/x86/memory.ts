@@ -4,16 +4,32 @@
 // read or written directly, and each run of non-RAM bytes within one 4 KiB page is one MMIO
 // access (one KVM MMIO fragment, one exit): a dword at the last two bytes of RAM is a 2-byte
 // MMIO access at the end of RAM; a fully-MMIO access crossing a page boundary is two.
+//
+// Every RAM write marks its 4 KiB page (counted from the region's base) dirty, so a snapshot
+// copies only the pages written since the previous one (snapshot.ts).
 
 import { STOP_MMIO } from './constants.js';
 import type { DecodeCache } from './icache.js';
 import type { ExitSink, RamRegion } from './types.js';
 
-interface Region {
-  base: number;
-  end: number;
-  bytes: Uint8Array;
+/** Bytes per page of the dirty map (pages are counted from each region's base). */
+export const RAM_PAGE = 4096;
+
+/** A RAM region and its snapshot bookkeeping (snapshot.ts). */
+export interface RamRegionState {
+  readonly base: number;
+  readonly end: number;
+  readonly bytes: Uint8Array;
+  /** 1 for every page written since the last snapshot or restore. */
+  readonly dirty: Uint8Array;
+  /**
+   * Per page, the (immutable) snapshot copy whose contents the page has unless it is dirty;
+   * undefined: never captured. Shared by snapshots whose page did not change.
+   */
+  readonly pages: Array<Uint8Array | undefined>;
 }
+
+type Region = RamRegionState;
 
 /** Receives the "this instruction did MMIO" notification. */
 export interface StopFlags {
@@ -26,6 +42,7 @@ export class PhysMem {
   private hBase = 0;
   private hLen = 0;
   private hBytes: Uint8Array = new Uint8Array(0);
+  private hDirty: Uint8Array = new Uint8Array(0);
   /** one past the highest RAM byte */
   readonly ramEnd: number;
 
@@ -36,7 +53,11 @@ export class PhysMem {
     private readonly code: DecodeCache | null,
   ) {
     this.regions = ram
-      .map((r) => ({ base: r.base, end: r.base + r.bytes.length, bytes: r.bytes }))
+      .map((r) => {
+        const pages = Math.ceil(r.bytes.length / RAM_PAGE);
+        // everything is dirty until the first snapshot captures it
+        return { base: r.base, end: r.base + r.bytes.length, bytes: r.bytes, dirty: new Uint8Array(pages).fill(1), pages: new Array<Uint8Array | undefined>(pages).fill(undefined) };
+      })
       .sort((a, b) => a.base - b.base);
     for (let k = 1; k < this.regions.length; k++) {
       if (this.regions[k]!.base < this.regions[k - 1]!.end) throw new Error('overlapping RAM regions');
@@ -49,6 +70,12 @@ export class PhysMem {
     this.hBase = r.base;
     this.hLen = r.end - r.base;
     this.hBytes = r.bytes;
+    this.hDirty = r.dirty;
+  }
+
+  /** The RAM regions by address, for snapshots. */
+  get ram(): readonly RamRegionState[] {
+    return this.regions;
   }
 
   /** RAM region containing physical address a, or undefined (MMIO). */
@@ -125,6 +152,8 @@ export class PhysMem {
       const b = this.hBytes;
       b[o] = lo; b[o + 1] = lo >> 8; b[o + 2] = lo >> 16; b[o + 3] = lo >> 24;
       b[o + 4] = hi; b[o + 5] = hi >> 8; b[o + 6] = hi >> 16; b[o + 7] = hi >> 24;
+      this.hDirty[o >>> 12] = 1;
+      this.hDirty[(o + 7) >>> 12] = 1;
       if (this.code !== null && (this.code.marks[a >>> 12] !== undefined || this.code.marks[(a + 7) >>> 12] !== undefined)) {
         this.code.written(a, 8);
       }
@@ -152,6 +181,8 @@ export class PhysMem {
     const o = a - r.base;
     const b = r.bytes;
     b[o] = v; b[o + 1] = v >> 8; b[o + 2] = v >> 16; b[o + 3] = v >> 24;
+    r.dirty[o >>> 12] = 1;
+    r.dirty[(o + 3) >>> 12] = 1;
   }
 
   private readSlow(a: number, size: number): number {
@@ -209,6 +240,7 @@ export class PhysMem {
       const rb = this.region(p);
       if (rb !== undefined) {
         rb.bytes[p - rb.base] = Number((v >> BigInt(8 * k)) & 0xffn);
+        rb.dirty[(p - rb.base) >>> 12] = 1;
         if (this.code !== null) this.code.written(p, 1);
         k++;
         continue;
@@ -240,6 +272,7 @@ export class PhysMem {
       if (rb !== undefined) {
         flush();
         rb.bytes[p - rb.base] = bytes[k]!;
+        rb.dirty[(p - rb.base) >>> 12] = 1;
         if (this.code !== null) this.code.written(p, 1);
         continue;
       }
@@ -257,6 +290,7 @@ export class PhysMem {
     const o = a - this.hBase;
     if (o >= 0 && o < this.hLen) {
       this.hBytes[o] = v;
+      this.hDirty[o >>> 12] = 1;
       if (this.code !== null && this.code.marks[a >>> 12] !== undefined) this.code.written(a, 1);
       return;
     }
@@ -269,6 +303,8 @@ export class PhysMem {
       const b = this.hBytes;
       b[o] = v;
       b[o + 1] = v >> 8;
+      this.hDirty[o >>> 12] = 1;
+      this.hDirty[(o + 1) >>> 12] = 1;
       if (this.code !== null && (this.code.marks[a >>> 12] !== undefined || this.code.marks[(a + 1) >>> 12] !== undefined)) {
         this.code.written(a, 2);
       }
@@ -285,6 +321,8 @@ export class PhysMem {
       b[o + 1] = v >> 8;
       b[o + 2] = v >> 16;
       b[o + 3] = v >> 24;
+      this.hDirty[o >>> 12] = 1;
+      this.hDirty[(o + 3) >>> 12] = 1;
       if (this.code !== null && (this.code.marks[a >>> 12] !== undefined || this.code.marks[(a + 3) >>> 12] !== undefined)) {
         this.code.written(a, 4);
       }

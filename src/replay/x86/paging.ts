@@ -15,7 +15,7 @@
 // see such a change at once.
 
 import {
-  ACC_EXEC, ACC_SWRITE, ACC_WRITE, AC, CR0_WP, CR4_LA57, CR4_PAE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_NXE, TWO32, TWO48,
+  ACC_EXEC, ACC_READ, ACC_SWRITE, ACC_WRITE, AC, CR0_WP, CR4_LA57, CR4_PAE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_NXE, TWO32, TWO48,
   VEC_PF,
 } from './constants.js';
 import { CpuFault, type Machine } from './machine.js';
@@ -123,10 +123,23 @@ export function walk(m: Machine, lin: number, kind: number, probe = false): numb
 }
 
 /**
- * The walk proper. `probe`: for inspection (disassembling history, peek): no accessed/dirty
- * bits, no TLB entry; the caller gets -1 instead of a #PF.
+ * A debugger's view of `lin`: the physical address the page tables map it to whatever the
+ * permissions, -1 if they do not map it. No accessed/dirty bits, no TLB entry, no fault.
  */
-function walkInner(m: Machine, lin: number, kind: number, probe: boolean): number {
+export function translateForDebugger(m: Machine, lin: number): number {
+  try {
+    return walkInner(m, lin, ACC_READ, true, false);
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The walk proper. `probe`: for inspection (disassembling history, peek): no accessed/dirty
+ * bits, no TLB entry; the caller gets -1 instead of a #PF. `checkPerms` false: any present
+ * mapping will do.
+ */
+function walkInner(m: Machine, lin: number, kind: number, probe: boolean, checkPerms = true): number {
   const mode = m.pagingMode;
   if (mode === 3 && (m.cr4 & CR4_LA57) !== 0) m.unsupported('5-level paging (CR4.LA57)');
   const nxe = (m.efer & EFER_NXE) !== 0;
@@ -219,7 +232,7 @@ function walkInner(m: Machine, lin: number, kind: number, probe: boolean): numbe
   if (write && w === 0 && (user || (m.cr0 & CR0_WP) !== 0)) denied = true;
   if (kind === ACC_EXEC && (x === 0 || (!user && smep && u !== 0))) denied = true;
   if (kind !== ACC_EXEC && !user && smap && u !== 0 && (kind > ACC_EXEC || (m.fl.bits & AC) === 0)) denied = true;
-  if (denied) pageFault(m, lin, kind, PF_P);
+  if (denied && checkPerms) pageFault(m, lin, kind, PF_P);
   const off4k = lin % 4096;
   if (probe) return pageBase + ((lin - off4k) % (pageMask + 1)) + off4k;
 

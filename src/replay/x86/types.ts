@@ -68,8 +68,27 @@ export type RunResult =
    * RDSEED) and CpuOptions.recordedState gave none; state is unchanged.
    */
   | { kind: 'nondeterministic'; instruction: string; bytes: Uint8Array; at: string; message: string }
+  /** The next instruction is at a breakpoint (Cpu.setBreakpoints, linear address); it has not run. */
+  | { kind: 'breakpoint'; address: number }
+  /** The step just executed accessed a watched range (Cpu.setWatchpoints); `address`: the first watched byte it touched. */
+  | { kind: 'watch'; watch: WatchKind; address: number }
   /** maxInstructions executed, none of the above happened. */
   | { kind: 'limit' };
+
+export type WatchKind = 'read' | 'write' | 'access';
+
+/** A watched range of linear addresses (48-bit in 64-bit mode). */
+export interface Watchpoint {
+  kind: WatchKind;
+  address: number;
+  length: number;
+}
+
+/** The first access to a watched range during a run(). */
+export interface WatchHit {
+  watch: WatchKind;
+  address: number;
+}
 
 export interface DisassembledAt {
   /** CS:IP, e.g. "0000:7c00" */

@@ -205,16 +205,6 @@ export const movToCr: Exec = (c, i) => {
 
 // ------------------------------------------------------------------ debug registers (storage only)
 
-const dr = new WeakMap<Machine, number[]>();
-function drs(c: Machine): number[] {
-  let d = dr.get(c);
-  if (!d) {
-    d = [0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400];
-    dr.set(c, d);
-  }
-  return d;
-}
-
 /** DR4/DR5 alias DR6/DR7 unless CR4.DE (then #UD). */
 function drIndex(c: Machine, n: number): number {
   if (n > 7) c.fault(VEC_UD);
@@ -229,7 +219,7 @@ function drIndex(c: Machine, n: number): number {
 export const movFromDr: Exec = (c, i) => {
   requireCpl0(c);
   const n = drIndex(c, i.a2);
-  setCrOperand(c, i.a1, drs(c)[n]!, 0);
+  setCrOperand(c, i.a1, c.dr[n]!, 0);
 };
 
 /** MOV DRn, r: stored; enabling a breakpoint in DR7 is reported unsupported. */
@@ -239,7 +229,7 @@ export const movToDr: Exec = (c, i) => {
   const [v, hi] = crOperand(c, i.a2);
   if ((n === 6 || n === 7) && hi !== 0) c.fault(VEC_GP);
   if (n === 7 && (v & 0xff) !== 0) c.unsupported('hardware breakpoints (DR7)');
-  drs(c)[n] = n === 6 ? (v | 0xffff0ff0) >>> 0 : n === 7 ? ((v | 0x400) & ~0x1000) >>> 0 : v;
+  c.dr[n] = n === 6 ? (v | 0xffff0ff0) >>> 0 : n === 7 ? ((v | 0x400) & ~0x1000) >>> 0 : v;
 };
 
 // ------------------------------------------------------------------ MSRs, TLB, misc
