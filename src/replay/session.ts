@@ -45,6 +45,8 @@ interface Terminal {
 }
 
 const STEP: StopReason = { kind: 'step' };
+/** A single step stops at no breakpoint: it starts on one, and one step is all it runs. */
+const NO_BREAKPOINTS: ReadonlySet<number> = new Set();
 
 export class ReplaySession implements DebugTarget {
   private readonly replayer: Replayer;
@@ -120,6 +122,10 @@ export class ReplaySession implements DebugTarget {
     return this.cpu.getRegs();
   }
 
+  x87(): { cw: number; sw: number; tw: number } {
+    return this.cpu.x87;
+  }
+
   sregs(): Sregs {
     return this.cpu.getSregs();
   }
@@ -173,8 +179,9 @@ export class ReplaySession implements DebugTarget {
     this.snapshots.add(stored);
   }
 
-  async stepInstruction(): Promise<StopReason> {
-    return (await this.forward({ instructions: this.cpu.instructions + 1 })) ?? STEP;
+  async stepInstruction(ctl?: Pick<RunControl, 'watchpoints'>): Promise<StopReason> {
+    const watch = ctl?.watchpoints.length ? { breakpoints: NO_BREAKPOINTS, watchpoints: ctl.watchpoints } : undefined;
+    return (await this.forward({ instructions: this.cpu.instructions + 1 }, watch)) ?? STEP;
   }
 
   async continue(ctl: RunControl): Promise<StopReason> {

@@ -332,19 +332,6 @@ async function openIndex(trace: string, opts: IndexOptions, problem?: IndexProbl
   throw new Error(`cannot write a snapshot index anywhere: ${failures.join('; ')}`);
 }
 
-/**
- * The session's record reader gets the index's scan marks (records MARK_EVERY, 2 × MARK_EVERY,
- * … in order), so it starts reading near the snapshot instead of at the first record.
- * ReplaySession has no public way to take them yet: they are appended to its reader's list of
- * marks when that has the expected shape (only the first mark, dense every MARK_EVERY records);
- * otherwise it reads from the start, slower but the same records.
- */
-function giveScanMarks(session: ReplaySession, marks: ScanMark[]): void {
-  const reader = (session as unknown as { records?: { marks?: unknown } }).records;
-  const list = reader?.marks;
-  if (!Array.isArray(list) || list.length !== 1 || marks.some((m, k) => m.index !== (k + 1) * MARK_EVERY)) return;
-  list.push(...marks);
-}
 
 /**
  * The machine state right after record `n` matched: from the index's nearest snapshot before
@@ -386,7 +373,8 @@ async function restoreAndSeek(trace: string, n: number, opened: OpenedIndex, opt
     let j = snapshots.length - 1;
     while (j >= 0 && snapshots[j]!.at.records > n) j--;
     const from = j >= 0 ? restore(session, reader, j) : session.position;
-    giveScanMarks(session, end.marks.slice(1, Math.floor(from.records / MARK_EVERY) + 1).map(loadMark));
+    // (the index's scan marks: the session reads records from near the snapshot, not from the first)
+    session.addScanMarks(end.marks.slice(1, Math.floor(from.records / MARK_EVERY) + 1).map(loadMark));
     if (j >= 0) await checkRestored(session, reader.file, j, from);
     const stop = await session.seekRecord(n);
     const close = async () => {

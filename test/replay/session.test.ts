@@ -270,6 +270,11 @@ describe('watchpoints', () => {
     await s.seekInstruction(changed - 1);
     expect(await s.continue(watch)).toEqual({ kind: 'watchpoint', watch: 'write', address: x });
     expect(s.position.instructions).toBe(changed);
+    // a single step over the write reports it too; the step before it is a plain step
+    await s.seekInstruction(changed - 2);
+    expect(await s.stepInstruction({ watchpoints: watch.watchpoints })).toEqual({ kind: 'step' });
+    expect(await s.stepInstruction({ watchpoints: watch.watchpoints })).toEqual({ kind: 'watchpoint', watch: 'write', address: x });
+    expect(s.position.instructions).toBe(changed);
     await s.seekInstruction(changed + 1);
     expect(await s.reverseContinue(watch)).toEqual({ kind: 'watchpoint', watch: 'write', address: x });
     expect(s.position.instructions).toBe(changed - 1);
