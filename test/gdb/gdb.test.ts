@@ -111,6 +111,14 @@ describe.skipIf(missing !== undefined)(`gdb against vmtrace replay --gdb${missin
     expect(at(back!)).toEqual(at(third!));
   });
 
+  it('reverse-finish from inside putchar goes back to the call in its caller', async () => {
+    const s = await stub(golden('sieve-32.vmtrace'));
+    const out = gdb(s.port, ['break putchar', 'continue', 'continue', 'delete', 'stepi 3', 'echo @@\\n', 'reverse-finish', 'x/i $pc'], 'sieve-32.elf');
+    const [inside, back] = sections(out);
+    expect(inside).toMatch(/in putchar \(\)/);
+    expect(back).toMatch(/=> 0x[0-9a-f]+ <vprintf\+\d+>:\s+call\s+0x100210 <putchar>/);
+  });
+
   it('continue stops at a deliberate divergence with SIGEMT and the report', async () => {
     const bad = join(dir, 'sieve-32-diverged.vmtrace');
     await rewriteTrace(golden('sieve-32.vmtrace'), bad, (rec, m) => {
