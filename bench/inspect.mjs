@@ -6,13 +6,19 @@
 // process (cold, as a CLI run is), which reports its time and its peak RSS (VmHWM). The runs
 // of all measurements are interleaved, so that a busy spell on a shared machine does not land
 // on one of them only; the table shows the median of R runs and their range.
+// Then the exports of the --exits trace, each against a baseline measured in the same run: the
+// `--exits` listing (lines/s, to /dev/null) against the row-object listing it replaced
+// (exitRows + formatExitRow), and `--perfetto` (time, file size) in JSON and protobuf, merged
+// (the default limit), one slice per record (--perfetto-limit 0) and for a 100,000-record
+// --from/--to range, against JSON with one slice per record (what --perfetto wrote before).
 //
-//   node bench/inspect.mjs [--exits N] [--small N] [--runs R] [--keep]
+//   node bench/inspect.mjs [--exits N] [--small N] [--runs R] [--export-runs R] [--keep]
 //
-// Targets (on the --exits pair): >= 2 M exits/s; peak memory flat (the same at --small).
+// Targets (on the --exits pair): >= 2 M exits/s; peak memory flat (the same at --small);
+// --exits >= 1 M lines/s.
 // Uses ../dist (build first: npx tsc -p .).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist', 'inspect', 'index.js');
 const TARGET = 2e6;
+const TARGET_LINES = 1e6;
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -44,10 +51,12 @@ function peakRssMiB() {
 
 // ---- child mode: one measurement ---------------------------------------------------------------
 if (args[0] === '--child') {
-  const [, what, a, b] = args;
+  const [, what, a, b, ...rest] = args;
   const lib = await import(DIST);
+  let bytes;
   // Warm-up is part of the measurement: a CLI run starts cold, too.
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let records;
   if (what === 'stats') {
     const s = await lib.summarize(a);
@@ -56,12 +65,44 @@ if (args[0] === '--child') {
     const d = await lib.diffTraces(a, b);
     if (!d.identical) throw new Error(`bench traces differ:\n${lib.formatDiff(d)}`);
     records = d.compared;
+  } else if (what === 'exit-lines' || what === 'exit-rows') {
+    // the listing to /dev/null (b), one write per chunk, as the CLI writes stdout
+    const fd = openSync(b, 'w');
+    records = 0;
+    if (what === 'exit-lines') {
+      for await (const chunk of lib.exitLines(a)) {
+        writeSync(fd, chunk);
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) records++;
+      }
+    } else {
+      let text = '';
+      for await (const row of lib.exitRows(a)) {
+        text += lib.formatExitRow(row) + '\n';
+        records++;
+        if (text.length >= 1 << 16) (writeSync(fd, text), (text = ''));
+      }
+      writeSync(fd, text);
+    }
+    closeSync(fd);
+  } else if (what === 'perfetto') {
+    // as `inspect --perfetto b --perfetto-format F --perfetto-limit L [--from X --to Y]` does
+    const [format, limit, from, to] = rest.map((x) => (x === '-' ? undefined : x));
+    const range = { from: from === undefined ? 0 : Number(from), to: to === undefined ? undefined : Number(to) };
+    const n = Number(limit);
+    const evident = n === 0 || (range.to !== undefined && range.to - range.from + 1 <= n);
+    const group = evident ? 1 : lib.perfettoGroup(await lib.recordsInRange(a, range.from, range.to), n);
+    const w = new lib.PerfettoWriter(b, { format, ...range, group });
+    await lib.scanTrace(a, [w]);
+    records = w.records;
+    bytes = statSync(b).size;
+    rmSync(b);
   } else if (what === 'baseline') {
     records = 0;
   } else throw new Error(`unknown measurement ${what}`);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = process.cpuUsage();
-  process.stdout.write(JSON.stringify({ records, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: peakRssMiB() }) + '\n');
+  // CPU time of the measurement: on a busy machine, wall time counts the waits for a core too
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(JSON.stringify({ records, bytes, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: peakRssMiB() }) + '\n');
   process.exit(0);
 }
 
@@ -73,6 +114,7 @@ if (!existsSync(DIST)) {
 const BIG = opt('--exits', 1_000_000);
 const SMALL = opt('--small', 250_000);
 const RUNS = opt('--runs', 5);
+const EXPORT_RUNS = opt('--export-runs', 3);
 const KEEP = args.includes('--keep');
 
 const { writeSyntheticTrace } = await import(DIST);
@@ -144,6 +186,46 @@ try {
         `${big.rss.toFixed(0)} MiB at ${big.n.toLocaleString('en-US')} (${growth >= 0 ? '+' : ''}${growth.toFixed(0)} MiB for ${(big.n / small.n).toFixed(0)}× the exits)`,
     );
   }
+
+  // ---- exports of the big trace ----
+  const big = pairs.find((p) => p.n === BIG).a;
+  const out = (name) => join(work, name);
+  const lo = Math.max(0, Math.floor(BIG / 2) - 50_000);
+  const range = [String(lo), String(lo + 99_999)];
+  const exportCases = [
+    { label: '--exits: row objects (before)', what: 'exit-rows', args: [big, '/dev/null'], baseline: true },
+    { label: '--exits: exitLines', what: 'exit-lines', args: [big, '/dev/null'] },
+    { label: 'perfetto JSON, slice per record (before)', what: 'perfetto', args: [big, out('full.json'), 'json', '0', '-', '-'], baseline: true },
+    { label: 'perfetto JSON, merged (default limit)', what: 'perfetto', args: [big, out('merged.json'), 'json', '100000', '-', '-'] },
+    { label: 'perfetto proto, merged (default limit)', what: 'perfetto', args: [big, out('merged.pftrace'), 'proto', '100000', '-', '-'] },
+    { label: 'perfetto proto, slice per record', what: 'perfetto', args: [big, out('full.pftrace'), 'proto', '0', '-', '-'] },
+    { label: 'perfetto JSON, --from/--to 100,000', what: 'perfetto', args: [big, out('range.json'), 'json', '100000', ...range] },
+    { label: 'perfetto proto, --from/--to 100,000', what: 'perfetto', args: [big, out('range.pftrace'), 'proto', '100000', ...range] },
+  ].map((c) => ({ ...c, runs: [] }));
+  for (let i = 0; i < EXPORT_RUNS; i++) for (const c of exportCases) c.runs.push(measure(c.what, ...c.args));
+  const med = (c, k) => median(c.runs.map((r) => r[k]));
+  console.log('');
+  console.log(`exports of the ${BIG.toLocaleString('en-US')}-exit trace — median of ${EXPORT_RUNS} runs, each in a fresh process`);
+  console.log(`${'measurement'.padEnd(42)}${f('records', 11)}${f('seconds', 9)}${f('rate', 14)}${f('CPU s', 8)}${f('rate/CPU s', 14)}${f('size', 11)}  vs before (CPU time)`);
+  const lineBase = exportCases.find((c) => c.what === 'exit-rows');
+  const pfBase = exportCases.find((c) => c.what === 'perfetto' && c.baseline);
+  for (const c of exportCases) {
+    const seconds = med(c, 'seconds');
+    const cpu = med(c, 'cpuSeconds');
+    const records = c.runs[0].records;
+    const isLines = c.what !== 'perfetto';
+    const base = isLines ? lineBase : pfBase;
+    const unit = ` M ${isLines ? 'l' : 'r'}/s`;
+    let vs = c.baseline ? 'baseline' : `${(med(base, 'cpuSeconds') / cpu).toFixed(1)}× faster`;
+    if (!isLines && !c.baseline) vs += `, ${(med(base, 'bytes') / med(c, 'bytes')).toFixed(1)}× smaller`;
+    if (c.what === 'exit-lines') vs += ` (target ${records / seconds >= TARGET_LINES ? 'met' : records / cpu >= TARGET_LINES ? 'met in CPU time' : 'MISSED'})`;
+    const size = isLines ? '' : `${(med(c, 'bytes') / 2 ** 20).toFixed(1)} MiB`;
+    console.log(
+      `${c.label.padEnd(42)}${f(records.toLocaleString('en-US'), 11)}${f(seconds.toFixed(2), 9)}${f(m(records / seconds) + unit, 14)}` +
+        `${f(cpu.toFixed(2), 8)}${f(m(records / cpu) + unit, 14)}${f(size, 11)}  ${vs}`,
+    );
+  }
+  console.log(`(l/s: lines listed per second, to /dev/null, target ${m(TARGET_LINES)} M; r/s: records exported per second)`);
 } finally {
   if (KEEP) process.stderr.write(`kept the traces in ${work}\n`);
   else rmSync(work, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 let failed = 0;
-for (const name of ['record', 'replay', 'inspect', 'show']) {
+for (const name of ['record', 'replay', 'replay-exits', 'format', 'inspect', 'startup', 'show']) {
   process.stdout.write(`\n== bench:${name}\n`);
   const r = spawnSync(process.execPath, [join(here, `${name}.mjs`)], { stdio: 'inherit' });
   if (r.status !== 0) failed++;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Rewrites traces in the current trace format with the same content (header, records, footer),
-// e.g. 1.x goldens into 2.0, which checksums every byte. Each file is replaced only after its
-// copy has been written and verified. Usage: node scripts/upgrade-traces.mjs TRACE…
+// Rewrites traces in the current trace format (3.0) with the same content (header, records,
+// footer): 1.x and 2.0 traces into compressed, checksummed 3.0. Each file is replaced only after
+// its copy has been written and verified. Usage: node scripts/upgrade-traces.mjs TRACE…
+// (Goldens are better re-recorded: `vmtrace test --update` rewrites those in an older format.)
 import { renameSync, rmSync } from 'node:fs';
 
 import { copyTrace } from '../dist/trace/copy.js';

@@ -10,6 +10,7 @@ export type { OpenedTrace } from './trace/reader.js';
 export { verifyTrace } from './trace/verify.js';
 export type { VerifyResult } from './trace/verify.js';
 export { TraceWriter } from './trace/writer.js';
+export type { WriterOptions } from './trace/writer.js';
 export * from './trace/format.js';
 export { EXIT, exitReasonName } from './trace/exit-reasons.js';
 export * from './cpu-state.js';

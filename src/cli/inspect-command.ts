@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 
-import { collectDisassembly, describeDisasmStop, disasmExitRows, DISASM_EXIT_LINE_HEADER, formatDisasmExitRow, type DisasmExitRow, type DisasmStop } from '../inspect/disasm-exits.js';
-import { EXIT_LINE_HEADER, exitRows, formatExitRow, type ExitFilter, type ExitRow } from '../inspect/exits.js';
+import { collectDisassembly, describeDisasmStop, disasmExitRows, DISASM_EXIT_LINE_HEADER, formatDisasmExitRow, type DisasmStop } from '../inspect/disasm-exits.js';
+import { exitLines } from '../inspect/exit-lines.js';
+import { EXIT_LINE_HEADER, type ExitFilter } from '../inspect/exits.js';
 import { HTML_DETAIL_RECORDS, HtmlReportSink } from '../inspect/html.js';
-import { PerfettoWriter } from '../inspect/perfetto.js';
+import { PERFETTO_SLICE_LIMIT, PerfettoWriter, perfettoFormatOf, perfettoGroup, recordsInRange, type PerfettoFormat, type PerfettoOptions } from '../inspect/perfetto.js';
 import { ConsoleCollector, formatSummary, scanTrace, summarize, type TraceSink } from '../inspect/summary.js';
 import { hx, parseReason } from '../inspect/util.js';
 import { EXIT } from '../trace/exit-reasons.js';
@@ -19,7 +20,8 @@ all exits and host time spent in KVM_RUN (entry to exit) min/avg/max in µs.
 Views (stdout):
   --exits      one line per record: index, time, reason, port/address, direction, size, data
                in hex and ASCII, RIP and the registers that changed since the previous record.
-               Filters (they imply --exits): --reason, --port, --addr, --from, --to, --limit.
+               Filters (they imply --exits): --reason, --port, --addr, --from, --to, --limit
+               (--from/--to alone with --perfetto: the exported range, no listing).
   --disasm     with --exits: also the instruction that made each record (CS:IP, bytes, text),
                as the guest executed it: the trace is replayed alongside the listing (slower),
                and the changed registers as old→new. Where replay diverges, the records from
@@ -29,7 +31,11 @@ Views (stdout):
   --json       machine-readable: the summary as one JSON object, --exits as NDJSON (one
                object per line), --console as one object. Fields: docs/inspect.md.
 Exports (files, in addition to the view):
-  --perfetto FILE   Chrome Trace Event JSON: open in https://ui.perfetto.dev or chrome://tracing
+  --perfetto FILE   a timeline for https://ui.perfetto.dev: Chrome Trace Event JSON (also
+                    chrome://tracing), or Perfetto protobuf for FILE.pftrace or
+                    --perfetto-format proto (smaller, opens faster). Records --from/--to
+                    only; above --perfetto-limit records (default 100000; 0: no limit)
+                    runs of consecutive records are merged into slices with counts.
   --html FILE       a self-contained HTML report (summary, timeline, charts, console)
 
 Exit codes: 0 done (also for a truncated trace: the summary says so), 2 bad usage or not a
@@ -41,7 +47,8 @@ Examples:
   vmtrace inspect tiny_kernel.vmtrace --console
   vmtrace inspect tiny_kernel.vmtrace --exits --json | jq .rip
   vmtrace inspect hello-32.vmtrace --exits --disasm --reason IO --limit 5
-  vmtrace inspect tiny_kernel.vmtrace --html report.html --perfetto trace.json`;
+  vmtrace inspect tiny_kernel.vmtrace --html report.html --perfetto trace.json
+  vmtrace inspect count.vmtrace --perfetto count.pftrace --from 1000 --to 50000`;
 
 interface Flags {
   exits: boolean;
@@ -49,6 +56,8 @@ interface Flags {
   console: boolean;
   json: boolean;
   perfetto?: string;
+  perfettoFormat?: string;
+  perfettoLimit?: string;
   html?: string;
   reason: string[];
   port: string[];
@@ -70,13 +79,15 @@ export function inspectCommand(): Command {
     .option('--disasm', 'add the executed instruction and old→new register changes to --exits and the --html exit table (replays the trace)', false)
     .option('--console', "write the guest's console output (raw bytes) to stdout", false)
     .option('--json', 'JSON output (NDJSON for --exits)', false)
-    .option('--perfetto <file>', 'also write a Chrome Trace Event JSON file (Perfetto, chrome://tracing)')
+    .option('--perfetto <file>', 'also write a Perfetto timeline: Chrome Trace Event JSON, or protobuf for .pftrace (see --perfetto-format)')
+    .option('--perfetto-format <format>', 'json or proto (default: proto for a .pftrace/.perfetto-trace/.pb/.proto file, else json)')
+    .option('--perfetto-limit <n>', `most slices --perfetto draws (default ${PERFETTO_SLICE_LIMIT}); beyond, consecutive records are merged (0: no limit)`)
     .option('--html <file>', 'also write a self-contained HTML report')
     .option('--reason <reason>', 'only these exit reasons: name (IO, HLT, MMIO, …) or code; repeatable or comma list', collect, [])
     .option('--port <port>', 'only IO exits on this port (0xf1); repeatable or comma list', collect, [])
     .option('--addr <address>', 'only MMIO exits whose access covers this address; repeatable or comma list', collect, [])
-    .option('--from <n>', 'first record index to list (inclusive)')
-    .option('--to <n>', 'last record index to list (inclusive)')
+    .option('--from <n>', 'first record index to list or export (inclusive)')
+    .option('--to <n>', 'last record index to list or export (inclusive)')
     .option('--limit <n>', 'list at most n records')
     .option('--console-port <port>', 'console port(s) for --console (default: the header\'s console device, else 0xf1)', undefined)
     .addHelpText('after', HELP_AFTER)
@@ -85,24 +96,26 @@ export function inspectCommand(): Command {
     });
 }
 
-function filterFrom(flags: Flags): ExitFilter | undefined {
+/** The --exits filter; `listing`: options that only the listing takes (all but --from/--to). */
+function filterFrom(flags: Flags): { filter: ExitFilter | undefined; listing: boolean } {
   const f: ExitFilter = {};
   let any = false;
+  let listing = false;
   if (flags.reason.length) {
     f.reasons = flags.reason.map((r) => {
       const code = parseReason(r);
       if (code === undefined) throw new UsageError(`--reason: unknown exit reason '${r}' (names: ${Object.keys(EXIT).join(', ')}; or a number)`);
       return code;
     });
-    any = true;
+    listing = true;
   }
   if (flags.port.length) {
     f.ports = flags.port.map((p) => parsePort(p, '--port'));
-    any = true;
+    listing = true;
   }
   if (flags.addr.length) {
     f.addresses = flags.addr.map((a) => parseInteger(a, '--addr', { hex: true, expected: 'a guest-physical address below 2^53 (hex with 0x, or decimal)' }));
-    any = true;
+    listing = true;
   }
   if (flags.from !== undefined) {
     f.from = parseInteger(flags.from, '--from');
@@ -114,10 +127,17 @@ function filterFrom(flags: Flags): ExitFilter | undefined {
   }
   if (flags.limit !== undefined) {
     f.limit = parseCount(flags.limit, '--limit');
-    any = true;
+    listing = true;
   }
   if (f.from !== undefined && f.to !== undefined && f.to < f.from) throw new UsageError(`--to ${f.to} is before --from ${f.from}`);
-  return any ? f : undefined;
+  return { filter: any || listing ? f : undefined, listing };
+}
+
+function perfettoFormat(flags: Flags & { perfetto: string }): PerfettoFormat {
+  const f = flags.perfettoFormat;
+  if (f === undefined) return perfettoFormatOf(flags.perfetto);
+  if (f !== 'json' && f !== 'proto') throw new UsageError(`--perfetto-format: '${f}' is not a format; expected json or proto`);
+  return f;
 }
 
 /** Buffered stdout that stops quietly when the reader goes away (`| head`). */
@@ -153,20 +173,29 @@ class Out {
     this.flush();
     if (process.stdout.writableNeedDrain && !this.closed) {
       await new Promise<void>((resolve) => {
-        process.stdout.once('drain', resolve);
-        process.stdout.once('error', () => resolve());
+        const done = () => {
+          process.stdout.off('drain', done);
+          process.stdout.off('error', done);
+          resolve();
+        };
+        process.stdout.on('drain', done);
+        process.stdout.on('error', done);
       });
     }
   }
 }
 
 async function runInspect(file: string, flags: Flags): Promise<number> {
-  const filter = filterFrom(flags);
-  // --disasm applies to the listing and the HTML table; alone it asks for the listing
-  const wantExits = flags.exits || filter !== undefined || (flags.disasm && !flags.html);
+  const { filter, listing } = filterFrom(flags);
+  // --disasm applies to the listing and the HTML table; alone it asks for the listing. With
+  // --perfetto, a range alone (--from/--to) is the export's.
+  const wantExits = flags.exits || listing || (filter !== undefined && !flags.perfetto) || (flags.disasm && !flags.html);
   if (wantExits && flags.console) throw new UsageError('--console cannot be combined with --exits or its filters (--reason, --port, --addr, --from, --to, --limit) or --disasm without --html');
   const consolePorts = flags.consolePort === undefined ? undefined : flags.consolePort.split(',').map((p) => parsePort(p, '--console-port'));
   if (consolePorts && !flags.console) throw new UsageError('--console-port only applies to --console');
+  if ((flags.perfettoFormat !== undefined || flags.perfettoLimit !== undefined) && !flags.perfetto) {
+    throw new UsageError(`--${flags.perfettoFormat !== undefined ? 'perfetto-format' : 'perfetto-limit'} only applies to --perfetto`);
+  }
   if (flags.perfetto === '' || flags.html === '') throw new UsageError(`--${flags.perfetto === '' ? 'perfetto' : 'html'}: empty file name; give the file to write`);
   if (flags.perfetto && flags.html && sameFile(flags.perfetto, flags.html)) throw new UsageError(`--perfetto and --html need different files (both are ${flags.perfetto})`);
   // Opening an export truncates it: never the trace being read.
@@ -178,8 +207,17 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   let perfetto: PerfettoWriter | undefined;
   let html: HtmlReportSink | undefined;
   const htmlDisasm = flags.html && flags.disasm ? await collectDisassembly(file, HTML_DETAIL_RECORDS) : undefined;
+  const perfettoLimit = flags.perfettoLimit === undefined ? PERFETTO_SLICE_LIMIT : parseInteger(flags.perfettoLimit, '--perfetto-limit');
+  let perfettoOptions: PerfettoOptions | undefined;
+  if (flags.perfetto) {
+    const { from = 0, to } = filter ?? {};
+    // the records in the range decide whether they are merged (a quick pass, unless evident)
+    const evident = perfettoLimit === 0 || (to !== undefined && to - from + 1 <= perfettoLimit);
+    const group = evident ? 1 : perfettoGroup(await recordsInRange(file, from, to), perfettoLimit);
+    perfettoOptions = { format: perfettoFormat({ ...flags, perfetto: flags.perfetto }), from, to, group };
+  }
   try {
-    if (flags.perfetto) sinks.push((perfetto = new PerfettoWriter(flags.perfetto)));
+    if (flags.perfetto) sinks.push((perfetto = new PerfettoWriter(flags.perfetto, perfettoOptions)));
     if (flags.html) sinks.push((html = new HtmlReportSink(flags.html, file, { disasm: htmlDisasm })));
   } catch (e) {
     perfetto?.abort();
@@ -196,13 +234,20 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
         out.flush(); // the note goes after the rows listed with disassembly
         process.stderr.write(describeDisasmStop(stop, 'those records are listed without it') + '\n');
       };
-      const rows = flags.disasm ? disasmExitRows(file, filter, onStop) : exitRows(file, filter);
-      const format = flags.disasm ? (r: ExitRow) => formatDisasmExitRow(r as DisasmExitRow) : formatExitRow;
-      let n = 0;
-      for await (const row of rows) {
-        out.write((flags.json ? JSON.stringify(row) : format(row)) + '\n');
-        if (++n % 4096 === 0) await out.drain();
-        if (out.closed) break;
+      if (flags.disasm) {
+        let n = 0;
+        for await (const row of disasmExitRows(file, filter, onStop)) {
+          out.write((flags.json ? JSON.stringify(row) : formatDisasmExitRow(row)) + '\n');
+          if (++n % 4096 === 0) await out.drain();
+          if (out.closed) break;
+        }
+      } else {
+        // chunks of lines straight from the scanner: one write each, waiting for a slow reader
+        for await (const chunk of exitLines(file, filter, flags.json)) {
+          out.write(chunk);
+          await out.drain();
+          if (out.closed) break;
+        }
       }
     } else if (flags.console) {
       const cons = new ConsoleCollector(flags.json ? 64 << 20 : 0, flags.json ? undefined : (d) => out.write(Buffer.from(d)), consolePorts);
@@ -234,12 +279,21 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
     throw e;
   }
   await out.drain();
-  if (perfetto) process.stderr.write(`vmtrace: wrote ${perfetto.path} (${perfetto.events} trace events) — open it in https://ui.perfetto.dev or chrome://tracing\n`);
+  if (perfetto) process.stderr.write(perfettoNote(perfetto, perfettoLimit));
   if (html) process.stderr.write(`vmtrace: wrote ${html.path} (HTML report)\n`);
   const htmlStop = html?.model?.disasm.stop;
   if (htmlStop) process.stderr.write(describeDisasmStop(htmlStop, "the HTML report's exit table shows those records without it") + '\n');
   if (truncated && (wantExits || flags.console)) process.stderr.write(`vmtrace: note: ${file} is truncated (no footer): the recording did not finish\n`);
   return 0;
+}
+
+/** The stderr line about the Perfetto file: what it holds, and whether records were merged. */
+function perfettoNote(p: PerfettoWriter, limit: number): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const what = p.format === 'proto' ? 'Perfetto protobuf' : 'Chrome Trace Event JSON';
+  const merged = p.group > 1 ? `, merged in windows of ${n(p.group)} as the range holds more than --perfetto-limit ${n(limit)}` : '';
+  const where = p.format === 'proto' ? 'https://ui.perfetto.dev' : 'https://ui.perfetto.dev or chrome://tracing';
+  return `vmtrace: wrote ${p.path} (${what}: ${n(p.records)} records as ${n(p.slices)} slices${merged}; ${n(p.events)} events) — open it in ${where}\n`;
 }
 
 /** Which export a write error came from (undefined: not an export's write error). */

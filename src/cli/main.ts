@@ -1,17 +1,10 @@
 // vmtrace command line: record, replay, inspect, diff, verify, test (loaded by src/cli.ts).
+// Each subcommand's module (and the replay, record or inspect code behind it) is imported only
+// when that subcommand runs: `vmtrace --version` and `vmtrace --help` load none of them.
 import { Command, CommanderError } from 'commander';
 
-import { diffCommand } from './diff-command.js';
-import { inspectCommand } from './inspect-command.js';
-import { recordCommand } from './record-command.js';
-import { replayCommand } from './replay-command.js';
-import { showCommand } from './show-command.js';
-import { testCommand } from './test-command.js';
-import { verifyCommand } from './verify-command.js';
 import { UsageError } from './parse.js';
 import { releaseEarlySignals, stdoutClosed } from './signals.js';
-import { KvmUnavailableError } from '../record/kvm.js';
-import { TraceError } from '../trace/reader.js';
 import { VERSION } from '../version.js';
 import { safeLines } from '../text/sanitize.js';
 
@@ -19,14 +12,41 @@ import { safeLines } from '../text/sanitize.js';
 export const EXIT_USAGE = 2;
 export const EXIT_NO_KVM = 3;
 
+/**
+ * The subcommands in `--help` order. `term` (name, options, arguments) and `summary` (its
+ * `.description()`) are the command's own, repeated here so that the top-level help needs no
+ * module; test/cli/lazy-commands.test.ts keeps them equal.
+ */
+const COMMANDS: { name: string; term: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'record', term: 'record [options] <image>', summary: 'run a guest image under KVM and write every vCPU exit to a trace', load: async () => (await import('./record-command.js')).recordCommand() },
+  { name: 'replay', term: 'replay [options] <trace>', summary: 're-execute a trace in the x86 interpreter (no KVM needed) and check every exit', load: async () => (await import('./replay-command.js')).replayCommand() },
+  { name: 'show', term: 'show [options] <trace> <n>', summary: 'print the machine state at a record (registers, segments, code, memory) through a snapshot index', load: async () => (await import('./show-command.js')).showCommand() },
+  { name: 'inspect', term: 'inspect [options] <trace>', summary: 'summarize a trace: header, exit statistics; list exits, console text; export Perfetto / HTML', load: async () => (await import('./inspect-command.js')).inspectCommand() },
+  { name: 'diff', term: 'diff [options] <a> <b>', summary: 'compare two traces record by record; show the first divergence', load: async () => (await import('./diff-command.js')).diffCommand() },
+  { name: 'verify', term: 'verify [options] <trace...>', summary: 'check traces end to end: checksums, fields, sequence, counts (no replay)', load: async () => (await import('./verify-command.js')).verifyCommand() },
+  { name: 'test', term: 'test [options] [names...]', summary: 'check every golden trace: record afresh and diff (KVM), replay in the interpreter; --update rewrites them', load: async () => (await import('./test-command.js')).testCommand() },
+];
+
+/** The subcommand this command line runs (`vmtrace help X` shows X's help), if any. */
+function wanted(argv: string[]): string | undefined {
+  const [first, second] = argv.slice(2);
+  return first === 'help' ? second : first;
+}
+
 async function main(argv: string[]): Promise<number> {
   const program = new Command('vmtrace')
     .description('Record every vCPU exit of a tiny KVM guest, replay it without KVM, inspect and diff traces.')
     .version(VERSION)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`vmtrace: ${str.replace(/^error: /, '')}`) })
-    .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [recordCommand(), replayCommand(), showCommand(), inspectCommand(), diffCommand(), verifyCommand(), testCommand()]) program.addCommand(cmd.exitOverride());
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ subcommandTerm: (cmd) => COMMANDS.find((c) => c.name === cmd.name())?.term ?? cmd.name() });
+  const run = wanted(argv);
+  for (const c of COMMANDS) {
+    // Only the command that runs is loaded; the others are listed by name and summary.
+    const cmd = c.name === run ? await c.load() : new Command(c.name).description(c.summary);
+    program.addCommand(cmd.exitOverride());
+  }
   try {
     await program.parseAsync(argv);
   } catch (e) {
@@ -37,10 +57,12 @@ async function main(argv: string[]): Promise<number> {
   return (sub?.getOptionValue('exitCode') as number | undefined) ?? 0;
 }
 
-function reportError(e: unknown): number {
+async function reportError(e: unknown): Promise<number> {
   // a message may quote the trace or the image (a corrupt field, a name): control characters escaped
   const message = safeLines(e instanceof Error ? e.message : String(e));
   process.stderr.write(`vmtrace: ${message}\n`);
+  // The command that threw has loaded these modules already.
+  const [{ TraceError }, { KvmUnavailableError }] = await Promise.all([import('../trace/reader.js'), import('../record/kvm.js')]);
   if (e instanceof UsageError || e instanceof TraceError) return EXIT_USAGE;
   if (e instanceof KvmUnavailableError) return EXIT_NO_KVM;
   if (process.env.VMTRACE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);

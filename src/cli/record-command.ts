@@ -88,6 +88,7 @@ interface Flags {
   maxExits?: string;
   timeout?: string;
   step: boolean;
+  timestamps: boolean;
   quiet: boolean;
   cpu: string;
 }
@@ -113,6 +114,7 @@ export function recordCommand(): Command {
     .option('--max-exits <n>', 'stop after this many exits (records)')
     .option('--timeout <seconds>', 'stop after this much wall time')
     .addOption(new Option('--step', 'single-step: one record per instruction, registers after it').default(false))
+    .option('--no-timestamps', 'store no host times (goldens: smaller, and the same on every run); readers show 0')
     .option('--cpu <model>', `the guest's CPUID: builtin (vmtrace's fixed virtual CPU, ${CPU_MODEL_NAME}), host (this KVM's, passed through) or a JSON model file`, 'builtin')
     .option('-q, --quiet', 'do not print the guest console to stdout', false)
     .addHelpText('after', HELP_AFTER)
@@ -325,6 +327,7 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
       maxExits: n.maxExits,
       timeoutMs: n.timeoutMs,
       singleStep: flags.step,
+      timestamps: flags.timestamps,
       quiet: flags.quiet,
       signal,
       cpu,

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 
-import { ConsoleDecoder } from '../devices/console-output.js';
+import { ConsoleDecoder, ConsoleWriter } from '../devices/console-output.js';
 import { replayTrace } from '../replay/engine.js';
 import { MODE_WORDS } from '../replay/gdb/registers.js';
 import { ListenError, serveGdb } from '../replay/gdb/server.js';
@@ -9,6 +9,7 @@ import { openTrace } from '../trace/reader.js';
 import { ReplaySession } from '../replay/session.js';
 import { parseCount, parseInteger, quote, UsageError } from './parse.js';
 import { Progress } from './progress.js';
+import { STOP_SIGNALS } from './signals.js';
 import { collectMem, runShow } from './show-command.js';
 
 const HELP_AFTER = `
@@ -95,19 +96,24 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
   const print = !flags.json && !flags.quiet;
   // a status line on a terminal's stderr for long replays (src/cli/progress.ts), not with --json
   const progress = new Progress(`replaying ${file.split('/').pop()}`, { enabled: flags.json ? false : undefined, bytesVerb: 'read' });
+  // the console in large writes: flushed before anything goes to stderr, and on a stop signal
+  const out = print
+    ? new ConsoleWriter((bytes) => {
+        progress.console(bytes);
+        process.stdout.write(bytes);
+      })
+    : undefined;
+  const stopSignals = out ? onStopSignal(() => out.close()) : () => {};
   let result;
   try {
     result = await replayTrace(file, {
       maxInstructions: flags.maxInstructions === undefined ? undefined : parseCount(flags.maxInstructions, '--max-instructions'),
-      onConsole: print
-        ? (bytes) => {
-            progress.console(bytes);
-            process.stdout.write(bytes);
-          }
-        : undefined,
+      onConsole: out ? (bytes) => out.push(bytes) : undefined,
       ...(progress.enabled ? { onProgress: (p) => progress.update({ records: p.records, exits: p.exits, bytes: p.offset }) } : {}),
     });
   } finally {
+    stopSignals();
+    out?.close();
     progress.stop();
   }
   if (flags.json) {
@@ -120,6 +126,24 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
   if (!result.ok) return result.divergence?.kind === 'nondeterministic' ? 3 : 1;
   // A guest that ended through isa-debug-exit replays to the same exit status `record` gave.
   return result.recordedEnd === 'guest-exit' && result.status !== undefined ? result.status & 0xff : 0;
+}
+
+/**
+ * Runs `before` on SIGINT/SIGTERM/SIGHUP, then lets the signal end the process as it would have
+ * (128 + its number); returns the function that removes the handlers. JavaScript handlers run
+ * between reads of the trace, so the end may wait for the interpreter's current run.
+ */
+function onStopSignal(before: () => void): () => void {
+  const handler = (name: NodeJS.Signals) => {
+    remove();
+    before();
+    process.kill(process.pid, name);
+  };
+  const remove = () => {
+    for (const name of STOP_SIGNALS) process.off(name, handler);
+  };
+  for (const name of STOP_SIGNALS) process.on(name, handler);
+  return remove;
 }
 
 /** `--gdb [HOST:]PORT`: 1234, :1234, 0.0.0.0:1234, localhost:0, [::1]:1234. */
@@ -157,13 +181,20 @@ async function consoleOnly(file: string, flags: Flags): Promise<number> {
   const trace = await openTrace(file);
   try {
     const decoder = new ConsoleDecoder(trace.header.devices);
+    const out = !flags.quiet && !flags.json ? new ConsoleWriter((bytes) => process.stdout.write(bytes)) : undefined;
+    const stopSignals = out ? onStopSignal(() => out.close()) : () => {};
     let exits = 0;
-    for await (const batch of trace.batches()) {
-      for (const rec of batch) {
-        if (rec.kind === 'exit') exits++;
-        const bytes = decoder.bytes(rec);
-        if (bytes && !flags.quiet && !flags.json) process.stdout.write(bytes);
+    try {
+      for await (const batch of trace.batches()) {
+        for (const rec of batch) {
+          if (rec.kind === 'exit') exits++;
+          const bytes = decoder.bytes(rec);
+          if (bytes && out) out.push(bytes);
+        }
       }
+    } finally {
+      stopSignals();
+      out?.close();
     }
     const end = trace.truncated ? 'truncated trace' : `recording ended: ${trace.footer?.endReason}`;
     if (flags.json) process.stdout.write(`${JSON.stringify({ trace: file, exits, truncated: trace.truncated, recordedEnd: trace.footer?.endReason })}\n`);

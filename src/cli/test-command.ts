@@ -111,7 +111,7 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
     throw e;
   }
   if (goldens.length === 0) {
-    throw new UsageError(`no golden traces under ${join(flags.root, 'traces')} (record one: vmtrace record guests/<guest>.bin -o traces/<guest>.vmtrace)`);
+    throw new UsageError(`no golden traces under ${join(flags.root, 'traces')} (record one: vmtrace record --no-timestamps guests/<guest>.bin -o traces/<guest>.vmtrace)`);
   }
 
   const kvm = flags.record ? probeKvm() : { available: false, reason: 'recording disabled by --no-record' };
@@ -205,7 +205,7 @@ async function runTest(names: string[], flags: Flags): Promise<number> {
     out('');
     for (const u of set.unpaired) out(`note: ${u.trace} not checked: ${u.reason}`);
     if (set.guestsWithoutGolden.length && names.length === 0) {
-      out(`note: no golden for ${set.guestsWithoutGolden.join(', ')} (record one: vmtrace record guests/<guest>.bin -q -o traces/<guest>.vmtrace)`);
+      out(`note: no golden for ${set.guestsWithoutGolden.join(', ')} (record one: vmtrace record --no-timestamps guests/<guest>.bin -q -o traces/<guest>.vmtrace)`);
     }
     if (hostNoted.length) {
       out(`note: ${hostNoted.length} golden${hostNoted.length === 1 ? '' : 's'} differ from ${hostNoted.length === 1 ? 'its' : 'their'} fresh recording in host-dependent ways only (not failures; --exact makes them failures): ${hostNoted.map((r) => r.golden.name).join(', ')}`);

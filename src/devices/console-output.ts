@@ -27,12 +27,18 @@ export class ConsoleDecoder {
 
   /** Whether an OUT to `port` may carry console text (a cheap pre-check for scanners). */
   claims(port: number): boolean {
-    return this.text.some((d) => port >= d.base && port < d.base + d.length) || this.uarts.some((u) => port === u.device.base || port === u.device.base + UART_LCR);
+    return this.isText(port) || this.uarts.some((u) => port === u.device.base || port === u.device.base + UART_LCR);
+  }
+
+  /** A plain loop: replay asks for every OUT it matches. */
+  private isText(port: number): boolean {
+    for (const d of this.text) if (port >= d.base && port < d.base + d.length) return true;
+    return false;
   }
 
   /** The console bytes of an OUT of `data` (size-byte units) to `port`, or undefined. */
   out(port: number, size: number, data: Uint8Array): Uint8Array | undefined {
-    if (this.text.some((d) => port >= d.base && port < d.base + d.length)) return data;
+    if (this.isText(port)) return data;
     for (const u of this.uarts) {
       const reg = port - u.device.base;
       if (reg === UART_LCR) u.dlab = (data[data.length - size]! & LCR_DLAB) !== 0;
@@ -44,5 +50,53 @@ export class ConsoleDecoder {
   /** Ports that carry console text, for messages. */
   get ports(): number[] {
     return [...this.text.flatMap((d) => Array.from({ length: d.length }, (_, i) => d.base + i)), ...this.uarts.map((u) => u.device.base)];
+  }
+}
+
+/** Bytes a ConsoleWriter gathers before it writes. */
+const WRITE_BYTES = 64 * 1024;
+
+/**
+ * The guest's console on its way out in pieces: one write per many OUT exits instead of one per
+ * byte, and at least every `flushMs` while bytes wait (so slow output still shows as it comes).
+ * Whoever writes anything else to the terminal (stderr) calls flush() first, to keep the order.
+ */
+export class ConsoleWriter {
+  private readonly buf = new Uint8Array(WRITE_BYTES);
+  private n = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  /** `write` may keep the array it is given (it is the writer's no longer). */
+  constructor(
+    private readonly write: (bytes: Uint8Array) => void,
+    flushMs = 100,
+  ) {
+    this.timer = setInterval(() => this.flush(), flushMs);
+    this.timer.unref();
+  }
+
+  push(bytes: Uint8Array): void {
+    if (this.n + bytes.length > this.buf.length) {
+      this.flush();
+      if (bytes.length > this.buf.length) {
+        this.write(Uint8Array.from(bytes));
+        return;
+      }
+    }
+    this.buf.set(bytes, this.n);
+    this.n += bytes.length;
+  }
+
+  flush(): void {
+    if (this.n === 0) return;
+    const out = this.buf.slice(0, this.n);
+    this.n = 0;
+    this.write(out);
+  }
+
+  /** Writes what is left and stops the timer. */
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
   }
 }

@@ -16,7 +16,7 @@ import { CpuidRejectedError } from '../record/machine.js';
 import { prepareBoot, record, type RecordOptions, type RecordResult } from '../record/recorder.js';
 import { replayTrace, type ReplayResult } from '../replay/engine.js';
 import { formatDivergence, summaryLine, toJson } from '../replay/report.js';
-import type { BootMode, CpuChoice, CpuidEntry, EndReason, TraceHeader } from '../trace/format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, type BootMode, type CpuChoice, type CpuidEntry, type EndReason, type TraceHeader } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 
 /** Schema name of the `vmtrace test --json` objects (docs/golden.md). */
@@ -208,6 +208,8 @@ export interface RecordSpec {
   timeoutMs?: number;
   /** --step. */
   step?: boolean;
+  /** false: --no-timestamps. */
+  timestamps?: boolean;
   /** --cpu: 'builtin' (default), 'host' or a model file's path. Ignored when `cpuid` is given. */
   cpu?: string;
   /**
@@ -255,6 +257,7 @@ export function specFromHeader(header: TraceHeader): { spec: RecordSpec; problem
   if (flat) spec.load = num('load') ?? header.guest.loadAddress;
   if (isEntry(o.entry)) spec.entry = o.entry;
   if (typeof o.entrySymbol === 'string') spec.entrySymbol = o.entrySymbol;
+  if (o.timestamps === false) spec.timestamps = false;
   const maxExits = num('maxExits');
   if (maxExits !== undefined) spec.maxExits = maxExits;
   const timeoutMs = num('timeoutMs');
@@ -298,6 +301,7 @@ export function recordOptionsFor(spec: RecordSpec, image: Uint8Array, imageName:
     maxExits: spec.maxExits ?? Infinity,
     timeoutMs: spec.timeoutMs ?? Infinity,
     singleStep: spec.step ?? false,
+    timestamps: spec.timestamps ?? true,
     quiet: true,
     ...(spec.cpuid
       ? { cpuidEntries: spec.cpuid.entries, cpuidNote: { cpu: spec.cpuid.cpu, option: spec.cpuid.option } }
@@ -325,6 +329,8 @@ export interface RecordLikeOptions {
    * what updating a golden does, so that it follows the current builtin model.
    */
   cpuid?: 'stored' | 'choice';
+  /** Store host times or not, whatever the header says (goldens: false, see recordAndDiff). */
+  timestamps?: boolean;
   /** Records written so far, about every 20 ms (a progress display). */
   onProgress?: (records: number) => void;
 }
@@ -376,6 +382,7 @@ export async function recordLike(header: TraceHeader, image: Uint8Array, imageNa
       spec.cpu = source;
     }
   }
+  if (opts.timestamps !== undefined) spec.timestamps = opts.timestamps;
   return recordSpec(spec, image, imageName, output, opts);
 }
 
@@ -524,9 +531,10 @@ export function optionDifferences(golden: TraceHeader, fresh: TraceHeader): Fiel
   const b = fresh.options ?? {};
   const out: FieldDifference[] = [];
   // Keys only one side has come from another recorder version (a newer one notes more); what
-  // they change shows in the trace diff. Keys both have must agree.
+  // they change shows in the trace diff. Keys both have must agree, but for `timestamps`: goldens
+  // are recorded without (recordAndDiff), whatever an older golden says.
   for (const key of Object.keys(a)) {
-    if (!(key in b)) continue;
+    if (!(key in b) || key === 'timestamps') continue;
     const x = stableJson(a[key]);
     const y = stableJson(b[key]);
     if (x !== y) out.push({ field: `options.${key}`, expected: x, actual: y });
@@ -600,6 +608,9 @@ async function recordAndDiff(
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       cpuid: opts.cpuid,
+      // Goldens store no host times: they are never compared, and without them a re-recording
+      // is the same file but for the header's host facts (and a lot smaller).
+      timestamps: false,
       ...(progress ? { onProgress: (records: number) => progress({ phase: 'record', records }) } : {}),
     });
   } catch (e) {
@@ -731,6 +742,13 @@ export interface UpdateOptions {
   onProgress?: GoldenProgress;
 }
 
+/** Why a golden's file should be written anew though its content is the same: an older trace format, or timestamps. */
+function staleLayout(h: TraceHeader): string | undefined {
+  if (h.format.major < FORMAT_MAJOR) return `trace format ${h.format.major}.${h.format.minor} (now ${FORMAT_MAJOR}.${FORMAT_MINOR})`;
+  if ((h.options as { timestamps?: unknown }).timestamps !== false) return 'host timestamps (goldens are recorded without them)';
+  return undefined;
+}
+
 /**
  * Re-records a golden (needs KVM) with its recorded options into `traces/.<name>.tmp-<pid>`; if
  * the new trace differs from the golden (timestamps and host facts ignored), renames it over the
@@ -755,10 +773,11 @@ export async function updateGolden(golden: Golden, opts: UpdateOptions = {}): Pr
     if (rec.timedOut) fail(r, `the recording did not finish within ${fmtMs(opts.timeoutMs ?? DEFAULT_RECORD_TIMEOUT_MS)}: golden not updated`);
     else if (rec.endReason === 'interrupted' || rec.endReason === 'error') fail(r, `the recording ended early (${rec.message}): golden not updated`);
     else if (check.options.length) fail(r, `the recorder did not reproduce ${check.options.map((o) => o.field).join(', ')}: golden not updated`);
-    else if (check.identical && !cpuidChanged(diff)) r.status = 'unchanged';
+    else if (check.identical && !cpuidChanged(diff) && !staleLayout(header)) r.status = 'unchanged';
     else {
-      // The CPUID table is host-dependent to the diff, but a golden whose guest CPU changed is rewritten.
-      r.previous = diff.identical ? 'the guest CPUID (header boot.cpuid / cpu)' : firstDifference(diff);
+      // The CPUID table is host-dependent to the diff, but a golden whose guest CPU changed is
+      // rewritten; so is one in an older trace format or with timestamps (goldens have none).
+      r.previous = check.identical && !cpuidChanged(diff) ? staleLayout(header)! : diff.identical ? 'the guest CPUID (header boot.cpuid / cpu)' : firstDifference(diff);
       r.records = diff.actual.records;
       r.exits = diff.actual.exits;
       renameSync(tmp, golden.trace); // atomic: readers see the old golden or the new one

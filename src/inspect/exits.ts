@@ -75,7 +75,7 @@ function changedRegs(prev: Regs, cur: Regs, changes?: Record<string, [string, st
   return out;
 }
 
-function changedSregs(prev: Sregs, cur: Sregs, changes?: Record<string, [string, string]>): Record<string, string> {
+export function changedSregs(prev: Sregs, cur: Sregs, changes?: Record<string, [string, string]>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of diffSregs(prev, cur)) {
     out[f] = hx(sregsField(cur, f));
@@ -156,7 +156,8 @@ export async function* exitRows(file: string, filter: ExitFilter = {}, opts: Exi
   }
 }
 
-const TEXT_BYTES = 8;
+/** Payload bytes a text line shows (data and ascii columns). */
+export const TEXT_BYTES = 8;
 
 /** The header of the columns up to RIP (the `--exits --disasm` line goes on from there). */
 export const EXIT_LINE_LEAD =

@@ -15,9 +15,11 @@ export {
 export type { Summary, TraceInfo, TraceEnd, TraceSink, ScanResult } from './summary.js';
 export { exitRows, exitRow, formatExitRow, formatChanges, matches, EXIT_LINE_HEADER } from './exits.js';
 export type { ExitFilter, ExitRow, ExitRowOptions } from './exits.js';
+export { exitLines } from './exit-lines.js';
 export { disasmExitRows, formatDisasmExitRow, collectDisassembly, ReplayDisassembly, DISASM_EXIT_LINE_HEADER } from './disasm-exits.js';
 export type { DisasmExitRow, DisasmStop, ExitInsn, CollectedDisassembly } from './disasm-exits.js';
-export { PerfettoWriter } from './perfetto.js';
+export { PerfettoWriter, PERFETTO_SLICE_LIMIT, perfettoFormatOf, perfettoGroup, recordsInRange } from './perfetto.js';
+export type { PerfettoFormat, PerfettoOptions } from './perfetto.js';
 export { HtmlReportSink, renderHtml } from './html.js';
 export type { HtmlModel, HtmlReportOptions } from './html.js';
 export {

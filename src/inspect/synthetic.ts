@@ -84,6 +84,8 @@ export interface SyntheticOptions {
   stepNs?: number;
   /** Bytes per frame of records (default: the writer's 1 MiB). */
   frameBytes?: number;
+  /** Trace format to write (default: the current one; 2: a msgpack map per record). */
+  format?: 2 | 3;
 }
 
 const CONSOLE_TEXT = Buffer.from('Hello from a synthetic guest!\n', 'latin1');
@@ -96,7 +98,7 @@ const CONSOLE_TEXT = Buffer.from('Hello from a synthetic guest!\n', 'latin1');
 export async function writeSyntheticTrace(path: string, opts: SyntheticOptions = {}): Promise<{ records: number }> {
   const n = opts.exits ?? 1000;
   const header = opts.header ?? syntheticHeader();
-  const w = new TraceWriter(path, opts.frameBytes);
+  const w = new TraceWriter(path, opts.frameBytes, { format: opts.format ?? 3 });
   w.writeHeader(header);
   const regs = new Uint8Array(regsToBytes(header.boot.regs));
   const view = new DataView(regs.buffer);

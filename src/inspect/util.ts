@@ -10,23 +10,29 @@ export function hx(v: number | bigint): string {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** Bytes as lowercase hex without separators: `48656c`. At most `max` bytes, then `…`. */
-export function bytesHex(data: Uint8Array, max = Infinity): string {
-  const n = Math.min(data.length, max);
+/** Bytes as lowercase hex without separators: `48656c`. At most `max` bytes, then `…`. (`at`, `n`: of data[at, at+n).) */
+export function bytesHex(data: Uint8Array, max = Infinity, at = 0, n = data.length - at): string {
+  const m = Math.min(n, max);
   let s = '';
-  for (let i = 0; i < n; i++) s += HEX[data[i]!];
-  return n < data.length ? s + '…' : s;
+  for (let i = 0; i < m; i++) s += HEX[data[at + i]!];
+  return m < n ? s + '…' : s;
 }
 
-/** Printable ASCII of the bytes; everything else as `.` (like hexdump -C). */
-export function bytesAscii(data: Uint8Array, max = Infinity): string {
-  const n = Math.min(data.length, max);
+/** Printable ASCII of the bytes; everything else as `.` (like hexdump -C). (`at`, `n` as bytesHex.) */
+export function bytesAscii(data: Uint8Array, max = Infinity, at = 0, n = data.length - at): string {
+  const m = Math.min(n, max);
   let s = '';
-  for (let i = 0; i < n; i++) {
-    const b = data[i]!;
+  for (let i = 0; i < m; i++) {
+    const b = data[at + i]!;
     s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.';
   }
-  return n < data.length ? s + '…' : s;
+  return m < n ? s + '…' : s;
+}
+
+/** hx() of the 64-bit little-endian value in words w[i] (low) and w[i+1] (high), without a bigint. */
+export function hxWords(w: Uint32Array, i: number): string {
+  const hi = w[i + 1]!;
+  return hi === 0 ? '0x' + w[i]!.toString(16) : '0x' + hi.toString(16) + w[i]!.toString(16).padStart(8, '0');
 }
 
 /** Nanoseconds as microseconds with 3 significant decimals: `16.802`. */

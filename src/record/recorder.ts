@@ -50,6 +50,8 @@ export interface RecordOptions {
   maxExits: number;
   timeoutMs: number;
   singleStep: boolean;
+  /** False: store no host times (`--no-timestamps`, for goldens); readers report 0. Default true. */
+  timestamps?: boolean;
   /** Where console bytes go; default: stdout (nothing with quiet). */
   console?: ConsoleSink;
   quiet: boolean;
@@ -243,6 +245,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
       timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
       step: opts.singleStep,
+      timestamps: opts.timestamps !== false,
       cpu: cpu.option,
     },
     semantics: { registers: 'completed', singleStep: opts.singleStep },
@@ -250,7 +253,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
 
   let writer: TraceWriter;
   try {
-    writer = new TraceWriter(output.writePath);
+    writer = new TraceWriter(output.writePath, undefined, { timestamps: opts.timestamps !== false });
   } catch (e) {
     throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
   }

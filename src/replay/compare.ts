@@ -65,6 +65,10 @@ export function diffRegisters(expected: Regs, actual: Regs, ignoreFlags = 0n): F
   return out;
 }
 
+/** struct kvm_regs as 32-bit words (36), and which of them is RFLAGS' low half. */
+export const REG_WORDS = REG_NAMES.length * 2;
+export const RFLAGS_WORD = REG_NAMES.indexOf('rflags') * 2;
+
 export function diffSegments(expected: Sregs, actual: Sregs): FieldDiff[] {
   return diffSregs(expected, actual).map((path) => {
     const get = (s: Sregs) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], s);

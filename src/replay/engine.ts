@@ -2,10 +2,11 @@
 // inputs, and checks every exit (every instruction, for --step traces) against the trace.
 import { loadMemory } from '../boot/memory.js';
 import { ConsoleDecoder } from '../devices/console-output.js';
-import { EXIT } from '../trace/exit-reasons.js';
+import { EXIT, exitReasonName } from '../trace/exit-reasons.js';
 import type { TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
-import { diffPayload, diffRegisters, diffSegments, type ActualExit, type FieldDiff } from './compare.js';
+import { diffPayload, diffRegisters, diffSegments, REG_WORDS, RFLAGS_WORD, type ActualExit, type FieldDiff } from './compare.js';
+import { RecordRing, RecordSlot } from './record-view.js';
 import { Cpu, flagNames, type CpuOptions, type DisassembledAt, type ExitSink, type RunResult } from './x86/index.js';
 
 export type DivergenceKind =
@@ -59,7 +60,7 @@ export interface ReplayResult {
 }
 
 export interface ReplayOptions {
-  /** Receives the guest's console bytes as matched exits reproduce them. */
+  /** Receives the guest's console bytes as matched exits reproduce them (the CLI buffers them: ConsoleWriter). */
   onConsole?: (bytes: Uint8Array) => void;
   /**
    * Bound on instructions between two records before giving up (divergence `no-exit`). Default:
@@ -110,111 +111,163 @@ export interface ReplayProgress {
 export const DEFAULT_BUDGET = { perRecord: 64_000_000, base: 64_000_000, total: 1_000_000 } as const;
 
 const CHUNK = 1 << 20;
+/** Records replayTrace reads ahead of the one it checks, for the later exits of a step (as SessionRecords). */
+const LOOKAHEAD = 2048;
+/** No exit: what the run made when it stopped without one (it matches no record). */
+const NO_EXIT = -1;
 
 /**
- * The exits one interpreter step made, as KVM reports them: consecutive port accesses of one
- * instruction (a REP INS read-ahead) are one IO exit, every MMIO access is one MMIO exit. A step
- * can make several: `rep insb` into MMIO is an IO exit then MMIO writes, `rep outsb` from MMIO
- * an MMIO read then an IO exit, a read-modify-write of MMIO a read then a write
+ * One of the exits an interpreter step made, as KVM reports them: consecutive port accesses of
+ * one instruction (a REP INS read-ahead) are one IO exit, every MMIO access is one MMIO exit. A
+ * step can make several: `rep insb` into MMIO is an IO exit then MMIO writes, `rep outsb` from
+ * MMIO an MMIO read then an IO exit, a read-modify-write of MMIO a read then a write
  * (docs/exit-semantics.md); each of them is a record, with the registers after the step, except
  * an exit followed by an MMIO read of the same instruction (a second operand, the second page of
  * an access): KVM has not completed the instruction then, so that record has the registers from
- * before it (`before`).
+ * before it (`before`). Reused step after step (RecordedSink's pool): nothing made per exit.
  */
-interface StepExit {
-  kind: 'io' | 'mmio';
-  out: boolean;
-  port: number;
-  size: number;
-  count: number;
-  bytes: number[];
+class StepExit {
+  mmio = false;
+  out = false;
+  /** Port, or MMIO address. */
+  port = 0;
+  size = 0;
+  count = 0;
+  /** The bytes moved: bytes[0, n). */
+  bytes: Uint8Array = new Uint8Array(16);
+  n = 0;
   /** The record this exit is compared with, whose data answers its reads. */
-  rec: TraceRecord | undefined;
+  rec: RecordSlot | undefined = undefined;
   /** Bytes of rec's input consumed so far (a rep ins spans iterations). */
-  fed: number;
+  fed = 0;
   /** The state before the instruction, when a later MMIO read of it follows this exit. */
-  before?: StateBefore;
+  before: StateBefore | undefined = undefined;
+
+  reset(mmio: boolean, out: boolean, port: number, size: number, rec: RecordSlot | undefined): void {
+    this.mmio = mmio;
+    this.out = out;
+    this.port = port;
+    this.size = size;
+    this.count = 0;
+    this.n = 0;
+    this.rec = rec;
+    this.fed = 0;
+    this.before = undefined;
+  }
+
+  push(byte: number): void {
+    if (this.n === this.bytes.length) {
+      const grown = new Uint8Array(this.n * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes[this.n++] = byte;
+  }
+
+  get reason(): number {
+    return this.mmio ? EXIT.MMIO : EXIT.IO;
+  }
+
+  /** Same payload as `rec`'s: what diffPayload compares, compared without making anything. */
+  samePayload(rec: RecordSlot): boolean {
+    if (!this.mmio && rec.hasIo) {
+      if (rec.ioPort !== this.port || rec.ioOut !== this.out || rec.ioSize !== this.size || rec.ioCount !== this.count) return false;
+      // IN data is what the trace fed the guest; only OUT data is the guest's own.
+      return !this.out || sameBytes(rec.ioData, rec.ioAt, rec.ioLen, this.bytes, this.n);
+    }
+    if (this.mmio && rec.hasMmio) {
+      if (rec.mmioAddress !== this.port || rec.mmioWrite !== this.out || rec.mmioLength !== this.size) return false;
+      return !this.out || sameBytes(rec.mmioData, rec.mmioAt, rec.mmioLen, this.bytes, this.n);
+    }
+    return true;
+  }
+
+  /** In the shape of a record's payload (for reports). */
+  actual(): ActualExit {
+    const data = this.bytes.slice(0, this.n);
+    return this.mmio
+      ? { reason: 'MMIO', mmio: { address: this.port, length: this.size, write: this.out, data } }
+      : { reason: 'IO', io: { port: this.port, size: this.size, direction: this.out ? 'out' : 'in', count: this.count, data } };
+  }
+}
+
+function sameBytes(a: Uint8Array, at: number, len: number, b: Uint8Array, n: number): boolean {
+  if (len !== n) return false;
+  for (let i = 0; i < n; i++) if (a[at + i] !== b[i]) return false;
+  return true;
 }
 
 type StateBefore = ReturnType<Cpu['stateAtInstructionStart']>;
 
-/** One exit of a step, compared with one record. */
-interface ActualStep {
-  exit: ActualExit;
-  before?: StateBefore;
-}
-
 /** Answers the interpreter's port/MMIO accesses from the expected records and remembers them. */
 class RecordedSink implements ExitSink {
-  expected: TraceRecord | undefined;
+  expected: RecordSlot | undefined;
   /** The k-th record after `expected` (k >= 1), for the later exits of a step. */
-  peek: (k: number) => TraceRecord | undefined = () => undefined;
+  peek: (k: number) => RecordSlot | undefined = () => undefined;
   /** The CPU state at the start of the instruction being executed. */
   stateBefore: (() => StateBefore) | undefined;
-  readonly exits: StepExit[] = [];
+  /** The step's exits: exit(0) … exit(count - 1). */
+  count = 0;
+  private readonly pool: StepExit[] = [];
 
-  expect(rec: TraceRecord | undefined): void {
+  expect(rec: RecordSlot | undefined): void {
     this.expected = rec;
-    this.exits.length = 0;
+    this.count = 0;
+  }
+
+  exit(k: number): StepExit {
+    return this.pool[k]!;
   }
 
   /** The exit an access belongs to: the current one if it continues it, else a new one. */
-  private exitFor(kind: 'io' | 'mmio', out: boolean, port: number, size: number): StepExit {
-    const last = this.exits[this.exits.length - 1];
-    if (kind === 'io' && last?.kind === 'io' && last.out === out && last.port === port && last.size === size) return last;
-    const n = this.exits.length;
-    if (n > 0 && kind === 'mmio' && !out) this.exits[n - 1]!.before ??= this.stateBefore?.();
-    const e: StepExit = { kind, out, port, size, count: 0, bytes: [], rec: n === 0 ? this.expected : this.peek(n), fed: 0 };
-    this.exits.push(e);
+  private exitFor(mmio: boolean, out: boolean, port: number, size: number): StepExit {
+    const n = this.count;
+    if (n > 0) {
+      const last = this.pool[n - 1]!;
+      if (!mmio && !last.mmio && last.out === out && last.port === port && last.size === size) return last;
+      if (mmio && !out) last.before ??= this.stateBefore?.();
+    }
+    const e = (this.pool[n] ??= new StepExit());
+    e.reset(mmio, out, port, size, n === 0 ? this.expected : this.peek(n));
+    this.count = n + 1;
     return e;
   }
 
   ioIn(port: number, size: 1 | 2 | 4): number {
-    const e = this.exitFor('io', false, port, size);
-    const data = e.rec?.io?.direction === 'in' ? e.rec.io.data : undefined;
+    const e = this.exitFor(false, false, port, size);
+    const r = e.rec;
+    const recorded = r !== undefined && r.hasIo && !r.ioOut;
     let v = 0;
-    for (let i = 0; i < size; i++) v |= (data?.[e.fed + i] ?? 0xff) << (8 * i);
+    for (let i = 0; i < size; i++) v |= ((recorded ? r.ioByte(e.fed + i) : undefined) ?? 0xff) << (8 * i);
     e.fed += size;
     this.add(e, size, v);
     return v >>> 0;
   }
 
   ioOut(port: number, size: 1 | 2 | 4, value: number): void {
-    this.add(this.exitFor('io', true, port, size), size, value);
+    this.add(this.exitFor(false, true, port, size), size, value);
   }
 
   mmioRead(addr: number, size: number): bigint {
-    const e = this.exitFor('mmio', false, addr, size);
-    const data = e.rec?.mmio && !e.rec.mmio.write ? e.rec.mmio.data : undefined;
+    const e = this.exitFor(true, false, addr, size);
+    const r = e.rec;
+    const recorded = r !== undefined && r.hasMmio && !r.mmioWrite;
     let v = 0n;
-    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(data?.[i] ?? 0xff);
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt((recorded ? r.mmioByte(i) : undefined) ?? 0xff);
     e.count = 1;
-    if (data) e.bytes.push(...data.subarray(0, size));
+    if (recorded) for (let i = 0; i < Math.min(size, r.mmioLen); i++) e.push(r.mmioByte(i)!);
     return v;
   }
 
   mmioWrite(addr: number, size: number, value: bigint): void {
-    const e = this.exitFor('mmio', true, addr, size);
+    const e = this.exitFor(true, true, addr, size);
     e.count = 1;
-    for (let i = 0; i < size; i++) e.bytes.push(Number((value >> BigInt(8 * i)) & 0xffn));
+    for (let i = 0; i < size; i++) e.push(Number((value >> BigInt(8 * i)) & 0xffn));
   }
 
   private add(e: StepExit, size: number, value: number): void {
     e.count++;
-    for (let i = 0; i < size; i++) e.bytes.push((value >>> (8 * i)) & 0xff);
-  }
-
-  /** The step's exits in the shape of records' payloads (at least one). */
-  asExits(reason: string): ActualStep[] {
-    if (!this.exits.length) return [{ exit: { reason } }];
-    return this.exits.map((e): ActualStep => {
-      const data = Uint8Array.from(e.bytes);
-      const exit: ActualExit =
-        e.kind === 'io'
-          ? { reason: 'IO', io: { port: e.port, size: e.size, direction: e.out ? 'out' : 'in', count: e.count, data } }
-          : { reason: 'MMIO', mmio: { address: e.port, length: e.size, write: e.out, data } };
-      return e.before ? { exit, before: e.before } : { exit };
-    });
+    for (let i = 0; i < size; i++) e.push((value >>> (8 * i)) & 0xff);
   }
 }
 
@@ -275,25 +328,34 @@ export async function replayTrace(file: string, opts: ReplayOptions = {}): Promi
   const trace = await openTrace(file);
   try {
     const replayer = new Replayer(trace.header, opts);
-    // one batch of lookahead: the later exits of one step (an IO exit and the MMIO writes of a
-    // rep ins, …) take their input from the records after the one being checked
-    const batches = trace.batches();
-    const nextBatch = async () => {
-      const n = await batches.next();
-      return n.done ? undefined : n.value;
-    };
-    let batch = await nextBatch();
-    let following = batch && (await nextBatch());
-    let i = 0;
-    const peek = (k: number) => (i + k < batch!.length ? batch![i + k] : following?.[i + k - batch!.length]);
-    for (; batch; batch = following, following = batch && (await nextBatch())) {
-      for (i = 0; i < batch.length; i++) {
-        const divergence = replayer.check(batch[i]!, peek);
-        if (divergence) return replayer.result(trace.footer, trace.truncated, divergence);
-        if (replayer.stopped) break;
+    // the record being checked, then the lookahead the later exits of one step (an IO exit and
+    // the MMIO writes of a rep ins, …) take their input from: copied out of the scanner into
+    // reused slots, so that nothing is made per record
+    const s = trace.scan();
+    const ring = new RecordRing(LOOKAHEAD + 1);
+    const peek = (k: number) => ring.at(k);
+    let more = true;
+    let failure: unknown;
+    for (;;) {
+      if (more && !ring.full) {
+        try {
+          while (!ring.full && s.next()) ring.push(s);
+          if (!ring.full) more = await s.read();
+        } catch (e) {
+          // a bad record: the ones before it are checked first
+          failure = e;
+          more = false;
+        }
+        continue;
       }
+      const rec = ring.at(0);
+      if (rec === undefined) break;
+      const divergence = replayer.checkSlot(rec, peek);
+      if (divergence) return replayer.result(trace.footer, trace.truncated, divergence);
       if (replayer.stopped) break;
+      ring.shift();
     }
+    if (failure !== undefined) throw failure;
     return replayer.finish(trace.footer, trace.truncated);
   } finally {
     await trace.close();
@@ -314,8 +376,15 @@ export class Replayer {
   private readonly perRecord: number;
   /** Total bound: undefined with an explicit --max-instructions. */
   private readonly total: { base: number; perRecord: number } | undefined;
-  /** Exits of the last step not compared yet (the step made several: see StepExit). */
-  private pending: ActualStep[] = [];
+  /** Exits of the last step not compared yet (the step made several: see StepExit): sink.exit(pendingAt … pendingEnd - 1). */
+  private pendingAt = 0;
+  private pendingEnd = 0;
+  /** The record given to check()/advance(), and the interpreter's registers, as words. */
+  private readonly given = new RecordSlot();
+  /** advance()'s `peek`, and the same records as slots (made again only for another `peek`). */
+  private peekRecords: ((k: number) => TraceRecord | undefined) | undefined;
+  private peekSlots: ((k: number) => RecordSlot | undefined) | undefined;
+  private readonly words = new Uint32Array(REG_WORDS);
   private matched = 0;
   private exits = 0;
   private note: string | undefined;
@@ -332,7 +401,7 @@ export class Replayer {
     private readonly opts: ReplayOptions,
   ) {
     // --step traces hold the registers after every step: RDTSC & co. take their results there
-    this.cpu = cpuFromHeader(header, this.sink, header.semantics.singleStep ? () => this.sink.expected?.regs : undefined);
+    this.cpu = cpuFromHeader(header, this.sink, header.semantics.singleStep ? () => this.sink.expected?.regs() : undefined);
     this.sink.stateBefore = () => this.cpu.stateAtInstructionStart();
     this.console = new ConsoleDecoder(header.devices);
     this.singleStep = header.semantics.singleStep;
@@ -349,7 +418,8 @@ export class Replayer {
   }
 
   /** The budget ran out before `rec`: a `no-exit` divergence that says what to do. */
-  private outOfBudget(rec: TraceRecord, start: number): Divergence {
+  private outOfBudget(slot: RecordSlot, start: number): Divergence {
+    const rec = slot.record();
     const ran = this.cpu.instructions - start;
     const fmt = (v: number) => v.toLocaleString('en-US');
     const what = `the guest ran ${ran} instructions without reaching recorded ${rec.reasonName} ${rec.kind === 'step' ? 'step' : 'exit'} #${rec.seq}`;
@@ -362,7 +432,7 @@ export class Replayer {
     }
     const suggest = Math.max(this.perRecord, this.cpu.instructions) * 10;
     const hint = `if the guest really runs that long without an exit, replay with a larger --max-instructions N (per record, no total bound), e.g. --max-instructions ${suggest}; if it should not, the interpreter took another path than KVM earlier (see the last instructions executed)`;
-    return this.diverge(rec, 'no-exit', `${what}: ${budget}. ${hint}`, []);
+    return this.diverge(slot, 'no-exit', `${what}: ${budget}. ${hint}`, []);
   }
 
   private progress(): void {
@@ -379,6 +449,12 @@ export class Replayer {
     return a.kind === 'diverged' ? a.divergence : undefined;
   }
 
+  /** check() of a record in a slot (replayTrace: the same comparison, with nothing made per record). */
+  checkSlot(rec: RecordSlot, peek: (k: number) => RecordSlot | undefined): Divergence | undefined {
+    const a = this.advanceSlot(rec, peek, Infinity);
+    return a.kind === 'diverged' ? a.divergence : undefined;
+  }
+
   /**
    * Like check(), but runs at most `maxInstructions` steps toward `rec` and stops at the
    * breakpoints and watchpoints set on the Cpu: 'running' means call again with the same
@@ -386,9 +462,22 @@ export class Replayer {
    * without running anything.
    */
   advance(rec: TraceRecord, peek: ((k: number) => TraceRecord | undefined) | undefined, maxInstructions: number): Advance {
+    if (peek !== this.peekRecords) {
+      this.peekRecords = peek;
+      this.peekSlots = peek && ((k: number) => {
+        const r = peek(k);
+        return r && new RecordSlot().load(r);
+      });
+    }
+    return this.advanceSlot(this.given.load(rec), this.peekSlots, maxInstructions);
+  }
+
+  private advanceSlot(rec: RecordSlot, peek: ((k: number) => RecordSlot | undefined) | undefined, maxInstructions: number): Advance {
     // the next exit of a step that made several: same registers, nothing to run
-    const more = this.pending.shift();
-    if (more) return this.outcome(this.compare(rec, more.exit, more.before));
+    if (this.pendingAt < this.pendingEnd) {
+      const more = this.sink.exit(this.pendingAt++);
+      return this.outcome(this.compare(rec, more.reason, more, more.before));
+    }
     if (rec.reason === EXIT.INTERNAL_ERROR || rec.reason === EXIT.FAIL_ENTRY) return this.reachFailure(rec, maxInstructions);
     if (this.recordStart === undefined) {
       this.sink.expect(rec);
@@ -419,14 +508,19 @@ export class Replayer {
     }
     this.recordStart = undefined;
     if (result.kind === 'unsupported') {
-      return this.outcome(this.diverge(rec, 'unsupported', `${result.message} (recorded: ${rec.reasonName} #${rec.seq})`, []));
+      return this.outcome(this.diverge(rec, 'unsupported', `${result.message} (recorded: ${exitReasonName(rec.reason)} #${rec.seq})`, []));
     }
     if (result.kind === 'nondeterministic') {
       return this.outcome(this.diverge(rec, 'nondeterministic', `the guest executed ${result.message}`, [], []));
     }
-    const [first, ...later] = result.kind === 'exit' ? this.sink.asExits('IO') : [{ exit: this.actualExit(result) }];
-    this.pending = later;
-    return this.outcome(this.compare(rec, first!.exit, first!.before));
+    if (result.kind === 'exit' && this.sink.count > 0) {
+      this.pendingAt = 1;
+      this.pendingEnd = this.sink.count;
+      const first = this.sink.exit(0);
+      return this.outcome(this.compare(rec, first.reason, first, first.before));
+    }
+    this.pendingAt = this.pendingEnd = 0;
+    return this.outcome(this.compare(rec, this.reasonOf(result), undefined));
   }
 
   private outcome(d: Divergence | undefined): Advance {
@@ -435,7 +529,7 @@ export class Replayer {
 
   /** Exits of the last step not compared yet: advance() compares them with the next records. */
   get pendingExits(): number {
-    return this.pending.length;
+    return this.pendingEnd - this.pendingAt;
   }
 
   /** Records matched so far. */
@@ -445,7 +539,7 @@ export class Replayer {
 
   /** The state to snapshot along with the Cpu's; only between steps whose exits are all compared. */
   state(): ReplayerState {
-    if (this.pending.length) throw new Error('Replayer.state(): exits of the last step are still to be compared');
+    if (this.pendingExits) throw new Error('Replayer.state(): exits of the last step are still to be compared');
     return {
       matched: this.matched,
       exits: this.exits,
@@ -458,7 +552,7 @@ export class Replayer {
 
   /** Back to a state() (with the Cpu restored to the snapshot taken with it). */
   restoreState(s: ReplayerState): void {
-    this.pending = [];
+    this.pendingAt = this.pendingEnd = 0;
     this.sink.expect(undefined);
     this.matched = s.matched;
     this.exits = s.exits;
@@ -469,24 +563,39 @@ export class Replayer {
   }
 
   /**
-   * Compares one exit of the last step with `rec`, and the registers after the step (or, with
-   * `before`, those from before its instruction: see StepExit).
+   * Compares one exit of the last step (`reason`, and its payload `exit` when it made one) with
+   * `rec`, and the registers after the step (or, with `before`, those from before its
+   * instruction: see StepExit). Raw words and numbers: objects only for a divergence report.
    */
-  private compare(rec: TraceRecord, actual: ActualExit, before?: StateBefore): Divergence | undefined {
-    const payload = diffPayload(rec, actual);
-    if (payload.length) {
-      const kind = payload[0]!.field === 'reason' ? 'reason' : 'payload';
-      return this.diverge(rec, kind, `${this.label(rec)}: the guest ${describeExit(actual)}, the trace has ${describeRecord(rec)}`, payload);
+  private compare(rec: RecordSlot, reason: number, exit: StepExit | undefined, before?: StateBefore): Divergence | undefined {
+    if (rec.reason !== reason || (exit !== undefined && !exit.samePayload(rec))) {
+      const actual = exit ? exit.actual() : { reason: reason === NO_EXIT ? 'none' : exitReasonName(reason) };
+      const r = rec.record();
+      const payload = diffPayload(r, actual);
+      const kind = payload[0]?.field === 'reason' ? 'reason' : 'payload';
+      return this.diverge(rec, kind, `${this.label(rec)}: the guest ${describeExit(actual)}, the trace has ${describeRecord(r)}`, payload);
     }
     const undef = before ? before.undefinedFlags : this.cpu.undefinedFlagsNow;
-    const regs = before ? before.regs : this.cpu.getRegs();
-    const regDiffs = [...diffRegisters(rec.regs, regs, BigInt(undef)), ...diffSegments(rec.sregs, before ? before.sregs : this.cpu.getSregs())];
-    if (regDiffs.length) {
+    const cpu = this.cpu;
+    let same: boolean;
+    if (before) {
+      same = diffRegisters(rec.regs(), before.regs, BigInt(undef)).length === 0 && diffSegments(rec.sregs, before.sregs).length === 0;
+    } else {
+      // sregs as the previous compare left them unless the trace stored new ones or the guest wrote them
+      same = cpu.regWordsEqual(rec.regsWords, undef) && (!(rec.sregsChanged || cpu.sregsWritten) || diffSegments(rec.sregs, cpu.getSregs()).length === 0);
+    }
+    if (!same) {
+      const regs = before ? before.regs : cpu.getRegs();
+      const regDiffs = [...diffRegisters(rec.regs(), regs, BigInt(undef)), ...diffSegments(rec.sregs, before ? before.sregs : cpu.getSregs())];
       return this.diverge(rec, 'registers', `${this.label(rec)}: ${regDiffs.map((d) => d.field).join(', ')} differ`, [], regDiffs);
     }
+    if (!before) cpu.clearSregsWritten();
     // (a record from before the instruction: its flags are the ones the instruction started from)
-    if (undef && !before && this.opts.adoptUndefinedFlags !== false) this.adoptUndefined(rec, undef, Number(regs.rflags));
-    this.opts.onMatched?.(this.matched, undef, this.cpu);
+    if (undef && !before && this.opts.adoptUndefinedFlags !== false) {
+      cpu.getRegWords(this.words);
+      this.adoptUndefined(rec, undef, this.words[RFLAGS_WORD]!);
+    }
+    this.opts.onMatched?.(this.matched, undef, cpu);
     this.accept(rec);
     if (this.opts.onProgress) this.progress();
     if (rec.reason === EXIT.HLT || rec.reason === EXIT.SHUTDOWN) this.stopped = true;
@@ -497,7 +606,8 @@ export class Replayer {
    * A recorded emulation failure or entry failure: KVM stopped at an instruction it could not
    * run. Execute up to the recorded state and stop there rather than run past it.
    */
-  private reachFailure(rec: TraceRecord, maxInstructions: number): Advance {
+  private reachFailure(slot: RecordSlot, maxInstructions: number): Advance {
+    const rec = slot.record();
     if (this.recordStart === undefined) {
       this.sink.expect(undefined);
       this.recordStart = this.cpu.instructions;
@@ -505,19 +615,19 @@ export class Replayer {
     const start = this.recordStart;
     const callStart = this.cpu.instructions;
     while (diffRegisters(rec.regs, this.cpu.getRegs()).length) {
-      if (this.room(start) <= 0) return this.outcome(this.outOfBudget(rec, start));
+      if (this.room(start) <= 0) return this.outcome(this.outOfBudget(slot, start));
       if (this.cpu.instructions - callStart >= maxInstructions) return RUNNING;
       const r = this.cpu.step();
       if (r.kind === 'breakpoint') return { kind: 'running', breakpoint: r.address };
       if (r.kind === 'watch') return RUNNING;
       if (r.kind !== 'limit') {
-        return this.outcome(this.diverge(rec, 'reason', `${this.label(rec)}: the guest ${describeExit(this.actualExit(r))} before reaching the state KVM recorded`, []));
+        return this.outcome(this.diverge(slot, 'reason', `${this.label(rec)}: the guest ${describeExit(this.actualExit(r))} before reaching the state KVM recorded`, []));
       }
     }
     this.recordStart = undefined;
     const next = this.cpu.peek();
     this.note = `the recording ended with KVM ${rec.reasonName} at ${next.at} (${next.text}): KVM could not run that instruction here; replay stops there too`;
-    this.accept(rec);
+    this.accept(slot);
     this.stopped = true;
     return MATCHED;
   }
@@ -526,34 +636,50 @@ export class Replayer {
    * Flags still undefined at a matched record take the recording CPU's values; where they
    * differed from ours that is counted, not a divergence (the recording host computed them).
    */
-  private adoptUndefined(rec: TraceRecord, undef: number, ours: number): void {
-    const differ = (Number(rec.regs.rflags) ^ ours) & undef;
-    this.cpu.adoptFlags(undef, Number(rec.regs.rflags));
+  private adoptUndefined(rec: RecordSlot, undef: number, ours: number): void {
+    const recorded = rec.regsWords[RFLAGS_WORD]!;
+    const differ = (recorded ^ ours) & undef;
+    this.cpu.adoptFlags(undef, recorded);
     if (differ === 0) return;
     this.adopted.adopted++;
     this.adopted.first ??= { index: rec.seq, flags: flagNames(differ) };
   }
 
-  private accept(rec: TraceRecord): void {
+  private accept(rec: RecordSlot): void {
     this.matched++;
     if (rec.kind === 'exit') this.exits++;
-    if (this.matched <= this.consoleSeen) return;
+    const onConsole = this.opts.onConsole;
+    if (onConsole === undefined || this.matched <= this.consoleSeen) return;
     this.consoleSeen = this.matched;
-    const bytes = this.console.bytes(rec);
-    if (bytes && this.opts.onConsole) this.opts.onConsole(bytes);
+    if (!rec.hasIo || !rec.ioOut) return;
+    const bytes = this.console.out(rec.ioPort, rec.ioSize, rec.ioData.slice(rec.ioAt, rec.ioAt + rec.ioLen));
+    if (bytes) onConsole(bytes);
+  }
+
+  /** The exit reason a run's result is compared as (NO_EXIT: none). */
+  private reasonOf(r: RunResult): number {
+    switch (r.kind) {
+      case 'exit': return r.exit === 'io' ? EXIT.IO : EXIT.MMIO;
+      case 'hlt': return EXIT.HLT;
+      case 'shutdown': return EXIT.SHUTDOWN;
+      case 'limit': return this.singleStep ? EXIT.DEBUG : NO_EXIT;
+      default: return NO_EXIT;
+    }
   }
 
   private actualExit(r: RunResult): ActualExit {
-    if (r.kind === 'exit') return this.sink.asExits(r.exit === 'io' ? 'IO' : 'MMIO')[0]!.exit;
+    if (r.kind === 'exit' && this.sink.count > 0) return this.sink.exit(0).actual();
+    if (r.kind === 'exit') return { reason: r.exit === 'io' ? 'IO' : 'MMIO' };
     if (r.kind === 'limit') return { reason: this.singleStep ? 'DEBUG' : 'none' };
     return { reason: REASON_OF[r.kind] };
   }
 
-  private label(rec: TraceRecord): string {
+  private label(rec: { seq: number }): string {
     return this.singleStep ? `instruction #${rec.seq}` : `exit #${rec.seq}`;
   }
 
-  private diverge(rec: TraceRecord, kind: DivergenceKind, message: string, fields: FieldDiff[], registers?: FieldDiff[]): Divergence {
+  private diverge(slot: RecordSlot, kind: DivergenceKind, message: string, fields: FieldDiff[], registers?: FieldDiff[]): Divergence {
+    const rec = slot.record();
     const use = this.undefinedUse();
     const u = use.undefinedUse;
     return {

@@ -1,16 +1,19 @@
-// Copying a trace through the writer: upgrades a 1.x trace to the current format with the same
-// content (scripts/upgrade-traces.mjs), and lets tests alter a header or records on the way.
+// Copying a trace through the writer: upgrades a 1.x or 2.0 trace to the current format with the
+// same content (scripts/upgrade-traces.mjs), writes 2.0 copies for comparison (bench:format),
+// and lets tests alter a header or records on the way.
 import { regsToBytes } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import type { TraceHeader, TraceRecord } from './format.js';
 import { openTrace } from './reader.js';
-import { TraceWriter, type RecordInput } from './writer.js';
+import { TraceWriter, type RecordInput, type WriterOptions } from './writer.js';
 
 export interface CopyOptions {
   /** The header to write (a changed copy of the source's). */
   header?: (h: TraceHeader) => TraceHeader;
   /** May change the record about to be written (its position in the trace is `index`). */
   record?: (out: RecordInput, rec: TraceRecord, index: number) => void;
+  /** The format to write (default: the current one) and whether to keep the timestamps. */
+  writer?: WriterOptions;
 }
 
 /** Copies `src` to `dst` record by record (memory stays flat); a truncated source stays truncated. */
@@ -18,7 +21,7 @@ export async function copyTrace(src: string, dst: string, opts: CopyOptions = {}
   const t = await openTrace(src);
   let index = 0;
   try {
-    const w = new TraceWriter(dst);
+    const w = new TraceWriter(dst, undefined, opts.writer);
     w.writeHeader(opts.header ? opts.header(t.header) : t.header);
     for await (const batch of t.batches()) {
       for (const rec of batch) {

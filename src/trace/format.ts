@@ -1,4 +1,4 @@
-// Trace format 2.0 (readers take 1.x too): the in-memory shapes a reader hands out and the
+// Trace format 3.0 (readers take 1.x and 2.x too): the in-memory shapes a reader hands out and the
 // on-disk (msgpack) shapes the writer produces. docs/trace-format.md is the specification; keep
 // the two in step.
 import type { CpuidEntry, Regs, Sregs } from '../cpu-state.js';
@@ -6,9 +6,14 @@ import type { CpuidEntry, Regs, Sregs } from '../cpu-state.js';
 export const MAGIC = 'vmtrace';
 /** The file's first 8 bytes: MAGIC as a msgpack fixstr, so the whole file is a msgpack stream. */
 export const MAGIC_BYTES = Uint8Array.from([0xa7, ...Buffer.from(MAGIC, 'ascii')]);
-/** What the writer produces: 2.0 frames records in checksummed chunks (src/trace/frame.ts). */
-export const FORMAT_MAJOR = 2;
+/**
+ * What the writer produces: 3.0 frames records in checksummed, compressed chunks of columns
+ * (src/trace/frame.ts, src/trace/chunk.ts).
+ */
+export const FORMAT_MAJOR = 3;
 export const FORMAT_MINOR = 0;
+/** The writer can still produce 2.0 (a msgpack map per record), for older readers and comparisons. */
+export const LEGACY_FORMAT_MAJOR = 2;
 /** Readers also take 1.x traces (records as plain top-level values, no checksums). */
 export const OLDEST_READABLE_MAJOR = 1;
 
@@ -82,7 +87,7 @@ export interface TraceHeader {
   host: HostFacts;
   guest: { name: string; image: Uint8Array; sha256: string; loadAddress: number };
   memory: MemoryRegion[];
-  /** Everything written into RAM before the run, the image included. */
+  /** Everything written into RAM before the run, the image included (3.0 files store it once: `image: true`). */
   initialMemory: MemoryBlob[];
   boot: { mode: BootMode; regs: Regs; sregs: Sregs; cpuid: CpuidEntry[] };
   /** Absent in traces of format 1.0 (guest given the host's CPUID). */
@@ -129,9 +134,9 @@ export interface TraceRecord {
   seq: number;
   reason: number;
   reasonName: string;
-  /** Nanoseconds since the recording started, at the exit. */
+  /** Nanoseconds since the recording started, at the exit (0 in traces recorded with --no-timestamps). */
   timeNs: number;
-  /** Nanoseconds spent inside KVM_RUN (entry to exit). */
+  /** Nanoseconds spent inside KVM_RUN (entry to exit); 0 without timestamps. */
   runNs: number;
   /** Raw kvm_regs bytes; `regs` decodes them. */
   regsBytes: Uint8Array;
@@ -143,7 +148,7 @@ export interface TraceRecord {
   io?: IoPayload;
   mmio?: MmioPayload;
   detail?: ExitDetail;
-  /** Byte offset of the record in the file. */
+  /** Byte offset of the record in the file; in 3.0, where its frame starts (records are compressed). */
   offset: number;
 }
 

@@ -2,6 +2,8 @@
 // name and byte offset; a trace cut short is readable up to its last complete record. In format
 // 2 every frame's checksums are checked before any of its records is handed out, so a corrupt
 // byte is reported as corrupt, and only a file cut inside (or after) its last frame as truncated.
+// Format 3 frames of records are compressed chunks of columns (src/trace/chunk.ts): the scanner
+// reads them through a ChunkReader, and a record's offset is its frame's.
 //
 // One decoding path: a TraceScanner steps through the records and holds the current one in its
 // own fields (a flyweight: nothing is allocated per record), and records()/batches() build
@@ -15,6 +17,7 @@ import { Unpackr } from 'msgpackr';
 import { REGS_BYTES, regsFromBytes, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
 import { oneLine } from '../text/sanitize.js';
+import { ChunkProblem, ChunkReader } from './chunk.js';
 import { exitReasonName } from './exit-reasons.js';
 import {
   FRAME_HEAD_BYTES,
@@ -284,6 +287,8 @@ class ValueStream {
   limit = 0;
   /** File offset of the current frame's head (format 2). */
   frameAt = 0;
+  /** Format 3: frames of records are compressed chunks (src/trace/chunk.ts). */
+  compact = false;
 
   constructor(
     private readonly fh: FileHandle,
@@ -487,12 +492,12 @@ interface TraceEnding {
 export interface ScanMark {
   /** Index of the next record. */
   readonly index: number;
-  /** Its byte offset. */
+  /** Its byte offset (format 3: its frame's, as for every 3.0 record). */
   readonly offset: number;
   /** Registers and special registers after the record before it (deltas apply to these). */
   readonly regs: Uint8Array;
   readonly sregs: Sregs;
-  /** Format 2, inside a frame: the offset of the frame holding that record (read and checked again). */
+  /** Inside a frame (2.0 and 3.0): the offset of the frame holding that record (read and checked again). */
   readonly frameAt?: number;
 }
 
@@ -563,6 +568,7 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
       throw new TraceError(file, MAGIC_BYTES.length, `corrupt: the first frame must be the header, found a ${tagName(head.tag)} frame`);
     }
     header = decodeHeader(stream.takePayload('header'), file, MAGIC_BYTES.length, true);
+    stream.compact = header.format.major >= 3;
   } else {
     const raw = await stream.next(MAX_HEADER_BYTES);
     if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
@@ -608,6 +614,7 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
       const ending: TraceEnding = { footer: undefined, truncated: false, truncatedAt: undefined };
       const from = new ValueStream(fh, file, mark.frameAt ?? mark.offset, SMALL_CHUNK_BYTES);
       from.framed = framed;
+      from.compact = stream.compact;
       const s = new TraceScanner(from, ending, mark.regs, mark.sregs, mark.index);
       if (mark.frameAt !== undefined) s.resumeAt = mark.offset;
       return s;
@@ -639,7 +646,7 @@ export class TraceScanner {
   reason = 0;
   timeNs = 0;
   runNs = 0;
-  /** Byte offset of the record in the file. */
+  /** Byte offset of the record in the file (format 3: of its frame, the records being compressed). */
   offset = 0;
   /** Index of the record in the file (records before it). */
   index: number;
@@ -677,8 +684,10 @@ export class TraceScanner {
   /** Format 2: the current frame holds records [frameFirst, frameEnd). */
   private frameFirst = 0;
   private frameEnd: number;
-  /** Format 2, scanFrom(): the offset to resume at inside the first frame read. @internal */
+  /** Format 2, scanFrom(): the offset to resume at inside the first frame read (format 3: any, the record index tells). @internal */
   resumeAt: number | undefined;
+  /** Format 3: the current frame's records. */
+  private chunk: ChunkReader | undefined;
   /** Whether the scan began at the first record (then the footer's exit count is checked). */
   private readonly fromStart: boolean;
 
@@ -703,6 +712,7 @@ export class TraceScanner {
    * first (call read()) or the records have ended.
    */
   next(): boolean {
+    if (this.chunk !== undefined) return this.nextInChunk(this.chunk);
     const st = this.stream;
     const b = st.buf;
     const p = st.pos;
@@ -712,6 +722,23 @@ export class TraceScanner {
     this.offset = st.bufAt + p;
     st.pos = e;
     return this.counted();
+  }
+
+  /** Format 3: the chunk's next record; its sequence number is its position. */
+  private nextInChunk(chunk: ChunkReader): boolean {
+    if (this.ended) return false;
+    try {
+      if (!chunk.next(this)) return false;
+    } catch (e) {
+      throw this.chunkError(e);
+    }
+    this.seq = this.index + 1;
+    this.offset = this.stream.frameAt;
+    return this.counted();
+  }
+
+  private chunkError(e: unknown): unknown {
+    return e instanceof ChunkProblem ? new TraceError(this.stream.file, this.stream.frameAt, `corrupt: records frame: ${e.message}`) : e;
   }
 
   /** Counts the record just decoded, checking its sequence number. */
@@ -779,6 +806,14 @@ export class TraceScanner {
       const held = this.index + 1 - this.frameFirst;
       throw new TraceError(st.file, st.frameAt, `corrupt: the frame holds ${held} records, its head says ${this.frameEnd - this.frameFirst}`);
     }
+    if (this.chunk !== undefined) {
+      try {
+        this.chunk.checkUsedUp();
+      } catch (e) {
+        throw this.chunkError(e);
+      }
+      this.chunk = undefined;
+    }
     const head = await st.nextFrame(MAX_RECORDS_FRAME_BYTES);
     if (!head) {
       if (this.resumeAt !== undefined) throw new TraceError(st.file, st.offset, 'the frame to resume at is gone');
@@ -787,7 +822,22 @@ export class TraceScanner {
     }
     const at = st.frameAt;
     const c = new Check(st.file, at, `${tagName(head.tag)} frame`);
-    if (this.resumeAt !== undefined) {
+    if (this.resumeAt !== undefined && st.compact) {
+      // scanFrom(): the chunk holding the mark's record, decoded again up to it.
+      if (head.tag !== TAG_RECORDS || head.first > this.index + 1 || head.first + head.count <= this.index + 1) {
+        c.fail('not the frame the scan mark points into');
+      }
+      this.resumeAt = undefined;
+      this.enterChunk(head);
+      const regs = this.regsBytes.slice();
+      const sregs = this.sregs;
+      for (let skip = this.index + 1 - head.first; skip > 0; skip--) this.nextInChunkQuietly();
+      this.regsBytes.set(regs); // the mark's: the skipped records applied their deltas to others
+      this.sregs = sregs;
+      this.frameFirst = head.first;
+      this.frameEnd = head.first + head.count;
+      return true;
+    } else if (this.resumeAt !== undefined) {
       // scanFrom(): the frame holding the mark's record, read again from its start.
       const pos = this.resumeAt - st.bufAt;
       if (head.tag !== TAG_RECORDS || pos < st.pos || pos > st.limit) c.fail('not the frame the scan mark points into');
@@ -798,6 +848,7 @@ export class TraceScanner {
       if (head.first !== this.index + 1) {
         c.fail(`corrupt: it starts at record ${head.first}, expected ${this.index + 1} (a frame is missing, repeated or out of order)`);
       }
+      if (st.compact) this.enterChunk(head);
     } else if (head.tag === TAG_END) {
       if (head.length > MAX_FOOTER_FRAME_BYTES) c.fail(`corrupt: ${head.length} bytes`);
       const o = c.obj(st.takePayload('footer'), 'footer');
@@ -811,6 +862,26 @@ export class TraceScanner {
     this.frameFirst = head.first;
     this.frameEnd = head.first + head.count;
     return true;
+  }
+
+  /** Format 3: decompresses the frame's payload (checked already) into the chunk to read from. */
+  private enterChunk(head: FrameHead): void {
+    const st = this.stream;
+    try {
+      this.chunk = new ChunkReader(st.buf.subarray(st.pos, st.limit), head.count, MAX_RECORDS_FRAME_BYTES);
+    } catch (e) {
+      throw this.chunkError(e);
+    }
+    st.pos = st.limit;
+  }
+
+  /** Decodes a record of the chunk only to get past it (scanFrom()). */
+  private nextInChunkQuietly(): void {
+    try {
+      this.chunk!.next(this);
+    } catch (e) {
+      throw this.chunkError(e);
+    }
   }
 
   /**
@@ -831,9 +902,10 @@ export class TraceScanner {
   /** Where the scan stands now (after the current record), for scanFrom(). */
   mark(): ScanMark {
     const st = this.stream;
-    const mark = { index: this.index + 1, offset: st.offset, regs: this.regsBytes.slice(), sregs: this.sregs };
+    const inChunk = this.chunk !== undefined && this.chunk.done < this.chunk.count;
+    const mark = { index: this.index + 1, offset: inChunk ? st.frameAt : st.offset, regs: this.regsBytes.slice(), sregs: this.sregs };
     // Inside a frame, a rescan reads (and checks) that frame again; between frames it starts at the next.
-    return st.framed && st.pos < st.limit ? { ...mark, frameAt: st.frameAt } : mark;
+    return inChunk || (st.framed && st.pos < st.limit) ? { ...mark, frameAt: st.frameAt } : mark;
   }
 
   /** The current record as a TraceRecord of its own (payload bytes copied). */
@@ -939,7 +1011,9 @@ function decodeHeader(v: unknown, file: string, offset: number, framed: boolean)
   const initialMemory = c.arr(h, 'initialMemory').map((m, i) => {
     const at = `initialMemory[${i}].`;
     const r = c.obj(m, at.slice(0, -1));
-    const blob = { address: c.uint(r, 'address', at), bytes: c.bin(r, 'bytes', undefined, at), what: c.str(r, 'what', at) };
+    // 3.0 stores the image once: a blob of the image's bytes says `image: true` instead.
+    const bytes = major >= 3 && r.image === true && r.bytes === undefined ? image : c.bin(r, 'bytes', undefined, at);
+    const blob = { address: c.uint(r, 'address', at), bytes, what: c.str(r, 'what', at) };
     if (!memory.some((g) => blob.address >= g.base && blob.address + blob.bytes.length <= g.base + g.size)) {
       c.fail(`'${at}address': ${blob.bytes.length} bytes at 0x${blob.address.toString(16)} do not fit in guest RAM`);
     }

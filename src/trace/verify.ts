@@ -7,7 +7,7 @@ import { openTrace } from './reader.js';
 
 export interface VerifyResult {
   file: string;
-  /** "2.0", "1.1", … */
+  /** "3.0", "2.0", "1.1", … */
   format: string;
   /** Format 2 and later: every byte is covered by a checksum. 1.x traces have none. */
   checksums: boolean;

@@ -1,5 +1,6 @@
 // Streams a trace to disk. Records are encoded into a buffer that is handed, as checksummed
-// frames of whole records (src/trace/frame.ts), to a background write: the vCPU loop never
+// frames of whole records (src/trace/frame.ts; in format 3 each frame a compressed chunk of
+// columns, src/trace/chunk.ts), to a background write: the vCPU loop never
 // waits for the disk (page-cache writeback can stall a writer for seconds), and a crash leaves a
 // file readable up to its last written frame. Frames are closed at 1 MiB and at least every
 // 100 ms, so a SIGKILL loses at most the last 100 ms of records.
@@ -9,11 +10,13 @@ import { Packr } from 'msgpackr';
 import { REGS_BYTES, regsToBytes } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import { EXIT } from './exit-reasons.js';
+import { ChunkEncoder } from './chunk.js';
 import { encodeFrame, FRAME_HEAD_BYTES, putFrameHead, TAG_END, TAG_HEADER, TAG_RECORDS } from './frame.js';
 import { MsgpackOut, putKey, putUint } from './msgpack-out.js';
 import {
   FORMAT_MAJOR,
   FORMAT_MINOR,
+  LEGACY_FORMAT_MAJOR,
   K,
   KIND_CODE,
   MAGIC_BYTES,
@@ -45,6 +48,16 @@ export interface RecordInput {
   detail?: ExitDetail;
 }
 
+export interface WriterOptions {
+  /**
+   * 3 (the default): compressed chunks of columns. 2: the 2.0 layout (one msgpack map per
+   * record), kept to write traces for older readers and to measure against (bench:format).
+   */
+  format?: 2 | 3;
+  /** False: no host times stored (`record --no-timestamps`); readers report 0. */
+  timestamps?: boolean;
+}
+
 export interface FooterInput {
   endReason: EndReason;
   message: string;
@@ -58,7 +71,11 @@ export class TraceWriter {
   private readonly packr = new Packr({ useRecords: false, variableMapSize: true });
   private readonly out = new MsgpackOut(FLUSH_BYTES * 2);
   private seq = 0;
-  /** The frame being filled: where its head goes in `out`, and its first record. */
+  private readonly major: number;
+  private readonly timestamps: boolean;
+  /** Format 3: the chunk being filled (made by writeHeader). */
+  private chunk: ChunkEncoder | undefined;
+  /** Format 2: the frame being filled: where its head goes in `out`, and its first record. */
   private frameAt = -1;
   private frameFirst = 0;
   private readonly timer: NodeJS.Timeout;
@@ -81,11 +98,14 @@ export class TraceWriter {
   private drained: (() => void) | undefined;
   private failure: Error | undefined;
 
-  /** `frameBytes`: close a frame of records once it holds this much (tests use small frames). */
+  /** `frameBytes`: close a frame of records once it holds this much, uncompressed (tests use small frames). */
   constructor(
     readonly path: string,
     private readonly frameBytes = FLUSH_BYTES,
+    opts: WriterOptions = {},
   ) {
+    this.major = opts.format === 2 ? LEGACY_FORMAT_MAJOR : FORMAT_MAJOR;
+    this.timestamps = opts.timestamps ?? true;
     this.fd = openSync(path, 'w');
     this.timer = setInterval(() => {
       if (!this.failure && !this.closed) this.flush();
@@ -97,16 +117,19 @@ export class TraceWriter {
   }
 
   writeHeader(h: TraceHeader): void {
-    this.prevRegs.set(new Uint32Array(regsToBytes(h.boot.regs).buffer));
+    const bootRegs = regsToBytes(h.boot.regs);
+    this.prevRegs.set(new Uint32Array(bootRegs.buffer));
+    if (this.major >= 3) this.chunk = new ChunkEncoder(bootRegs, this.timestamps);
     this.out.raw(MAGIC_BYTES);
     const header = this.packr.pack({
-        format: [FORMAT_MAJOR, FORMAT_MINOR],
+        format: [this.major, this.major === FORMAT_MAJOR ? FORMAT_MINOR : 0],
         tool: h.tool,
         createdAt: h.createdAt,
         host: h.host,
         guest: h.guest,
         memory: h.memory,
-        initialMemory: h.initialMemory,
+        // 3.0 stores the image once: a blob holding exactly the image's bytes refers to them.
+        initialMemory: this.major >= 3 ? h.initialMemory.map((m) => (sameBytes(m.bytes, h.guest.image) ? { address: m.address, what: m.what, image: true } : m)) : h.initialMemory,
         boot: {
           mode: h.boot.mode,
           regs: regsToBytes(h.boot.regs),
@@ -116,7 +139,8 @@ export class TraceWriter {
         ...(h.cpu ? { cpu: h.cpu } : {}),
         ...(h.hostModel ? { hostModel: h.hostModel } : {}),
         devices: h.devices,
-        options: h.options,
+        // A trace without times says so, however it was made (recorded or copied).
+        options: this.timestamps ? h.options : { ...h.options, timestamps: false },
         semantics: h.semantics,
         exitReasons: Object.fromEntries(Object.entries(EXIT).map(([name, code]) => [code, name])),
     });
@@ -126,10 +150,17 @@ export class TraceWriter {
 
   /**
    * Encodes one record (the caller may reuse `r` and its buffers right after). This is the
-   * recorder's hot path, so the fixed part is written with a local cursor rather than through
-   * MsgpackOut calls; the bytes are ordinary msgpack maps (docs/trace-format.md).
+   * recorder's hot path. Format 3 adds it to the chunk's columns; format 2 writes a msgpack map,
+   * its fixed part with a local cursor rather than through MsgpackOut calls.
    */
   writeRecord(r: RecordInput): void {
+    if (this.chunk) {
+      this.chunk.add(r);
+      this.seq++;
+      if (r.kind === 'exit') this.exits++;
+      if (this.chunk.bytes >= this.frameBytes) this.flush();
+      return;
+    }
     const o = this.out;
     if (this.frameAt < 0) this.openFrame();
     const mask = this.diffRegs(r.regsBytes);
@@ -146,9 +177,9 @@ export class TraceWriter {
     u = putKey(b, u, K.reason);
     u = putUint(b, u, r.reason);
     u = putKey(b, u, K.time);
-    u = putUint(b, u, r.timeNs);
+    u = putUint(b, u, this.timestamps ? r.timeNs : 0);
     u = putKey(b, u, K.run);
-    u = putUint(b, u, r.runNs);
+    u = putUint(b, u, this.timestamps ? r.runNs : 0);
     if (delta) {
       u = putKey(b, u, K.regsMask);
       u = putUint(b, u, mask);
@@ -277,6 +308,10 @@ export class TraceWriter {
   /** Hands every complete record encoded so far, as a closed frame, to the background writer. */
   flush(): void {
     if (this.failure) throw this.failure;
+    if (this.chunk && this.chunk.count > 0) {
+      const count = this.chunk.count;
+      this.out.raw(encodeFrame(TAG_RECORDS, this.seq - count, count, this.chunk.take()));
+    }
     if (this.frameAt >= 0) {
       const at = this.frameAt;
       putFrameHead(this.out.buf, at, TAG_RECORDS, this.frameFirst, this.seq - this.frameFirst, this.out.used - at - FRAME_HEAD_BYTES);
@@ -325,6 +360,10 @@ export class TraceWriter {
       this.pump();
     });
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
 function writeAllSync(fd: number, bytes: Uint8Array, position: number): void {

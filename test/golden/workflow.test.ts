@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { copyTrace } from '../../src/trace/copy.js';
+import { openTrace, readTrace } from '../../src/trace/reader.js';
 import { vmtrace } from '../support/cli.js';
 import { kvmAvailability, kvmTitle } from '../support/kvm.js';
 import { ROOT } from '../support/record.js';
@@ -74,8 +76,9 @@ describe.skipIf(!kvmAvailability().ok)(kvmTitle('a changed guest with KVM: recor
   const test = (...args: string[]) => vmtrace(['test', '--root', p.dir, ...args], { env: p.env });
 
   it('records goldens (plain and --step) that pass', () => {
-    expect(vmtrace(['record', '-q', p.guest, '-o', golden]).status).toBe(0);
-    expect(vmtrace(['record', '-q', '--step', p.guest, '-o', stepGolden]).status).toBe(0);
+    // as docs/golden.md says to create goldens: without timestamps
+    expect(vmtrace(['record', '-q', '--no-timestamps', p.guest, '-o', golden]).status).toBe(0);
+    expect(vmtrace(['record', '-q', '--no-timestamps', '--step', p.guest, '-o', stepGolden]).status).toBe(0);
     const r = test();
     expect(r.stdout).toMatch(/^PASS {2}tiny_kernel {7}13 exits +record\+diff [\d.]+ ms, replay [\d.]+ ms$/m);
     expect(r.stdout).toMatch(/^PASS {2}tiny_kernel\.step {2}25 records \(13 exits\) +record\+diff /m);
@@ -153,3 +156,47 @@ describe.skipIf(!kvmAvailability().ok)(kvmTitle('a changed guest with KVM: recor
     expect(readdirSync(p.traces).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 });
+
+describe.skipIf(!kvmAvailability().ok)(kvmTitle('--update re-records a golden in an older trace format or with timestamps'), () => {
+  const p = project();
+  const golden = join(p.traces, 'tiny_kernel.vmtrace');
+  const test = (...args: string[]) => vmtrace(['test', '--root', p.dir, ...args], { env: p.env });
+
+  it('rewrites a 2.0 golden as 3.0, then one with timestamps without them, then leaves it alone', async () => {
+    const timed = join(p.dir, 'timed.vmtrace');
+    expect(vmtrace(['record', '-q', p.guest, '-o', timed]).status).toBe(0);
+    await copyTrace(timed, golden, { writer: { format: 2 } });
+    let r = test('--update');
+    expect(r.stdout).toMatch(/^UPDATED {4}tiny_kernel {2}13 exits .*\(was: trace format 2\.0 \(now 3\.0\)\)/m);
+    let h = await readHeader(golden);
+    expect([h.format.major, h.options.timestamps]).toEqual([3, false]);
+    expect((await readTrace(golden)).records.every((rec) => rec.timeNs === 0 && rec.runNs === 0)).toBe(true);
+
+    copyFileSync(timed, golden); // 3.0, with timestamps
+    r = test('--update');
+    expect(r.stdout).toMatch(/^UPDATED {4}tiny_kernel .*\(was: host timestamps \(goldens are recorded without them\)\)/m);
+    h = await readHeader(golden);
+    expect(h.options.timestamps).toBe(false);
+
+    r = test('--update');
+    expect(r.stdout).toMatch(/^UNCHANGED {2}tiny_kernel /m);
+    expect(test().status).toBe(0);
+  });
+
+  it('record --no-timestamps stores no times and says so in the header', async () => {
+    const untimed = join(p.dir, 'untimed.vmtrace');
+    expect(vmtrace(['record', '-q', '--no-timestamps', p.guest, '-o', untimed]).status).toBe(0);
+    const t = await readTrace(untimed);
+    expect(t.header.options.timestamps).toBe(false);
+    expect(t.records.map((rec) => rec.timeNs + rec.runNs)).toEqual(new Array(13).fill(0));
+    const timed = await readTrace(join(p.dir, 'timed.vmtrace'));
+    expect(timed.header.options.timestamps).toBe(true);
+    expect(timed.records.at(-1)!.timeNs).toBeGreaterThan(0);
+  });
+});
+
+async function readHeader(file: string) {
+  const t = await openTrace(file);
+  await t.close();
+  return t.header;
+}

@@ -1,4 +1,5 @@
 // A few end-to-end checks of the built CLI (node dist/cli.js): output, exit codes, one-line errors.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -48,6 +49,36 @@ describe('vmtrace inspect', () => {
       [13, '0x60', 'in'],
     ]);
     expect(cli('inspect', a, '--addr', '0x100004', '--json').stdout.trim().split('\n')).toHaveLength(9);
+  });
+
+  it('streams a long listing to a slow reader whole, and stops quietly when the reader goes away', async () => {
+    const long = await synth(tmp.path('long.vmtrace'), { exits: 60_000 });
+    const whole = cli('inspect', long, '--exits').stdout;
+    expect(whole.split('\n')).toHaveLength(60_003); // header, 60,001 rows, the final newline
+    const run = (onData: (child: ReturnType<typeof spawn>, chunk: Buffer, got: Buffer[]) => void) =>
+      new Promise<{ code: number | null; stderr: string; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, 'inspect', long, '--exits']);
+        const got: Buffer[] = [];
+        let stderr = '';
+        child.stderr!.on('data', (d) => (stderr += d));
+        child.stdout!.on('data', (d: Buffer) => onData(child, d, got));
+        child.on('close', (code) => resolve({ code, stderr, out: Buffer.concat(got).toString('utf8') }));
+      });
+    // a reader that pauses after every chunk: the output waits for it, nothing is lost
+    const slow = await run((child, d, got) => {
+      got.push(d);
+      child.stdout!.pause();
+      setTimeout(() => child.stdout!.resume(), 2);
+    });
+    expect(slow).toEqual({ code: 0, stderr: '', out: whole });
+    // `| head`: the reader closes the pipe after the first chunk
+    const head = await run((child, d, got) => {
+      if (!got.length) got.push(d);
+      child.stdout!.destroy();
+    });
+    expect(head.code).toBe(0);
+    expect(head.stderr).toBe('');
+    expect(whole.startsWith(head.out)).toBe(true);
   });
 
   it('writes the console text raw', () => {

@@ -1,6 +1,7 @@
 // `inspect --exits` as a library: filters, row shapes (the NDJSON objects), register changes.
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { exitLines } from '../../src/inspect/exit-lines.js';
 import { exitRows, formatExitRow, type ExitFilter, type ExitRow } from '../../src/inspect/exits.js';
 import { realModeSregs } from '../../src/inspect/synthetic.js';
 import { parseReason } from '../../src/inspect/util.js';
@@ -19,6 +20,36 @@ const file = await synth(tmp.path('t.vmtrace'), {
     if (i === 20) rec.sregsBytes = sregsToBytes(sregs);
   },
 });
+
+// Records of every shape the listing formats: a detail with control and bidi characters, a REP
+// IO with long data (`"`, `\\`, bytes past 8), an MMIO read, a step record, big register values.
+const oddRegs = new Uint8Array(18 * 8).fill(0xab);
+const shapes = await synth(tmp.path('shapes.vmtrace'), {
+  exits: 30,
+  extra: [
+    { kind: 'exit', reason: EXIT.INTERNAL_ERROR, timeNs: 2e6, runNs: 5, regsBytes: oddRegs, detail: { suberror: 1, note: 'bad\x1b[31m\u202e\u0085', data: [1, 2] } },
+    { kind: 'exit', reason: EXIT.IO, timeNs: 2e6 + 7, runNs: 9, regsBytes: oddRegs, io: { port: 0x3f8, size: 2, out: true, count: 6, data: Buffer.from('a"b\\c\x00\xffxyz1') } },
+    { kind: 'exit', reason: EXIT.MMIO, timeNs: 123456789012, runNs: 1, regsBytes: new Uint8Array(18 * 8), mmio: { address: 0xfee00000, length: 4, write: false, data: Uint8Array.of(1, 2, 3, 4) } },
+    { kind: 'step', reason: EXIT.DEBUG, timeNs: 123456789013, runNs: 0, regsBytes: new Uint8Array(18 * 8) },
+    { kind: 'exit', reason: 99, timeNs: 123456789014, runNs: 0, regsBytes: new Uint8Array(18 * 8), io: { port: 0x80, size: 1, out: false, count: 1, data: Uint8Array.of(0x7f) } },
+  ],
+  mutate: (i, rec) => {
+    if (i === 5) rec.sregsBytes = sregsToBytes(sregs);
+  },
+});
+
+/** What `--exits` printed before exitLines: a line per row, from exitRows. */
+async function viaRows(f: string, filter: ExitFilter, json: boolean): Promise<string> {
+  let out = '';
+  for await (const r of exitRows(f, filter)) out += (json ? JSON.stringify(r) : formatExitRow(r)) + '\n';
+  return out;
+}
+
+async function viaLines(f: string, filter: ExitFilter, json: boolean): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of exitLines(f, filter, json)) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 async function rows(filter: ExitFilter = {}): Promise<ExitRow[]> {
   const out: ExitRow[] = [];
@@ -93,6 +124,30 @@ describe('exitRows', () => {
     const [io, , mm] = await rows({ from: 0, to: 10, reasons: [EXIT.IO, EXIT.MMIO], limit: 11 }).then((x) => [x[0], x[1], x.at(-1)]);
     expect(formatExitRow(io!)).toMatch(/^\s+0\s+1\.000500\s+IO\s+0xf1\s+out\s+1\s+48\s+"H"\s+0x4\s+rax=0x48$/);
     expect(formatExitRow(mm!)).toMatch(/10\s+\S+\s+MMIO\s+0x100000\s+write\s+2\s+0a5a\s+"\.Z"/);
+  });
+});
+
+describe('exitLines', () => {
+  it('gives the bytes formatExitRow and JSON.stringify(exitRow) give, for every record shape and filter', async () => {
+    const filters: ExitFilter[] = [{}, { from: 3, to: 33 }, { reasons: [EXIT.IO], limit: 7 }, { ports: [0x3f8], addresses: [0xfee00002] }, { limit: 0 }, { from: 40 }];
+    for (const f of [file, shapes]) {
+      for (const filter of filters) {
+        for (const json of [false, true]) expect(await viaLines(f, filter, json), JSON.stringify({ f, filter, json })).toBe(await viaRows(f, filter, json));
+      }
+    }
+    const text = await viaLines(shapes, {}, false);
+    expect(text).toContain('"note":"bad\\u001b[31m\\u{202e}\\x85"'); // the detail's controls escaped on the text line
+    expect(text).toMatch(/0x3f8\s+out\s+2×6\s+6122625c6300c3bf…\s+"a"b\\c\.\.\.…"/);
+    expect(text).toMatch(/\n\s+33\s+123456\.789013\s+step\s+0x0\n/); // a step record, nothing changed
+  });
+
+  it('streams a long trace in chunks of many lines', async () => {
+    const long = await synth(tmp.path('long.vmtrace'), { exits: 5000 });
+    const chunks: Buffer[] = [];
+    for await (const c of exitLines(long, {}, true)) chunks.push(c);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(chunks.every((c) => c.at(-1) === 0x0a)).toBe(true); // whole lines
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(await viaRows(long, {}, true));
   });
 });
 

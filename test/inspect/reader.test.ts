@@ -37,9 +37,9 @@ function plain(r: TraceRecord) {
   };
 }
 
-/** A header-only trace (no records yet) to append hand-encoded records to. */
+/** A header-only 2.0 trace (no records yet) to append hand-encoded records (msgpack maps) to. */
 async function headerOnly(path: string): Promise<string> {
-  const w = new TraceWriter(path);
+  const w = new TraceWriter(path, undefined, { format: 2 });
   w.writeHeader(syntheticHeader());
   await w.finish({ endReason: 'hlt', message: '', regsBytes: REGS, sregsBytes: sregsToBytes(realModeSregs()) });
   await stripFooter(path);
@@ -163,7 +163,7 @@ describe('reader fast path', () => {
   });
 
   it('reports invalid msgpack, data after the footer and a file cut inside a frame', async () => {
-    const file = await synth(tmp.path('ok.vmtrace'), { exits: 100, frameBytes: 1000 });
+    const file = await synth(tmp.path('ok.vmtrace'), { exits: 100, frameBytes: 1000, format: 2 });
     const bytes = readFileSync(file);
 
     const junk = tmp.path('junk.vmtrace');

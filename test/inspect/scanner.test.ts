@@ -117,7 +117,7 @@ describe('TraceScanner', () => {
   });
 
   it('still validates every record: a bad one deep in a long trace gets the generic error and offset', async () => {
-    const file = await synth(tmp.path('good.vmtrace'), { exits: 60_000 }); // ~5 MiB: the bad record is in the second chunk
+    const file = await synth(tmp.path('good.vmtrace'), { exits: 60_000, format: 2 }); // ~5 MiB: the bad record is in the second chunk
     const { records } = await readTrace(file);
     const bad = records[55_000]!;
     expect(bad.io?.size).toBe(1);
@@ -204,7 +204,7 @@ describe('diffTraces far into a trace', () => {
   });
 
   it('shows the records before the end of the shorter trace', async () => {
-    const a = await synth(tmp.path('long-a.vmtrace'), { exits: N });
+    const a = await synth(tmp.path('long-a.vmtrace'), { exits: N, frameBytes: 16 << 10 }); // frames to cut between
     const whole = readFileSync(a);
     const cut = tmp.path('long-cut.vmtrace');
     writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.8)));

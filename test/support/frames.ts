@@ -1,4 +1,4 @@
-// Hand-made format 2 traces for reader tests: frames around arbitrary payloads, and re-signing
+// Hand-made framed (2.0/3.0) traces for reader tests: frames around arbitrary payloads, and re-signing
 // a file whose bytes a test changed on purpose (so that the record validator, not the checksum,
 // meets the change).
 import { readFileSync, writeFileSync } from 'node:fs';

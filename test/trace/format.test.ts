@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pack, unpackMultiple } from 'msgpackr';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { pack, unpack, unpackMultiple } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 
 import { REG_NAMES, regsToBytes, type Regs } from '../../src/cpu-state.js';
@@ -10,8 +11,8 @@ import { realModeState } from '../../src/boot/real-mode.js';
 import { sregsToBytes } from '../../src/kvm-structs.js';
 import { EXIT } from '../../src/trace/exit-reasons.js';
 import type { TraceHeader } from '../../src/trace/format.js';
-import { readTrace, TraceError } from '../../src/trace/reader.js';
-import { TraceWriter } from '../../src/trace/writer.js';
+import { openTrace, readTrace, TraceError, type ScanMark } from '../../src/trace/reader.js';
+import { TraceWriter, type WriterOptions } from '../../src/trace/writer.js';
 import { frameOffsets, recordsFrame, resign } from '../support/frames.js';
 import { encodeFrame, FRAME_HEAD_BYTES, TAG_END, TAG_HEADER } from '../../src/trace/frame.js';
 
@@ -20,7 +21,7 @@ const boot = realModeState({ cs: 0, ip: 0, sp: 0 }, { cr8: 0n, apic_base: 0xfee0
 
 function header(): TraceHeader {
   return {
-    format: { major: 2, minor: 0 },
+    format: { major: 3, minor: 0 },
     tool: { name: 'vmtrace', version: 'test' },
     createdAt: '2026-11-24T00:00:00.000Z',
     host: { kernel: 'k', kvmApiVersion: 12, kvmModule: 'kvm_test', cpuVendor: 'V', cpuModel: 'M', syncRegs: true },
@@ -40,10 +41,10 @@ function regsWith(changes: Partial<Regs>): Regs {
   return { ...boot.regs, ...changes };
 }
 
-/** A small trace exercising every record field; returns its path and what was written. */
-async function sampleTrace(name: string): Promise<string> {
+/** A small trace exercising every record field; returns its path. */
+async function sampleTrace(name: string, opts: WriterOptions = {}): Promise<string> {
   const path = join(dir, name);
-  const w = new TraceWriter(path);
+  const w = new TraceWriter(path, undefined, opts);
   w.writeHeader(header());
   w.writeRecord({
     kind: 'exit', reason: EXIT.IO, timeNs: 1000, runNs: 200,
@@ -71,10 +72,12 @@ async function sampleTrace(name: string): Promise<string> {
 }
 
 describe('trace format', () => {
-  it('round-trips every header, record and footer field', async () => {
-    const t = await readTrace(await sampleTrace('rt.vmtrace'));
+  it.each([3, 2] as const)('round-trips every header, record and footer field (format %i)', async (format) => {
+    const t = await readTrace(await sampleTrace(`rt-${format}.vmtrace`, { format }));
     const h = header();
+    h.format = { major: format, minor: 0 };
     expect(t.header).toEqual({ ...h, guest: { ...h.guest, image: expect.any(Uint8Array) }, initialMemory: [expect.objectContaining({ address: 0, what: 'image g.bin' })] });
+    expect([...t.header.initialMemory[0]!.bytes]).toEqual([0xf4]);
     expect([...t.header.guest.image]).toEqual([0xf4]);
     expect(t.records).toHaveLength(4);
     const [io, mmio, step, err] = t.records;
@@ -95,8 +98,8 @@ describe('trace format', () => {
     expect(t.truncated).toBe(false);
   });
 
-  it('stores only changed registers but hands out full values', async () => {
-    const path = await sampleTrace('delta.vmtrace');
+  it('stores only changed registers but hands out full values (2.0: a mask and the values)', async () => {
+    const path = await sampleTrace('delta.vmtrace', { format: 2 });
     const t = await readTrace(path);
     for (const r of t.records) expect(Object.keys(r.regs)).toEqual([...REG_NAMES]);
     const frames = unpackMultiple(readFileSync(path)) as unknown[][]; // magic, then frames
@@ -106,9 +109,71 @@ describe('trace format', () => {
     expect((first.g as Uint8Array).length).toBe(16);
   });
 
-  it('reads a trace cut at any byte after the header as truncated, up to its last complete frame', async () => {
+  it('3.0: stores a chunk of columns, compressed: masks, register differences, times as gaps; the image once', async () => {
+    const path = await sampleTrace('chunk.vmtrace');
+    const frames = unpackMultiple(readFileSync(path)) as unknown[][];
+    expect(frames.slice(1).map((f) => f[0])).toEqual(['h', 'r', 'e']);
+    // The header stays a plain map (a 2.0 reader refuses it by its format), with the image once.
+    const h = unpack(frames[1]![5] as Uint8Array) as Record<string, any>;
+    expect(h.format).toEqual([3, 0]);
+    expect(h.initialMemory).toEqual([{ address: 0, what: 'image g.bin', image: true }]);
+    const cols = unpack(inflateRawSync(frames[2]![5] as Uint8Array)) as Uint8Array[];
+    expect(cols).toHaveLength(10);
+    const [flags, reasons, times, runs, masks, regs, sregs, io, mmio, details] = cols.map((c) => [...c]);
+    expect(flags).toEqual([4, 2 | 8, 1, 16]); // io; sregs+mmio; step; detail
+    expect(reasons).toEqual([EXIT.IO, EXIT.MMIO, EXIT.DEBUG, EXIT.INTERNAL_ERROR]);
+    // gap = t − previous t − d, zigzag: 1000−0−200 = 800 → 1600 (varint 0xc0 0x0c)
+    expect(times.slice(0, 2)).toEqual([0xc0, 0x0c]);
+    expect(runs.slice(0, 2)).toEqual([0xc8, 0x01]); // 200
+    expect(masks[0]).toBe(0b1_0000_0000_0000_0001 & 0x7f | 0x80); // rax and rip, as a varint
+    // rax: 0x48 − 0 as 8 bytes little-endian; then rip 4 − 0
+    expect(regs.slice(0, 16)).toEqual([0x48, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0]);
+    expect(sregs).toHaveLength(312);
+    expect(io).toEqual([0xf1, 0x01, 1, 1, 1, 0x48]); // port, size, out, count, data
+    expect(mmio.slice(0, 6)).toEqual([0x84, 0x80, 0x40, 2, 0, 1]); // 0x100004, length 2, read, …
+    expect(unpack(Uint8Array.from(details))).toEqual({ suberror: 1, suberrorName: 'EMULATION', data: [1, 2] });
+  });
+
+  it('--no-timestamps: stores no times; readers report 0', async () => {
+    const path = await sampleTrace('untimed.vmtrace', { timestamps: false });
+    const t = await readTrace(path);
+    expect(t.records.map((r) => [r.timeNs, r.runNs])).toEqual([[0, 0], [0, 0], [0, 0], [0, 0]]);
+    const frames = unpackMultiple(readFileSync(path)) as unknown[][];
+    const cols = unpack(inflateRawSync(frames[2]![5] as Uint8Array)) as Uint8Array[];
+    expect([cols[2]!.length, cols[3]!.length]).toEqual([0, 0]);
+    expect((await readTrace(path)).header.options.timestamps).toBe(false);
+    expect(readFileSync(path).length).toBeLessThan(readFileSync(await sampleTrace('timed.vmtrace')).length);
+  });
+
+  it('3.0: scanFrom() resumes at a mark inside a chunk with the same registers, times and payloads', async () => {
+    const path = join(dir, 'marks.vmtrace');
+    const w = new TraceWriter(path, 300); // a few records per chunk
+    w.writeHeader(header());
+    for (let i = 0; i < 40; i++) {
+      w.writeRecord({ kind: 'exit', reason: EXIT.IO, timeNs: 1000 * i + (i % 3), runNs: 100 + i, regsBytes: regsToBytes(regsWith({ rip: BigInt(i % 5), rcx: BigInt(i) })), io: { port: 0xf1, size: 1, out: true, count: 1, data: Uint8Array.from([i]) } });
+    }
+    await w.finish({ endReason: 'hlt', message: 'm', regsBytes: regsToBytes(boot.regs), sregsBytes: sregsToBytes(boot.sregs) });
+    const all = (await readTrace(path)).records;
+    const t = await openTrace(path);
+    const s = t.scan();
+    const marks: ScanMark[] = [];
+    do {
+      while (s.next()) marks.push(s.mark());
+    } while (await s.read());
+    expect(marks.filter((m) => m.frameAt !== undefined).length).toBeGreaterThan(20);
+    for (const m of marks.slice(0, -1)) {
+      const r = t.scanFrom(m);
+      expect(r.next() || (await r.advance()), `mark ${m.index}`).toBe(true);
+      const want = all[m.index]!;
+      expect([r.seq, r.timeNs, r.runNs, r.ioData[r.ioAt], r.offset], `mark ${m.index}`).toEqual([want.seq, want.timeNs, want.runNs, want.io!.data[0], want.offset]);
+      expect(Buffer.from(r.regsBytes).equals(Buffer.from(want.regsBytes)), `mark ${m.index}`).toBe(true);
+    }
+    await t.close();
+  });
+
+  it.each([3, 2] as const)('reads a trace cut at any byte after the header as truncated, up to its last complete frame (format %i)', async (format) => {
     const path = join(dir, 'cut.vmtrace');
-    const w = new TraceWriter(path, 200); // small frames: one or two records each
+    const w = new TraceWriter(path, format === 3 ? 30 : 200, { format }); // small frames: one or two records each
     w.writeHeader(header());
     for (let i = 0; i < 12; i++) {
       w.writeRecord({ kind: 'exit', reason: EXIT.IO, timeNs: 1000 * i, runNs: 5, regsBytes: regsToBytes(regsWith({ rip: BigInt(i) })), io: { port: 0xf1, size: 1, out: true, count: 1, data: Uint8Array.from([i]) } });
@@ -130,9 +195,9 @@ describe('trace format', () => {
     }
   });
 
-  it('reports every changed byte of a trace as corrupt, and dropped, repeated or swapped frames', async () => {
+  it.each([3, 2] as const)('reports every changed byte of a trace as corrupt, and dropped, repeated or swapped frames (format %i)', async (format) => {
     const path = join(dir, 'flip.vmtrace');
-    const w = new TraceWriter(path, 200);
+    const w = new TraceWriter(path, format === 3 ? 40 : 200, { format });
     w.writeHeader(header());
     for (let i = 0; i < 20; i++) w.writeRecord({ kind: 'exit', reason: EXIT.IO, timeNs: i, runNs: 1, regsBytes: regsToBytes(regsWith({ rip: BigInt(i) })), io: { port: 0xf1, size: 1, out: true, count: 1, data: Uint8Array.from([i]) } });
     await w.finish({ endReason: 'hlt', message: 'm', regsBytes: regsToBytes(boot.regs), sregsBytes: sregsToBytes(boot.sregs) });
@@ -212,8 +277,32 @@ describe('trace format', () => {
     await expect(readTrace(at)).rejects.toThrow(/corrupt: record 0 has sequence number 5/);
   });
 
+  it("3.0: a chunk that does not decode is corrupt, at its frame's byte offset", async () => {
+    const good = readFileSync(await sampleTrace('chunk-bad.vmtrace'));
+    const [, recordsAt, footerAt] = frameOffsets(good);
+    const cols = unpack(inflateRawSync(good.subarray(recordsAt! + FRAME_HEAD_BYTES, footerAt))) as Uint8Array[];
+    const withColumns = (change: (c: Uint8Array[]) => Uint8Array[]) => {
+      const payload = deflateColumns(change(cols.map((c) => Uint8Array.from(c))));
+      return Buffer.concat([good.subarray(0, recordsAt), encodeFrame(0x72, 0, 4, payload), good.subarray(footerAt)]);
+    };
+    const cases: Array<[string, Uint8Array, string]> = [
+      ['not deflate', Buffer.concat([good.subarray(0, recordsAt), encodeFrame(0x72, 0, 4, Uint8Array.from([0xff, 0xff])), good.subarray(footerAt)]), 'the records do not decompress'],
+      ['count', withColumns((c) => [c[0]!.subarray(0, 3), ...c.slice(1)]), 'it holds 3 records, its head says 4'],
+      ['regs short', withColumns((c) => [...c.slice(0, 5), c[5]!.subarray(0, 20), ...c.slice(6)]), 'record 1 of the frame: the regs column holds fewer registers than the masks name'],
+      ['left over', withColumns((c) => [...c.slice(0, 7), Uint8Array.from([...c[7]!, 0]), ...c.slice(8)]), '1 bytes left over in the io column after the last record'],
+      ['io size', withColumns((c) => [...c.slice(0, 7), Uint8Array.from([0xf1, 0x01, 3, 1, 1, 0x48, 0x48, 0x48]), ...c.slice(8)]), 'record 0 of the frame: IO size must be 1, 2 or 4, got 3'],
+      ['flags', withColumns((c) => [Uint8Array.from([0x44, ...c[0]!.subarray(1)]), ...c.slice(1)]), 'record 0 of the frame: unknown record flags 0x44'],
+      ['times', withColumns((c) => [...c.slice(0, 3), new Uint8Array(0), ...c.slice(4)]), 'it has times without run times, or run times without times'],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const path = join(dir, `chunk-${name.replace(' ', '-')}.vmtrace`);
+      writeFileSync(path, bytes);
+      await expect(readTrace(path), name).rejects.toThrow(`${path}: byte offset ${recordsAt}: corrupt: records frame: ${message}`);
+    }
+  });
+
   it('names the file and byte offset of a corrupt or foreign file', async () => {
-    const good = readFileSync(await sampleTrace('bad.vmtrace'));
+    const good = readFileSync(await sampleTrace('bad.vmtrace', { format: 2 }));
     const t = await readTrace(join(dir, 'bad.vmtrace'));
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ['empty', new Uint8Array(), /byte offset 0: empty file/],
@@ -245,6 +334,11 @@ describe('trace format', () => {
     await expect(readTrace(join(dir, 'missing.vmtrace'))).rejects.toThrow(/byte offset 0: no such file/);
   });
 });
+
+/** Columns as a 3.0 chunk payload: a msgpack array of bins, deflate-raw compressed. */
+function deflateColumns(cols: Uint8Array[]): Uint8Array {
+  return deflateRawSync(pack(cols.map((c) => Buffer.from(c))));
+}
 
 /** Re-signs the frame head at the start of `b` after a test changed its fields. */
 function resignHead(b: Buffer): void {

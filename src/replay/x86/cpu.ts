@@ -4,8 +4,9 @@
 import type { Regs, Sregs } from '../../cpu-state.js';
 import { CS, TWO32, TWO48 } from './constants.js';
 import { assertLittleEndianHost } from './endian.js';
-import { loadRegs, loadState, saveRegs, saveSregs } from './exchange.js';
+import { loadRegs, loadState, regWordsEqual, saveRegWords, saveRegs, saveSregs } from './exchange.js';
 import { FlagModel, UNDEF_CLASS_NAMES, type UndefContext } from './flag-model.js';
+import { defaultJitMode } from './blocks.js';
 import { Machine } from './machine.js';
 import { knownMsr, readMsr, writeMsr } from './msr.js';
 import { translateForDebugger } from './paging.js';
@@ -17,14 +18,22 @@ export class Cpu {
   private readonly m: Machine;
   /** Guest RAM as given (CpuOptions.ram): the arrays the interpreter reads and writes in place. */
   readonly ram: readonly RamRegion[];
+  /** The general registers' storage viewed as unsigned words (regWordsEqual). */
+  private readonly r32u: Uint32Array;
 
   constructor(opts: CpuOptions) {
     assertLittleEndianHost();
     this.ram = opts.ram;
-    this.m = new Machine(opts.ram, opts.sink, opts.cpuid, opts.vendor);
+    this.m = new Machine(opts.ram, opts.sink, opts.cpuid, opts.vendor, opts.jit ?? defaultJitMode());
+    this.r32u = new Uint32Array(this.m.r32.buffer, this.m.r32.byteOffset, this.m.r32.length);
     if (opts.flagModel) this.m.flagModel = new FlagModel(opts.flagModel);
     this.m.stepJoin = stepJoinMatcher(opts.stepJoins);
     this.m.recordedState = opts.recordedState ?? null;
+  }
+
+  /** Blocks compiled to JavaScript so far (CpuOptions.jit; blocks.ts). */
+  get compiledBlocks(): number {
+    return this.m.blocks?.compiled ?? 0;
   }
 
   /** Load architectural state (also clears a previous shutdown). */
@@ -38,8 +47,31 @@ export class Cpu {
     return saveRegs(this.m);
   }
 
+  /** The registers as struct kvm_regs words (36 u32, REG_NAMES order) into `out`, without bigints (replay's comparison). */
+  getRegWords(out: Uint32Array): void {
+    saveRegWords(this.m, out);
+  }
+
+  /** Whether the registers are the kvm_regs words `words`, but for the RFLAGS bits in `ignoreFlags` (what getRegWords would fill, compared). */
+  regWordsEqual(words: Uint32Array, ignoreFlags = 0): boolean {
+    return regWordsEqual(this.m, this.r32u, words, ignoreFlags);
+  }
+
   getSregs(): Sregs {
     return saveSregs(this.m);
+  }
+
+  /**
+   * Whether a segment, control or descriptor-table register may have been written since
+   * clearSregsWritten() (true after setState and restore): replay compares sregs only then or
+   * when the trace stored new ones.
+   */
+  get sregsWritten(): boolean {
+    return this.m.sregsWritten;
+  }
+
+  clearSregsWritten(): void {
+    this.m.sregsWritten = false;
   }
 
   /**

@@ -83,6 +83,34 @@ export function saveRegs(m: Machine): Regs {
   return regs;
 }
 
+/** The registers as struct kvm_regs words (36 little-endian u32, REG_NAMES order) into `out`: no bigints. */
+export function saveRegWords(m: Machine, out: Uint32Array): void {
+  const r = m.r32;
+  // REG_NAMES order (rax rbx rcx rdx rsi rdi rsp rbp r8..r15) from encoding order (rax rcx rdx rbx rsp rbp rsi rdi)
+  out[0] = r[0]!; out[1] = r[1]!; out[2] = r[6]!; out[3] = r[7]!;
+  out[4] = r[2]!; out[5] = r[3]!; out[6] = r[4]!; out[7] = r[5]!;
+  out[8] = r[12]!; out[9] = r[13]!; out[10] = r[14]!; out[11] = r[15]!;
+  out[12] = r[8]!; out[13] = r[9]!; out[14] = r[10]!; out[15] = r[11]!;
+  for (let k = 16; k < 32; k++) out[k] = r[k]!;
+  out[32] = m.eip;
+  out[33] = m.ripHi;
+  out[34] = m.fl.get();
+  out[35] = m.flagsHi;
+}
+
+/**
+ * Whether the registers are the kvm_regs words `w` (REG_NAMES order), ignoring the RFLAGS bits
+ * in `ignoreFlags`: saveRegWords and a comparison, without the copy (replay checks every exit).
+ * `u`: m.r32 viewed as unsigned.
+ */
+export function regWordsEqual(m: Machine, u: Uint32Array, w: Uint32Array, ignoreFlags: number): boolean {
+  // REG_NAMES order (rax rbx rcx rdx rsi rdi rsp rbp) from encoding order (rax rcx rdx rbx rsp rbp rsi rdi)
+  if (u[0] !== w[0] || u[1] !== w[1] || u[6] !== w[2] || u[7] !== w[3] || u[2] !== w[4] || u[3] !== w[5] || u[4] !== w[6] || u[5] !== w[7]) return false;
+  if (u[12] !== w[8] || u[13] !== w[9] || u[14] !== w[10] || u[15] !== w[11] || u[8] !== w[12] || u[9] !== w[13] || u[10] !== w[14] || u[11] !== w[15]) return false;
+  for (let k = 16; k < 32; k++) if (u[k] !== w[k]) return false;
+  return m.eip >>> 0 === w[32] && m.ripHi >>> 0 === w[33] && ((m.fl.get() ^ w[34]!) & ~ignoreFlags) === 0 && m.flagsHi >>> 0 === w[35];
+}
+
 export function saveSregs(m: Machine): Sregs {
   const seg = (s: number): Segment => {
     const a = m.segAttr[s]!;

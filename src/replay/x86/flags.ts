@@ -190,7 +190,8 @@ export class LazyFlags {
 
   /** Set the flags in `mask` to the corresponding bits of `value`; others keep their values. */
   assign(mask: number, value: number): void {
-    if (this.pending & mask) this.materialize();
+    // the other pending flags still follow from (op, dst, src, res...), which stay as they are
+    this.pending &= ~mask;
     this.bits = (this.bits & ~mask) | (value & mask);
     this.undef &= ~mask;
   }

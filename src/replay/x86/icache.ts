@@ -24,6 +24,8 @@ export class DecodeCache {
   private readonly ptList: number[] = [];
   /** Called when the guest writes to a watched page-table page (the machine flushes its TLB). */
   onPtWrite: () => void = () => {};
+  /** Per physical page: bumped by every guest write to a byte of a cached instruction (blocks.ts). */
+  readonly codeVersion: Uint32Array;
   /** physical address above which nothing is cached (at most 4 GiB) */
   readonly limit: number;
 
@@ -35,6 +37,7 @@ export class DecodeCache {
     this.pages = new Array<Array<Insn | undefined> | undefined>(n).fill(undefined);
     this.marks = new Array<Uint8Array | undefined>(n).fill(undefined);
     this.ptPages = new Uint8Array(n);
+    this.codeVersion = new Uint32Array(n);
   }
 
   /** The instruction cached at `phys` (which must be below `limit`). */
@@ -110,6 +113,8 @@ export class DecodeCache {
       if (m !== undefined && m[a & PAGE_MASK] !== 0) { hit = true; break; }
     }
     if (!hit) return;
+    this.codeVersion[Math.max(0, phys - 14) >>> PAGE_SHIFT]!++;
+    if ((phys + size - 1) >>> PAGE_SHIFT !== Math.max(0, phys - 14) >>> PAGE_SHIFT) this.codeVersion[(phys + size - 1) >>> PAGE_SHIFT]!++;
     // an instruction is at most 15 bytes long, so only starts in [phys-14, phys+size) can overlap
     for (let a = Math.max(0, phys - 14); a < phys + size; a++) {
       const pg = this.pages[a >>> PAGE_SHIFT];
@@ -118,6 +123,7 @@ export class DecodeCache {
   }
 
   clear(): void {
+    for (let p = 0; p < this.codeVersion.length; p++) this.codeVersion[p]!++;
     this.pages.fill(undefined);
     this.marks.fill(undefined);
     this.unwatchAll();

@@ -50,6 +50,7 @@ function deliverReal(m: Machine, vector: number): void {
   m.push(m.sel[CS]!, 2);
   m.push(m.eip & 0xffff, 2);
   m.fl.bits &= ~(IF | TF | AC);
+  m.sregsWritten = true;
   m.sel[CS] = cs;
   m.segBase[CS] = cs * 16;
   m.segBaseHi[CS] = 0;

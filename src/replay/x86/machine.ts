@@ -18,6 +18,7 @@ import { DEC_LONG, DEC_TRUNC, decode } from './decoder.js';
 import { formatInsn } from './disasm.js';
 import { FlagModel, ruleValue, type CompiledRules, type UndefContext } from './flag-model.js';
 import { LazyFlags } from './flags.js';
+import { BlockCache } from './blocks.js';
 import { DecodeCache } from './icache.js';
 import { Insn, K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG } from './insn.js';
 import { EV_EXC, EV_EXT, EV_SOFT, deliverEvent } from './interrupts.js';
@@ -26,7 +27,7 @@ import { TLB_MASK, TLB_SIZE, pagingMode, permTable, walk } from './paging.js';
 import { joinExec, type StepJoinCandidate } from './step-model.js';
 import { checkIoPermission, farJump, loadDataSeg, refreshSeg } from './segments.js';
 import type { Regs, Segment } from '../../cpu-state.js';
-import type { CpuidEntry, DisassembledAt, ExitSink, RamRegion, RunResult, Vendor, WatchHit, WatchKind, Watchpoint } from './types.js';
+import type { CpuidEntry, DisassembledAt, ExitSink, JitMode, RamRegion, RunResult, Vendor, WatchHit, WatchKind, Watchpoint } from './types.js';
 
 /** Descriptor-cache attributes of a segment register (as in struct kvm_segment). */
 export type SegAttr = Omit<Segment, 'base' | 'limit' | 'selector'>;
@@ -51,6 +52,10 @@ export class Nondeterministic {
 }
 
 const HIST = 256;
+/** The results run() returns most often, made once (replay checks an exit after every run). */
+const IO_EXIT: RunResult = Object.freeze({ kind: 'exit', exit: 'io' });
+const MMIO_EXIT: RunResult = Object.freeze({ kind: 'exit', exit: 'mmio' });
+const HALTED: RunResult = Object.freeze({ kind: 'hlt' });
 /** Instructions that left flags undefined remembered for naming one in a divergence. */
 const SETTERS = 256;
 /** PUSHF images with undefined flags remembered at most (nesting depth of saved flags). */
@@ -124,6 +129,8 @@ export class Machine {
   cr8 = 0n;
   efer = 0;
   apicBase = 0n;
+  /** Segment, control or descriptor-table registers written since the owner cleared this (Cpu.sregsWritten). */
+  sregsWritten = true;
   gdtBase = 0;
   gdtBaseHi = 0;
   gdtLimit = 0xffff;
@@ -224,11 +231,18 @@ export class Machine {
   /** instructions that ran as part of a step started by an earlier one (see run()) */
   private uncounted = 0;
   /** ring buffer of executed instructions: linear address, CS tag + EIP (see csTag), RIP bits 63:32 */
-  private readonly histLin = new Float64Array(HIST).fill(-1);
-  private readonly histAt = new Float64Array(HIST);
-  private readonly histHi = new Int32Array(HIST);
+  readonly histLin = new Float64Array(HIST).fill(-1);
+  readonly histAt = new Float64Array(HIST);
+  readonly histHi = new Int32Array(HIST);
   /** (CS selector | code-size code << 16) * 2^32, kept in sync with CS and `bits` */
-  private csTag = 0;
+  csTag = 0;
+  /**
+   * Bumped whenever what compiled blocks assume may change: mode, CS, CPL, paging and the
+   * remembered translations (blocks.ts re-checks it inside a block).
+   */
+  epoch = 0;
+  /** Compiled blocks; null: interpret every instruction (CpuOptions.jit 'off'). */
+  readonly blocks: BlockCache | null;
 
   // ---------------------------------------------------------------- debugger stops (Cpu.setBreakpoints/setWatchpoints)
   /** Breakpoints or watchpoints are set: only then does the run loop look for them. */
@@ -267,10 +281,12 @@ export class Machine {
     readonly sink: ExitSink,
     readonly cpuidEntries: CpuidEntry[],
     readonly vendor: Vendor,
+    jit: JitMode = 'on',
   ) {
     let end = 0;
     for (const r of ram) end = Math.max(end, r.base + r.bytes.length);
     this.icache = new DecodeCache(end);
+    this.blocks = jit === 'off' ? null : new BlockCache(this.icache.limit, jit);
     this.icache.onPtWrite = () => this.flushTlb();
     this.guestIntel = guestIsIntel(cpuidEntries);
     this.features = cpuFeatures(cpuidEntries);
@@ -438,6 +454,7 @@ export class Machine {
    * stack size, segment access bounds, paging mode and TLB permissions.
    */
   updateMode(): void {
+    this.sregsWritten = true;
     this.pe = (this.cr0 & CR0_PE) !== 0;
     this.pg = this.pe && (this.cr0 & CR0_PG) !== 0;
     this.lma = (this.efer & EFER_LMA) !== 0;
@@ -456,6 +473,7 @@ export class Machine {
       this.ripHi = 0;
       if (was64) this.histHi.fill(0);
     }
+    this.epoch++;
     const pm = pagingMode(this);
     if (pm !== this.pagingMode) {
       this.pagingMode = pm;
@@ -467,6 +485,7 @@ export class Machine {
 
   /** CS selector/base changed without a mode change (real-mode far transfers). */
   csLoaded(): void {
+    this.epoch++;
     refreshSeg(this, CS);
     this.updateCsTag();
   }
@@ -474,6 +493,7 @@ export class Machine {
   /** Set the CPL (after a CS load) and recompute what depends on it. */
   setCpl(cpl: number): void {
     if (cpl === this.cpl) return;
+    this.epoch++;
     this.cpl = cpl;
     if (this.pg) permTable(this);
   }
@@ -650,6 +670,7 @@ export class Machine {
 
   /** Drop the remembered fetch/read/write pages (TLB flush, CPL or permission changes). */
   forgetFetchPage(): void {
+    this.epoch++;
     this.fetchLo = Infinity;
     this.fetchHi = -Infinity;
     this.rdLo = Infinity;
@@ -1156,11 +1177,15 @@ export class Machine {
       return;
     }
     if (this.v86) this.unsupported('virtual-8086 mode');
+    this.sregsWritten = true;
     this.sel[s] = selector;
     this.segBase[s] = selector * 16;
     this.segBaseHi[s] = 0;
     refreshSeg(this, s);
-    if (s === CS) this.updateCsTag();
+    if (s === CS) {
+      this.epoch++;
+      this.updateCsTag();
+    }
   }
 
   /** Near branch to `target` (already wrapped to the operand size): #GP beyond the CS limit. */
@@ -1272,7 +1297,10 @@ export class Machine {
       const esp = this.r32[I_ESP]!;
       const espHi = this.r32[I_ESP + 1]!;
       try {
-        if (v === VEC_PF && ev === EV_EXC) this.cr2 = BigInt.asUintN(64, BigInt(pfAddr));
+        if (v === VEC_PF && ev === EV_EXC) {
+          this.cr2 = BigInt.asUintN(64, BigInt(pfAddr));
+          this.sregsWritten = true;
+        }
         deliverEvent(this, v, ev, c, withCode);
         return true;
       } catch (e) {
@@ -1350,6 +1378,10 @@ export class Machine {
   }
 
   /** An instruction of the trace's step-join set runs the next one in its step (step-model.ts). */
+  joinStep(insn: Insn): void {
+    if (this.stepJoin !== null) this.applyStepJoin(insn);
+  }
+
   private applyStepJoin(insn: Insn): void {
     const c = this.stepJoin!(insn);
     if (c !== undefined && insn.exec !== null) insn.exec = joinExec(insn.exec, c);
@@ -1367,8 +1399,14 @@ export class Machine {
     const histLin = this.histLin;
     const histAt = this.histAt;
     const histHi = this.histHi;
+    const blocks = this.blocks;
     while (this.seq < end) {
-      if (this.debugOn && this.debugStop()) return;
+      if (this.debugOn) {
+        if (this.debugStop()) return;
+      } else if (blocks !== null && (fl.bits & (RF | TF)) === 0 && blocks.enter(this, end)) {
+        if (this.stop !== 0) return;
+        continue;
+      }
       const eip = this.eip;
       const h = ++this.seq & (HIST - 1);
       let lin: number;
@@ -1540,9 +1578,9 @@ export class Machine {
     const s = this.stop;
     this.stop = 0;
     if (s & STOP_SHUTDOWN) return { kind: 'shutdown', reason: this.shutdownReason ?? 'triple fault' };
-    if (s & STOP_IO) return { kind: 'exit', exit: 'io' };
-    if (s & STOP_MMIO) return { kind: 'exit', exit: 'mmio' };
-    if (s & STOP_HLT) return { kind: 'hlt' };
+    if (s & STOP_IO) return IO_EXIT;
+    if (s & STOP_MMIO) return MMIO_EXIT;
+    if (s & STOP_HLT) return HALTED;
     if (this.bpHit >= 0) return { kind: 'breakpoint', address: this.bpHit };
     // (read through a cast: TypeScript keeps the `null` assigned at the start, not seeing the loop's writes)
     const hit = this.watchHit as WatchHit | null;

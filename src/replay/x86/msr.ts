@@ -52,6 +52,7 @@ function segBase(m: Machine, s: number): bigint {
 }
 
 function setSegBase(m: Machine, s: number, v: bigint): void {
+  m.sregsWritten = true;
   m.segBase[s] = Number(v & 0xffffffffn);
   m.segBaseHi[s] = Number(v >> 32n);
   refreshSeg(m, s);
@@ -99,7 +100,10 @@ export function writeMsr(m: Machine, index: number, value: bigint): void {
       m.updateMode();
       return;
     }
-    case MSR_APIC_BASE: m.apicBase = v; return;
+    case MSR_APIC_BASE:
+      m.apicBase = v;
+      m.sregsWritten = true;
+      return;
     case MSR_FS_BASE: setSegBase(m, FS, v); return;
     case MSR_GS_BASE: setSegBase(m, GS, v); return;
     case MSR_TSC: m.unsupported('WRMSR to the TSC');

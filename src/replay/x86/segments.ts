@@ -139,6 +139,7 @@ export function refreshSeg(m: Machine, s: number): void {
 
 /** Load a segment register's cache from a descriptor. */
 export function setSegCache(m: Machine, s: number, sel: number, d: Desc): void {
+  m.sregsWritten = true;
   m.sel[s] = sel;
   m.segBase[s] = d.base;
   m.segBaseHi[s] = d.baseHi >>> 0;
@@ -151,6 +152,7 @@ export function setSegCache(m: Machine, s: number, sel: number, d: Desc): void {
 
 /** A null selector in a data segment register: KVM loads an all-zero, unusable descriptor. */
 function setNull(m: Machine, s: number, sel: number): void {
+  m.sregsWritten = true;
   m.sel[s] = sel;
   m.segBase[s] = 0;
   m.segBaseHi[s] = 0;
@@ -165,6 +167,7 @@ function setNull(m: Machine, s: number, sel: number): void {
  * DPL = CPL, since it tracks the CPL in SS.DPL.
  */
 export function setNullSS64(m: Machine, sel: number, cpl: number): void {
+  m.sregsWritten = true;
   m.sel[SS] = sel;
   m.segBase[SS] = 0;
   m.segBaseHi[SS] = 0;

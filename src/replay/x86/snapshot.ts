@@ -91,6 +91,7 @@ export const MACHINE_NOT_CAPTURED: Readonly<Record<string, string>> = {
   r16: 'a view of r32', r8: 'a view of r32',
   fl: 'captured separately (FLAGS_STATE)',
   mem: 'RAM is captured page by page', icache: 'decode cache: entries are checked against RAM after a restore',
+  blocks: 'compiled blocks: checked against RAM after a restore (blocks.ts)', epoch: 'change counter for compiled blocks (bumped by the restore\'s TLB flush)',
   tlbTag: 'TLB: flushed on restore', tlbPhys: 'TLB: flushed on restore', tlbPerm: 'TLB: flushed on restore',
   fetchLo: 'page memo: flushed on restore', fetchHi: 'page memo: flushed on restore', fetchDelta: 'page memo: flushed on restore',
   rdLo: 'page memo: flushed on restore', rdHi: 'page memo: flushed on restore', rdDelta: 'page memo: flushed on restore',
@@ -103,6 +104,7 @@ export const MACHINE_NOT_CAPTURED: Readonly<Record<string, string>> = {
   watchLo: 'debugger setting', watchHi: 'debugger setting', bpSkipSeq: 'debugger setting (cleared on restore)',
   bpHit: 'reset by every run()', watchHit: 'reset by every run()', watchSeq: 'reset by every run()',
   runStart: 'reset by every run()', extSeq: 'reset by every run()',
+  sregsWritten: 'change tracking of the owner: set by a restore',
 };
 
 /** LazyFlags fields a snapshot captures (all numbers); `onUndefUse` is the machine's hook. */
@@ -179,6 +181,7 @@ export function restoreSnapshot(m: Machine, s: CpuSnapshot): void {
   s.ram.forEach((r, k) => restoreRegion(regions[k]!, r));
   // translations and remembered pages belong to the state left behind
   m.flushTlb();
+  m.sregsWritten = true;
   m.icache.gen++;
   m.bpSkipSeq = -1;
 }

@@ -42,7 +42,15 @@ export interface CpuOptions {
    * `nondeterministic`. Default: none.
    */
   recordedState?: (instruction: string) => Regs | undefined;
+  /**
+   * Compiled blocks (blocks.ts): 'on' compiles hot code, 'off' interprets every instruction,
+   * 'eager' compiles every block the first time it runs (tests). Default: the VMTRACE_JIT
+   * environment variable, else 'on'.
+   */
+  jit?: JitMode;
 }
+
+export type JitMode = 'on' | 'off' | 'eager';
 
 /** A guest read of flags an earlier instruction left undefined. */
 export interface UndefinedUse {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Regs, Segment, Sregs } from '../../../src/cpu-state.js';
-import { Cpu, type CpuidEntry, type ExitSink, type RunResult, type Vendor } from '../../../src/replay/x86/index.js';
+import { Cpu, type CpuidEntry, type ExitSink, type JitMode, type RunResult, type Vendor } from '../../../src/replay/x86/index.js';
 
 function toolAvailable(tool: string): boolean {
   try {
@@ -128,6 +128,8 @@ export interface SetupOptions {
   stepJoins?: string[];
   /** recorded registers for nondeterministic instructions (CpuOptions.recordedState) */
   recordedState?: (instruction: string) => Regs | undefined;
+  /** compiled blocks (CpuOptions.jit) */
+  jit?: JitMode;
 }
 
 /** Load `code` at physical `org` (CS=0, IP=org, SS:SP=0:0x7000) and return the harness. */
@@ -141,7 +143,7 @@ export function setup(code: Uint8Array, opts: SetupOptions = {}): Machine {
     ram[a] = o & 0xff; ram[a + 1] = o >> 8; ram[a + 2] = s & 0xff; ram[a + 3] = s >> 8;
   }
   const sink = new FakeSink();
-  const cpu = new Cpu({ ram: regions, sink, cpuid: opts.cpuid ?? [], vendor: opts.vendor ?? 'amd', flagModel: opts.flagModel, stepJoins: opts.stepJoins, recordedState: opts.recordedState });
+  const cpu = new Cpu({ ram: regions, sink, cpuid: opts.cpuid ?? [], vendor: opts.vendor ?? 'amd', flagModel: opts.flagModel, stepJoins: opts.stepJoins, recordedState: opts.recordedState, jit: opts.jit });
   cpu.setState({ ...zeroRegs(), rip: BigInt(org), rsp: 0x7000n, ...opts.regs }, opts.sregs ?? realModeSregs());
   return {
     cpu,

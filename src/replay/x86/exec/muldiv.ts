@@ -3,6 +3,7 @@
 
 import { AF, ARITH, CF, I_AX, I_DX, I_EAX, I_EDX, OF, PF, SF, VEC_DE, ZF, sext } from '../constants.js';
 import { U } from '../flag-model.js';
+import { jitHelpers } from '../jit.js';
 import type { Exec } from '../opdef.js';
 import type { Machine } from '../machine.js';
 
@@ -201,3 +202,5 @@ export const idiv: Exec = (c, i) => {
 };
 
 
+
+jitHelpers({ imulTrunc }, [imul2, imul3]);

@@ -5,6 +5,7 @@
 
 import { AF, ARITH, CF, OF, sext } from '../constants.js';
 import { U } from '../flag-model.js';
+import { jitHelpers } from '../jit.js';
 import type { Exec } from '../opdef.js';
 
 function mask(s: number): number {
@@ -173,3 +174,5 @@ export const shrd: Exec = (c, i) => {
   c.fl.result(r, s, cf, of, 1);
   c.undefFlags(cnt > w ? U.shrdx : U.shrd, s, cnt > w ? ARITH : AF | (cnt > 1 ? OF : 0), before, r, d, src);
 };
+
+jitHelpers({ mask }, [rol, ror, rcl, rcr, shl, shr, sar]);

@@ -57,6 +57,7 @@ export const lgdt: Exec = (c, i) => {
   requireCpl0(c);
   const [limit, base, hi] = readPseudoDesc(c, i);
   if (c.bits === 64 && hi >> 15 !== 0 && hi >> 15 !== -1) c.fault(VEC_GP);
+  c.sregsWritten = true;
   c.gdtLimit = limit;
   c.gdtBase = base;
   c.gdtBaseHi = hi >>> 0;
@@ -66,6 +67,7 @@ export const lidt: Exec = (c, i) => {
   requireCpl0(c);
   const [limit, base, hi] = readPseudoDesc(c, i);
   if (c.bits === 64 && hi >> 15 !== 0 && hi >> 15 !== -1) c.fault(VEC_GP);
+  c.sregsWritten = true;
   c.idtLimit = limit;
   c.idtBase = base;
   c.idtBaseHi = hi >>> 0;
@@ -101,6 +103,7 @@ export const lmsw: Exec = (c, i) => {
 export const clts: Exec = (c) => {
   requireCpl0(c);
   c.cr0 = (c.cr0 & ~CR0_TS) >>> 0;
+  c.sregsWritten = true;
 };
 
 /**
@@ -178,6 +181,7 @@ export const movToCr: Exec = (c, i) => {
   if (![0, 2, 3, 4].includes(i.a1) && !(i.a1 === 8 && c.bits === 64)) c.fault(VEC_UD);
   requireCpl0(c);
   const [v, hi] = crOperand(c, i.a2);
+  c.sregsWritten = true;
   switch (i.a1) {
     case 0:
       setCr0(c, v, hi);
@@ -379,6 +383,7 @@ export const arpl: Exec = (c, i) => {
 
 /** Flat code/data caches SYSCALL/SYSRET load (the descriptors in the GDT are not read). */
 function flatSeg(c: Machine, s: number, sel: number, code: boolean, long: boolean, dpl: number): void {
+  c.sregsWritten = true;
   c.sel[s] = sel;
   c.segBase[s] = 0;
   c.segBaseHi[s] = 0;

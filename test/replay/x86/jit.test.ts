@@ -1,0 +1,177 @@
+// Compiled blocks (blocks.ts, jit.ts): the same programs run with blocks compiled eagerly, with
+// the default hotness threshold and interpreted must go through exactly the same states,
+// whatever the run(n) budgets; self-modifying code, faults inside a block, breakpoints and
+// RAM changed between runs must be seen as the interpreter sees them.
+
+import { describe, expect, test } from 'vitest';
+import { decode } from '../../../src/replay/x86/decoder.js';
+import { Insn } from '../../../src/replay/x86/insn.js';
+import { template } from '../../../src/replay/x86/jit.js';
+import type { JitMode } from '../../../src/replay/x86/index.js';
+import { asm, noAssembler, setup, type Machine, type SetupOptions } from './helpers.js';
+
+/**
+ * Run `code` in all three modes with the same budgets (until the program halts); compare
+ * results, registers, instruction counts, history, exits and RAM after every run.
+ */
+function differential(code: Uint8Array, budgets: number[], opts: SetupOptions = {}, prepare?: (m: Machine) => void): Machine[] {
+  const modes: JitMode[] = ['off', 'eager', 'on'];
+  const ms = modes.map((jit) => {
+    const m = setup(code, { ...opts, jit });
+    prepare?.(m);
+    return m;
+  });
+  for (let k = 0; k < budgets.length; k++) {
+    const results = ms.map((m) => m.cpu.run(budgets[k]!));
+    const states = ms.map((m) => ({ regs: m.cpu.getRegs(), n: m.cpu.instructions, history: m.cpu.history(8) }));
+    for (let j = 1; j < ms.length; j++) {
+      expect({ mode: modes[j], run: k, result: results[j] }).toEqual({ mode: modes[j], run: k, result: results[0] });
+      expect({ mode: modes[j], run: k, ...states[j] }).toEqual({ mode: modes[j], run: k, ...states[0] });
+    }
+    if (results[0]!.kind === 'hlt') break;
+  }
+  for (let j = 1; j < ms.length; j++) {
+    expect(ms[j]!.sink.log).toEqual(ms[0]!.sink.log);
+    expect(Buffer.compare(ms[j]!.ram, ms[0]!.ram)).toBe(0);
+  }
+  return ms;
+}
+
+const budgets = (seed: number, n: number): number[] =>
+  Array.from({ length: n }, (_, k) => [1, 7, 13, 64, 333, 1000][(seed + k * 5) % 6]!);
+
+describe.skipIf(noAssembler)('compiled blocks', () => {
+  test('a CRC loop with memory operands, stack calls and IO: same states under every budget', () => {
+    const code = asm(`
+      mov $0x1000, %si
+      mov $200, %cx
+      mov $0xffffffff, %eax
+    1: xor %edx, %edx
+      movb (%si), %dl
+      xor %edx, %eax
+      mov $8, %bx
+    2: shr $1, %eax
+      jnc 3f
+      xor $0xedb88320, %eax
+    3: dec %bx
+      jnz 2b
+      call 4f
+      inc %si
+      loop 1b
+      mov $0x500, %dx
+      out %eax, %dx
+      hlt
+    4: push %ax
+      addw $3, (0x2000)
+      imul $7, %ax, %ax
+      pop %ax
+      ret`);
+    const ms = differential(code, [...budgets(1, 60), 1e6, 10], {}, (m) => m.ram.set(new Uint8Array(200).map((_, k) => k * 31), 0x1000));
+    expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(3);
+    expect(ms[2]!.cpu.compiledBlocks).toBeGreaterThan(0);
+    expect(ms[0]!.sink.log).toHaveLength(1);
+  });
+
+  test('self-modifying code: a store into the running block changes the next pass', () => {
+    // the loop rewrites the immediate of its own `add $imm, %ax` every iteration
+    const code = asm(`
+      mov $300, %cx
+      xor %ax, %ax
+    1: add $1, %ax
+      mov %cl, (1b + 2)
+      loop 1b
+      hlt`);
+    const ms = differential(code, [...budgets(2, 40), 1e5]);
+    // `add $imm8, %ax` (83 C0 ib): the first pass adds 1, each later one the previous CL, sign-extended
+    let expected = 1;
+    for (let cx = 300; cx >= 2; cx--) expected += ((cx & 0xff) << 24) >> 24;
+    expected &= 0xffff;
+    expect(Number(ms[1]!.cpu.getRegs().rax & 0xffffn)).toBe(expected);
+  });
+
+  test('a fault in the middle of a block leaves the state of the instructions before it', () => {
+    // divide by a counter that reaches 0: #DE through the IVT to a handler that HLTs
+    const code = asm(`
+      mov $50, %bx
+    1: mov $1000, %ax
+      xor %dx, %dx
+      add $1, %si
+      div %bx
+      add %ax, %di
+      dec %bx
+      jmp 1b
+    .org 0x100
+      hlt`);
+    const ms = differential(code, [...budgets(3, 60), 1e5], { ivt: { 0: [0, 0x7d00] } });
+    expect(ms[1]!.cpu.getRegs().rsi).toBe(51n);
+    expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
+  });
+
+  test('RAM changed between runs (a debugger write, a restore) is seen by a compiled block', () => {
+    const code = asm(`
+    1: add $1, %ax
+      jmp 1b`);
+    const ms = differential(code, [500], {});
+    for (const m of ms) m.ram[0x7c00 + 2] = 5; // add $5, %ax from now on
+    const before = ms.map((m) => m.cpu.getRegs().rax);
+    for (const m of ms) m.cpu.run(100);
+    ms.forEach((m, k) => expect(m.cpu.getRegs().rax - before[k]!).toBe(250n));
+  });
+
+  test('breakpoints stop at the address inside a hot loop, exactly as interpreted', () => {
+    const code = asm(`
+      mov $100, %cx
+    1: inc %ax
+      add %ax, %bx
+    2: dec %dx
+      loop 1b
+      hlt`);
+    const ms = differential(code, [150]);
+    for (const m of ms) m.cpu.setBreakpoints(new Set([0x7c00 + 7]));
+    const r = ms.map((m) => m.cpu.run(1000));
+    expect(r[1]).toEqual({ kind: 'breakpoint', address: 0x7c07 });
+    expect(r[2]).toEqual(r[0]);
+    expect(ms[1]!.cpu.getRegs()).toEqual(ms[0]!.cpu.getRegs());
+  });
+});
+
+describe('templates', () => {
+  // an executor silently falling back to a call would still be correct but slow: the common
+  // ones must specialise
+  const cases: Array<[string, number[], number]> = [
+    ['add eax, ebx', [0x01, 0xd8], 32],
+    ['sub eax, [ebx+4]', [0x2b, 0x43, 0x04], 32],
+    ['cmp ax, 7', [0x83, 0xf8, 0x07], 16],
+    ['xor edx, ebx', [0x31, 0xda], 32],
+    ['and al, 0x0f', [0x24, 0x0f], 32],
+    ['shr edx, 16', [0xc1, 0xea, 0x10], 32],
+    ['rol ebx, 5', [0xc1, 0xc3, 0x05], 32],
+    ['imul eax, eax, 0x41c64e6d', [0x69, 0xc0, 0x6d, 0x4e, 0xc6, 0x41], 32],
+    ['mov [esp+8], ecx', [0x89, 0x4c, 0x24, 0x08], 32],
+    ['movzx eax, byte [esi]', [0x0f, 0xb6, 0x06], 32],
+    ['lea eax, [ebx+ecx*4+8]', [0x8d, 0x44, 0x8b, 0x08], 32],
+    ['dec ecx', [0x49], 32],
+    ['jnz -2', [0x75, 0xfe], 32],
+    ['add rax, rbx', [0x48, 0x01, 0xd8], 64],
+    ['mov rax, [rbx+8]', [0x48, 0x8b, 0x43, 0x08], 64],
+    ['cmovz eax, ebx', [0x0f, 0x44, 0xc3], 64],
+    ['mov eax, [rip+0x100]', [0x8b, 0x05, 0x00, 0x01, 0x00, 0x00], 64],
+    ['add [rbx+rcx*8-8], rdx', [0x48, 0x01, 0x54, 0xcb, 0xf8], 64],
+  ];
+  test.each(cases)('%s has a template', (_name, bytes, bits) => {
+    const i = new Insn();
+    expect(decode(Uint8Array.from(bytes), bytes.length, bits, i)).toBe(0);
+    const t = template(i, 0, 0x1000);
+    expect(t).not.toBeNull();
+    expect(() => new Function('c', 'fl', 'r32', 'r16', 'r8', 'I0', ...t!.scope.map(([n]) => n), t!.code)).not.toThrow();
+  });
+
+  test('register-only arithmetic is pure, memory operands are not', () => {
+    const reg = new Insn();
+    decode(Uint8Array.of(0x01, 0xd8), 2, 32, reg);
+    const mem = new Insn();
+    decode(Uint8Array.of(0x2b, 0x43, 0x04), 3, 32, mem);
+    expect(template(reg, 0, 0x1000)!.pure).toBe(true);
+    expect(template(mem, 0, 0x1000)!.pure).toBe(false);
+  });
+});
