@@ -30,8 +30,8 @@ export class ConsoleDecoder {
     return this.isText(port) || this.uarts.some((u) => port === u.device.base || port === u.device.base + UART_LCR);
   }
 
-  /** A plain loop: replay asks for every OUT it matches. */
-  private isText(port: number): boolean {
+  /** Whether OUT bytes to `port` are console text as they are (no UART register). A plain loop: replay asks for every OUT it matches. */
+  isText(port: number): boolean {
     for (const d of this.text) if (port >= d.base && port < d.base + d.length) return true;
     return false;
   }

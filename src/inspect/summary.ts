@@ -94,7 +94,8 @@ export function traceEnd(t: { footer: TraceFooter | undefined; truncated: boolea
 export class ConsoleCollector implements TraceSink {
   bytes = 0;
   private decoder: ConsoleDecoder | undefined;
-  private readonly chunks: Uint8Array[] = [];
+  /** The kept bytes: buf[0, kept), grown by doubling up to `keep` (one console byte per exit is common). */
+  private buf = new Uint8Array(0);
   private kept = 0;
   /** True when more than `keep` bytes were written (only the first `keep` are kept). */
   overflow = false;
@@ -128,25 +129,34 @@ export class ConsoleCollector implements TraceSink {
 
   scan(s: TraceScanner): void {
     if (!s.hasIo || !s.ioOut || !this.decoder?.claims(s.ioPort)) return;
-    // A copy: onBytes may keep what it gets (the scanner's bytes are reused).
-    const bytes = this.decoder.out(s.ioPort, s.ioSize, Uint8Array.prototype.slice.call(s.ioData, s.ioAt, s.ioAt + s.ioLen));
-    if (bytes) this.take(bytes);
+    // The scanner's bytes are reused by the next record: take() copies what it keeps. Text
+    // ports (one console byte per exit is common) are taken in place, without a view object.
+    if (this.decoder.isText(s.ioPort)) return this.take(s.ioData, s.ioAt, s.ioLen, true);
+    const bytes = this.decoder.out(s.ioPort, s.ioSize, s.ioData.subarray(s.ioAt, s.ioAt + s.ioLen));
+    if (bytes) this.take(bytes, 0, bytes.length, true);
   }
 
-  private take(data: Uint8Array): void {
-    this.bytes += data.length;
-    this.onBytes?.(data);
+  /** Takes data[at, at + len). */
+  private take(data: Uint8Array, at = 0, len = data.length, reused = false): void {
+    this.bytes += len;
+    // onBytes may keep what it gets
+    if (this.onBytes) this.onBytes(reused || at !== 0 || len !== data.length ? data.slice(at, at + len) : data);
     if (this.kept < this.keep) {
-      const part = data.subarray(0, this.keep - this.kept);
-      this.chunks.push(Uint8Array.from(part));
-      this.kept += part.length;
-      if (part.length < data.length) this.overflow = true;
-    } else if (data.length) this.overflow = true;
+      const n = Math.min(len, this.keep - this.kept);
+      if (this.kept + n > this.buf.length) {
+        const grown = new Uint8Array(Math.min(this.keep, Math.max(this.kept + n, 2 * this.buf.length, 4096)));
+        grown.set(this.buf.subarray(0, this.kept));
+        this.buf = grown;
+      }
+      for (let i = 0; i < n; i++) this.buf[this.kept + i] = data[at + i]!;
+      this.kept += n;
+      if (n < len) this.overflow = true;
+    } else if (len) this.overflow = true;
   }
 
-  /** The kept console bytes. */
+  /** The kept console bytes (a copy). */
   data(): Uint8Array {
-    return Buffer.concat(this.chunks);
+    return Buffer.from(this.buf.subarray(0, this.kept));
   }
 }
 
