@@ -2,6 +2,7 @@ import { Command } from 'commander';
 
 import { diffTraces, formatDiff } from '../inspect/diff.js';
 import { parseInteger } from './parse.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 Compares two traces record by record: <a> is the expected trace, <b> the actual one. Compared:
@@ -41,7 +42,7 @@ interface Flags {
 
 export function diffCommand(): Command {
   return new Command('diff')
-    .description('compare two traces record by record; show the first divergence')
+    .description(SUMMARIES.diff)
     .argument('<a>', 'expected trace')
     .argument('<b>', 'actual trace')
     .option('--exact', 'every difference fails, host-dependent ones (host facts, timestamps, undefined flags) too', false)

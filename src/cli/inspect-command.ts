@@ -10,6 +10,7 @@ import { hx, parseReason } from '../inspect/util.js';
 import { EXIT } from '../trace/exit-reasons.js';
 import { describeWriteError, refuseOutputIsInput, sameFile } from './files.js';
 import { parseCount, parseInteger, parsePort, UsageError } from './parse.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 Without a view option, prints a summary of the header (guest, image sha256, memory, mode, host,
@@ -73,7 +74,7 @@ const collect = (v: string, prev: string[]) => [...prev, ...(v.trim() === '' ? [
 
 export function inspectCommand(): Command {
   return new Command('inspect')
-    .description('summarize a trace: header, exit statistics; list exits, console text; export Perfetto / HTML')
+    .description(SUMMARIES.inspect)
     .argument('<trace>', 'trace file written by vmtrace record')
     .option('--exits', 'list the records, one line each', false)
     .option('--disasm', 'add the executed instruction and old→new register changes to --exits and the --html exit table (replays the trace)', false)

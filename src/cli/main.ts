@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { UsageError } from './parse.js';
+import { SUMMARIES } from './summaries.js';
 import { releaseEarlySignals, stdoutClosed } from './signals.js';
 import { VERSION } from '../version.js';
 import { safeLines } from '../text/sanitize.js';
@@ -13,18 +14,18 @@ export const EXIT_USAGE = 2;
 export const EXIT_NO_KVM = 3;
 
 /**
- * The subcommands in `--help` order. `term` (name, options, arguments) and `summary` (its
- * `.description()`) are the command's own, repeated here so that the top-level help needs no
- * module; test/cli/lazy-commands.test.ts keeps them equal.
+ * The subcommands in `--help` order. `term` (name, options, arguments) is the command's own,
+ * repeated here so that the top-level help needs no module (test/cli/lazy-commands.test.ts keeps
+ * them equal); `summary` is the command's `.description()` (src/cli/summaries.ts).
  */
 const COMMANDS: { name: string; term: string; summary: string; load: () => Promise<Command> }[] = [
-  { name: 'record', term: 'record [options] <image>', summary: 'run a guest image under KVM and write every vCPU exit to a trace', load: async () => (await import('./record-command.js')).recordCommand() },
-  { name: 'replay', term: 'replay [options] <trace>', summary: 're-execute a trace in the x86 interpreter (no KVM needed) and check every exit', load: async () => (await import('./replay-command.js')).replayCommand() },
-  { name: 'show', term: 'show [options] <trace> <n>', summary: 'print the machine state at a record (registers, segments, code, memory) through a snapshot index', load: async () => (await import('./show-command.js')).showCommand() },
-  { name: 'inspect', term: 'inspect [options] <trace>', summary: 'summarize a trace: header, exit statistics; list exits, console text; export Perfetto / HTML', load: async () => (await import('./inspect-command.js')).inspectCommand() },
-  { name: 'diff', term: 'diff [options] <a> <b>', summary: 'compare two traces record by record; show the first divergence', load: async () => (await import('./diff-command.js')).diffCommand() },
-  { name: 'verify', term: 'verify [options] <trace...>', summary: 'check traces end to end: checksums, fields, sequence, counts (no replay)', load: async () => (await import('./verify-command.js')).verifyCommand() },
-  { name: 'test', term: 'test [options] [names...]', summary: 'check every golden trace: record afresh and diff (KVM), replay in the interpreter; --update rewrites them', load: async () => (await import('./test-command.js')).testCommand() },
+  { name: 'record', term: 'record [options] <image>', summary: SUMMARIES.record, load: async () => (await import('./record-command.js')).recordCommand() },
+  { name: 'replay', term: 'replay [options] <trace>', summary: SUMMARIES.replay, load: async () => (await import('./replay-command.js')).replayCommand() },
+  { name: 'show', term: 'show [options] <trace> <n>', summary: SUMMARIES.show, load: async () => (await import('./show-command.js')).showCommand() },
+  { name: 'inspect', term: 'inspect [options] <trace>', summary: SUMMARIES.inspect, load: async () => (await import('./inspect-command.js')).inspectCommand() },
+  { name: 'diff', term: 'diff [options] <a> <b>', summary: SUMMARIES.diff, load: async () => (await import('./diff-command.js')).diffCommand() },
+  { name: 'verify', term: 'verify [options] <trace...>', summary: SUMMARIES.verify, load: async () => (await import('./verify-command.js')).verifyCommand() },
+  { name: 'test', term: 'test [options] [names...]', summary: SUMMARIES.test, load: async () => (await import('./test-command.js')).testCommand() },
 ];
 
 /** The subcommand this command line runs (`vmtrace help X` shows X's help), if any. */

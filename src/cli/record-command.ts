@@ -16,6 +16,7 @@ import { refuseOutputIsInput } from './files.js';
 import { parseCount, parseEntry, parseInteger, parsePort, parseSeconds, parseSize, quote, UsageError } from './parse.js';
 import { Progress } from './progress.js';
 import { handleStopSignals, stopOnStdoutClosed, type StopFlag } from './signals.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 The image is a flat binary, an ELF32/ELF64 executable or a multiboot (v1) kernel; --mode auto
@@ -97,7 +98,7 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 
 export function recordCommand(): Command {
   return new Command('record')
-    .description('run a guest image under KVM and write every vCPU exit to a trace')
+    .description(SUMMARIES.record)
     .argument('<image>', 'guest image: flat binary, ELF32/ELF64 or multiboot kernel (e.g. guests/tiny_kernel.bin)')
     .option('-o, --output <file>', 'trace file to write (default: <image name>.vmtrace in the current directory)')
     .addOption(new Option('--mode <mode>', 'CPU mode at entry').choices(['auto', 'real', 'protected', 'long']).default('auto'))

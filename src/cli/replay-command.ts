@@ -9,8 +9,9 @@ import { openTrace } from '../trace/reader.js';
 import { ReplaySession } from '../replay/session.js';
 import { parseCount, parseInteger, quote, UsageError } from './parse.js';
 import { Progress } from './progress.js';
-import { STOP_SIGNALS } from './signals.js';
+import { beforeStopSignal } from '../stop-signals.js';
 import { collectMem, runShow } from './show-command.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 Replay needs no KVM: the guest's image, memory layout and initial vCPU state come from the
@@ -60,7 +61,7 @@ interface Flags {
 
 export function replayCommand(): Command {
   return new Command('replay')
-    .description('re-execute a trace in the x86 interpreter (no KVM needed) and check every exit')
+    .description(SUMMARIES.replay)
     .argument('<trace>', 'a trace written by `vmtrace record`')
     .option('--json', 'print the result as one JSON object on stdout (console output is not printed)', false)
     .option('--no-exec', 'no interpreter: reproduce the console output from the recorded exits only')
@@ -103,7 +104,7 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
         process.stdout.write(bytes);
       })
     : undefined;
-  const stopSignals = out ? onStopSignal(() => out.close()) : () => {};
+  const stopSignals = out ? beforeStopSignal(() => out.close()) : () => {};
   let result;
   try {
     result = await replayTrace(file, {
@@ -126,24 +127,6 @@ async function runReplay(file: string, flags: Flags): Promise<number> {
   if (!result.ok) return result.divergence?.kind === 'nondeterministic' ? 3 : 1;
   // A guest that ended through isa-debug-exit replays to the same exit status `record` gave.
   return result.recordedEnd === 'guest-exit' && result.status !== undefined ? result.status & 0xff : 0;
-}
-
-/**
- * Runs `before` on SIGINT/SIGTERM/SIGHUP, then lets the signal end the process as it would have
- * (128 + its number); returns the function that removes the handlers. JavaScript handlers run
- * between reads of the trace, so the end may wait for the interpreter's current run.
- */
-function onStopSignal(before: () => void): () => void {
-  const handler = (name: NodeJS.Signals) => {
-    remove();
-    before();
-    process.kill(process.pid, name);
-  };
-  const remove = () => {
-    for (const name of STOP_SIGNALS) process.off(name, handler);
-  };
-  for (const name of STOP_SIGNALS) process.on(name, handler);
-  return remove;
 }
 
 /** `--gdb [HOST:]PORT`: 1234, :1234, 0.0.0.0:1234, localhost:0, [::1]:1234. */
@@ -182,7 +165,7 @@ async function consoleOnly(file: string, flags: Flags): Promise<number> {
   try {
     const decoder = new ConsoleDecoder(trace.header.devices);
     const out = !flags.quiet && !flags.json ? new ConsoleWriter((bytes) => process.stdout.write(bytes)) : undefined;
-    const stopSignals = out ? onStopSignal(() => out.close()) : () => {};
+    const stopSignals = out ? beforeStopSignal(() => out.close()) : () => {};
     let exits = 0;
     try {
       for await (const batch of trace.batches()) {

@@ -9,6 +9,7 @@ import { RecordOutOfRange, stateAtRecord, type StateAtRecord } from '../replay/s
 import { oneLine } from '../text/sanitize.js';
 import { parseCount, parseInteger, parseSize, quote, UsageError } from './parse.js';
 import { Progress } from './progress.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 Prints the machine state right after record N matched (its registers are the record's): where
@@ -74,7 +75,7 @@ export function parseMem(text: string, physical: boolean): MemRequest & { shown:
 
 export function showCommand(): Command {
   return new Command('show')
-    .description('print the machine state at a record (registers, segments, code, memory) through a snapshot index')
+    .description(SUMMARIES.show)
     .argument('<trace>', 'a trace written by `vmtrace record`')
     .argument('<n>', 'record index (0 = the first record)')
     .option('--json', 'print the state as one JSON object on stdout (schema vmtrace-show/1, docs/cli.md)', false)

@@ -3,10 +3,7 @@
 // the footer and moves the trace into place, and the process exits 128 + the signal's number
 // (130, 143, 129), as a shell reports a process killed by it. A second one exits at once.
 import { constants } from 'node:os';
-
-/** The signals that request a clean stop. */
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-export type StopSignalName = (typeof STOP_SIGNALS)[number];
+import { STOP_SIGNALS } from '../stop-signals.js';
 
 /** What the recorder polls (RecordOptions.signal): `name` says which signal asked. */
 export interface StopFlag {

@@ -24,6 +24,7 @@ import { safeLines } from '../text/sanitize.js';
 import { Progress } from './progress.js';
 import { parseSeconds, UsageError } from './parse.js';
 import { handleStopSignals, signalExitCode, type StopFlag } from './signals.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 Golden traces are the committed traces/<guest>.vmtrace (plain) and traces/<guest>.step.vmtrace
@@ -80,7 +81,7 @@ interface Flags {
 
 export function testCommand(): Command {
   return new Command('test')
-    .description('check every golden trace: record afresh and diff (KVM), replay in the interpreter; --update rewrites them')
+    .description(SUMMARIES.test)
     .argument('[names...]', 'goldens to check (name or guest); default: all')
     .option('--update', 're-record the goldens and rewrite those that changed (needs KVM)', false)
     .option('--root <dir>', 'project directory holding guests/ and traces/', '.')

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { oneLine } from '../text/sanitize.js';
 import { TraceError } from '../trace/reader.js';
 import { verifyTrace, type VerifyResult } from '../trace/verify.js';
+import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
 Reads each trace end to end and checks what the format lets a reader check, without replaying
@@ -39,7 +40,7 @@ function line(r: VerifyResult): string {
 
 export function verifyCommand(): Command {
   return new Command('verify')
-    .description('check traces end to end: checksums, fields, sequence, counts (no replay)')
+    .description(SUMMARIES.verify)
     .argument('<trace...>', 'trace files')
     .option('--json', 'print one JSON object per trace (NDJSON; docs/cli.md)', false)
     .addHelpText('after', HELP_AFTER)

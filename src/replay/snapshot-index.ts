@@ -19,6 +19,7 @@ import { INDEX_VERSION, IndexMissing, IndexProblem, IndexReader, IndexWriter, tr
 import { ReplaySession, type SessionOptions } from './session.js';
 import { changedPages, snapshotFromPlain, type CpuSnapshot, type DisassembledAt, type Plain } from './x86/index.js';
 import { describeWriteError } from '../fs-errors.js';
+import { beforeStopSignal } from '../stop-signals.js';
 
 /**
  * At most this many records and (about) this many instructions between two snapshots: reaching
@@ -220,7 +221,8 @@ class MarkScanner {
 async function buildIndex(trace: string, file: string, header: IndexHeader, opts: IndexOptions): Promise<void> {
   const interval = header.interval;
   const writer = new IndexWriter<IndexedSnapshot>(file, header);
-  const release = abandonOnSignal(writer);
+  // a stop signal (Ctrl-C) removes the partial file, then ends the process as it would have
+  const release = beforeStopSignal(() => writer.abandon());
   // (the session's own in-memory snapshots are not needed: the index takes its own)
   const session = await ReplaySession.open(trace, { ...opts.session, snapshotInterval: Number.MAX_SAFE_INTEGER });
   const scanner = await MarkScanner.open(trace);
@@ -248,25 +250,6 @@ async function buildIndex(trace: string, file: string, header: IndexHeader, opts
     await scanner.close();
     await session.close();
   }
-}
-
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/**
- * While the index is built, a stop signal (Ctrl-C) removes the partial file and then ends the
- * process as the signal would have. Returns the function that takes the handlers off again.
- */
-function abandonOnSignal(writer: IndexWriter<unknown>): () => void {
-  const handler = (name: NodeJS.Signals) => {
-    writer.abandon();
-    release();
-    process.kill(process.pid, name);
-  };
-  const release = () => {
-    for (const name of STOP_SIGNALS) process.off(name, handler);
-  };
-  for (const name of STOP_SIGNALS) process.on(name, handler);
-  return release;
 }
 
 // ------------------------------------------------------------------------ reading
