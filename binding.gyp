@@ -3,11 +3,8 @@
     {
       "target_name": "vmtrace_kvm",
       "sources": [
-        "native/addon.cc",
-        "native/convert.cc",
         "native/errors.cc",
         "native/kvm_system.cc",
-        "native/vcpu.cc",
         "native/vm.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -16,6 +13,11 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
       "conditions": [
+        ["target_arch=='arm64'", {
+          "sources": ["native/arm64/addon.cc", "native/arm64/vcpu.cc"]
+        }, {
+          "sources": ["native/addon.cc", "native/convert.cc", "native/vcpu.cc"]
+        }],
         ["OS!='linux'", { "type": "none", "sources=": [] }]
       ]
     }

@@ -220,3 +220,17 @@ for (const r of rows) {
 }
 const q = rows.find((r) => r.qemu !== undefined);
 if (q) console.log(`goal >= 0.1x QEMU TCG: ${q.jit / q.qemu >= 0.1 ? 'met' : 'NOT met'} (${(q.jit / q.qemu).toFixed(3)}x on ${q.name})`);
+
+// AArch64 (issue 9): the A64 interpreter on the arm64 goldens, in the same run.
+const { a64Rates } = await import('./a64-rates.mjs');
+const a64 = await a64Rates(ROOT, RUNS);
+if (a64.length) {
+  console.log('');
+  console.log(['AArch64 guest'.padEnd(24), 'instructions'.padStart(12), 'replay'.padStart(7), 'interp'.padStart(7), 'vs x86'.padStart(7)].join('  '));
+  const x86 = rows.find((r) => r.name.startsWith('bench-64'));
+  for (const r of a64) {
+    const vs = x86?.interp ? `${(r.interp / x86.interp).toFixed(2)}x` : '—';
+    console.log([r.name.padEnd(24), String(r.instructions).padStart(12), fmt(r.replay).padStart(7), fmt(r.interp).padStart(7), vs.padStart(7)].join('  '));
+  }
+  console.log('M instructions/s of the A64 interpreter (no compiled blocks); vs x86: interp against the x86 interpreter on bench-64 (plain, marginal) in this run');
+} else console.log('AArch64: no arm64 goldens in traces/arm64/ (npm run test:arm64 -- --update-goldens records them)');

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "errors.h"
+#if defined(__x86_64__)
 #include "kvm_abi.h"
+#endif
 
 namespace vmtrace {
 
@@ -20,7 +22,9 @@ Napi::Function KvmSystem::Define(Napi::Env env) {
                          InstanceMethod<&KvmSystem::ApiVersion>("apiVersion"),
                          InstanceMethod<&KvmSystem::CheckExtension>("checkExtension"),
                          InstanceMethod<&KvmSystem::VcpuMmapSize>("vcpuMmapSize"),
+#if defined(__x86_64__)
                          InstanceMethod<&KvmSystem::SupportedCpuid>("supportedCpuid"),
+#endif
                      });
 }
 
@@ -53,6 +57,7 @@ Napi::Value KvmSystem::VcpuMmapSize(const Napi::CallbackInfo& info) {
                                                     "KVM_GET_VCPU_MMAP_SIZE"));
 }
 
+#if defined(__x86_64__)  // CPUID is x86 only
 // Returns [{function, index, flags, eax, ebx, ecx, edx}] as KVM_GET_SUPPORTED_CPUID reports them.
 Napi::Value KvmSystem::SupportedCpuid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -81,5 +86,6 @@ Napi::Value KvmSystem::SupportedCpuid(const Napi::CallbackInfo& info) {
     return out;
   }
 }
+#endif
 
 }  // namespace vmtrace

@@ -15,7 +15,9 @@ class KvmSystem : public Napi::ObjectWrap<KvmSystem> {
   Napi::Value ApiVersion(const Napi::CallbackInfo& info);
   Napi::Value CheckExtension(const Napi::CallbackInfo& info);
   Napi::Value VcpuMmapSize(const Napi::CallbackInfo& info);
+#if defined(__x86_64__)
   Napi::Value SupportedCpuid(const Napi::CallbackInfo& info);
+#endif
 
   int fd_ = -1;
 };

@@ -16,7 +16,9 @@ Napi::Function Vm::Define(Napi::Env env) {
   return DefineClass(env, "Vm",
                      {
                          InstanceMethod<&Vm::AddMemory>("addMemory"),
+#if defined(__x86_64__)
                          InstanceMethod<&Vm::SetTssAddr>("setTssAddr"),
+#endif
                      });
 }
 
@@ -54,10 +56,12 @@ Napi::Value Vm::AddMemory(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, host, size);
 }
 
+#if defined(__x86_64__)
 // Intel VMX needs three pages for a real-mode TSS below 4 GiB; other hosts accept and ignore it.
 void Vm::SetTssAddr(const Napi::CallbackInfo& info) {
   unsigned long addr = static_cast<unsigned long>(info[0].As<Napi::Number>().Int64Value());
   CheckedIoctl(info.Env(), fd_, KVM_SET_TSS_ADDR, reinterpret_cast<void*>(addr), "KVM_SET_TSS_ADDR");
 }
+#endif
 
 }  // namespace vmtrace

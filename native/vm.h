@@ -15,7 +15,9 @@ class Vm : public Napi::ObjectWrap<Vm> {
 
  private:
   Napi::Value AddMemory(const Napi::CallbackInfo& info);
+#if defined(__x86_64__)
   void SetTssAddr(const Napi::CallbackInfo& info);
+#endif
 
   struct Mapping {
     void* addr;

@@ -9,7 +9,11 @@
 //   guest: 32 64 console=0xe9      (word sizes; the runtime's console: 0xf1, 0xe9 or uart)
 //   guest: 32 asm                  (assembly only, linked with rt/link32.ld)
 //   guest: 32 64 cet               (C built with -fcf-protection=full: ENDBR at function entries)
-// Usage: node scripts/build-guests.mjs [name...]   (default: all; a name is e.g. echo or sieve)
+// AArch64 guests (guests/arm64/README.md), built when aarch64-linux-gnu-gcc is installed:
+//   guests/arm64/<name>.S   -> guests/arm64/<name>.bin  (`guest: bin`: flat, linked at 0x40000000)
+//                              guests/arm64/<name>.elf  (`guest: elf`: linked with c/link.ld)
+//   guests/arm64/c/<name>.c -> guests/arm64/<name>.elf  (with c/crt0.S and c/link.ld)
+// Usage: node scripts/build-guests.mjs [name...]   (default: all; a name is e.g. echo, sieve or arm64/echo)
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +29,7 @@ class BuildError extends Error {}
 
 function run(tool, args) {
   const r = spawnSync(tool, args, { encoding: 'utf8' });
-  if (r.error?.code === 'ENOENT') throw new BuildError(`'${tool}' not found; install ${tool === 'gcc' ? 'gcc (with 32-bit support: gcc-multilib)' : 'GNU binutils (as, ld)'}`);
+  if (r.error?.code === 'ENOENT') throw new BuildError(`'${tool}' not found; install ${tool.startsWith(A64) ? 'gcc-aarch64-linux-gnu and binutils-aarch64-linux-gnu' : tool === 'gcc' ? 'gcc (with 32-bit support: gcc-multilib)' : 'GNU binutils (as, ld)'}`);
   if (r.error) throw new BuildError(`${tool}: ${r.error.message}`);
   return r;
 }
@@ -129,6 +133,63 @@ function buildAsm(name, tmp) {
   }
 }
 
+// ---- AArch64 guests ---------------------------------------------------------------------------
+
+const A64 = 'aarch64-linux-gnu-';
+const a64Dir = join(guestsDir, 'arm64');
+const a64CDir = join(a64Dir, 'c');
+const A64_CFLAGS = [
+  '-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror',
+  '-ffreestanding', '-nostdlib', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
+  '-fno-pic', '-fno-pie', '-fno-stack-protector', '-mgeneral-regs-only',
+  // with the MMU off all data accesses are Device memory, where an unaligned one faults
+  '-mstrict-align',
+  '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-fno-ident',
+];
+
+function a64Link(objs, out) {
+  const ld = ['-T', join(a64CDir, 'link.ld'), '-nostdlib', '--build-id=none', '-z', 'max-page-size=0x1000', '-z', 'noexecstack', '--no-warn-rwx-segments', '-o', out, ...objs];
+  check(run(`${A64}ld`, ld), `${basename(out)}: link failed`);
+}
+
+/** An assembly guest's `guest: bin` or `guest: elf` line. */
+function a64Kind(file) {
+  const line = /^\s*\/\/\s*guest:\s*(\S+)\s*$/m.exec(readFileSync(file, 'utf8'));
+  if (!line || (line[1] !== 'bin' && line[1] !== 'elf')) throw new BuildError(`${relative(root, file)} has no '// guest: bin' or '// guest: elf' line`);
+  return line[1];
+}
+
+function buildA64Asm(name, tmp) {
+  const src = join(a64Dir, `${name}.S`);
+  const kind = a64Kind(src);
+  const obj = join(tmp, `${name}.o`);
+  const elf = join(tmp, `${name}.elf`);
+  // gcc, not as: the C preprocessor resolves `#include "uart.inc"` next to the source
+  check(run(`${A64}gcc`, ['-c', '-o', obj, src]), `arm64/${name}.S failed to assemble`);
+  if (kind === 'elf') {
+    a64Link([obj], elf);
+    install(elf, join(a64Dir, `${name}.elf`));
+    return;
+  }
+  check(run(`${A64}ld`, ['-Ttext=0x40000000', '-e', '_start', '--build-id=none', '-o', elf, obj]), `arm64/${name}: link failed`);
+  const bin = join(tmp, `${name}.bin`);
+  check(run(`${A64}objcopy`, ['-O', 'binary', elf, bin]), `arm64/${name}: objcopy failed`);
+  install(bin, join(a64Dir, `${name}.bin`));
+}
+
+function buildA64C(name, tmp) {
+  const dir = mkdtempSync(join(tmp, `arm64-${name}-`));
+  const crt0 = join(dir, 'crt0.o');
+  const obj = join(dir, `${name}.o`);
+  check(run(`${A64}gcc`, ['-c', '-o', crt0, join(a64CDir, 'crt0.S')]), 'arm64/c/crt0.S failed to assemble');
+  check(run(`${A64}gcc`, [...A64_CFLAGS, '-I', a64CDir, '-c', '-o', obj, join(a64CDir, `${name}.c`)]), `arm64/c/${name}.c failed to compile`);
+  const elf = join(dir, `${name}.elf`);
+  a64Link([crt0, obj], elf); // crt0 first: _start at 0x40000000
+  install(elf, join(a64Dir, `${name}.elf`));
+}
+
+const hasTool = (tool) => spawnSync(tool, ['--version']).error?.code !== 'ENOENT';
+
 // ---- main -------------------------------------------------------------------------------------
 
 function main(args) {
@@ -136,18 +197,33 @@ function main(args) {
   const real = list(guestsDir, '.S');
   const cGuests = list(cDir, '.c');
   const asmGuests = list(cDir, '.S');
-  const all = [...real, ...cGuests, ...asmGuests];
-  const names = args.map((a) => basename(a).replace(/(-(32|64)\.elf|\.(S|c|bin))$/, ''));
-  for (const n of names) if (!all.includes(n)) throw new BuildError(`no such guest: ${n} (guests/*.S, guests/c/*.c, guests/c/*.S)`);
+  const a64Asm = list(a64Dir, '.S').map((n) => `arm64/${n}`);
+  const a64C = list(a64CDir, '.c').map((n) => `arm64/${n}`);
+  const x86 = [...real, ...cGuests, ...asmGuests];
+  const all = [...x86, ...a64Asm, ...a64C];
+  const names = args.map((a) => (/(^|\/)arm64\//.test(a) ? 'arm64/' : '') + basename(a).replace(/(-(32|64)\.elf|\.(S|c|bin|elf))$/, ''));
+  for (const n of names) if (!all.includes(n)) throw new BuildError(`no such guest: ${n} (guests/*.S, guests/c/*.c, guests/c/*.S, arm64/<name>)`);
   const want = (n) => names.length === 0 || names.includes(n);
-  run('as', ['--version']);
-  run('ld', ['--version']);
+  if (x86.some(want)) {
+    run('as', ['--version']);
+    run('ld', ['--version']);
+  }
   if (cGuests.some(want)) run('gcc', ['--version']);
+  let arm64 = [...a64Asm, ...a64C].some(want);
+  if (arm64 && !hasTool(`${A64}gcc`)) {
+    if (names.length) run(`${A64}gcc`, ['--version']); // asked for by name: the missing tool is an error
+    console.log(`skipping guests/arm64: ${A64}gcc not found (Debian: apt-get install gcc-aarch64-linux-gnu)`);
+    arm64 = false;
+  }
   const tmp = mkdtempSync(join(tmpdir(), 'vmtrace-guests-'));
   try {
     for (const n of real.filter(want)) buildReal(n, tmp);
     for (const n of cGuests.filter(want)) buildC(n, tmp);
     for (const n of asmGuests.filter(want)) buildAsm(n, tmp);
+    if (arm64) {
+      for (const n of a64Asm.filter(want)) buildA64Asm(n.slice(6), tmp);
+      for (const n of a64C.filter(want)) buildA64C(n.slice(6), tmp);
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# A minimal reader of vmtrace 3.0 traces (docs/trace-format.md), standard library plus msgpack
+# A minimal reader of vmtrace 3.x traces (docs/trace-format.md), standard library plus msgpack
 # (Debian: python3-msgpack). Checks every checksum and decodes every record, registers included;
-# prints the format, record count, last RIP and how the trace ended. Usage: read-trace.py TRACE
+# prints the format, architecture, record count, last PC (x86: RIP) and how the trace ended.
+# Usage: read-trace.py TRACE
 import struct, sys, zlib
 import msgpack
 
@@ -31,7 +32,9 @@ for tag, first, count, payload in frames(open(sys.argv[1], 'rb').read()):
     if tag == 'h':
         header = msgpack.unpackb(payload, strict_map_key=False)
         assert header['format'][0] == 3, f"format {header['format']}: not 3.x"
-        regs = list(struct.unpack('<18Q', header['boot']['regs']))
+        arch = header.get('arch', 'x86_64')  # absent before 3.1
+        nregs, sregs_bytes, pc = {'x86_64': (18, 312, 16), 'aarch64': (35, 104, 33)}[arch]
+        regs = list(struct.unpack(f'<{nregs}Q', header['boot']['regs']))
     elif tag == 'r':  # ten columns, each read with its own cursor
         cols = msgpack.unpackb(zlib.decompress(payload, -15))
         pos, t = [[0] for _ in cols], 0
@@ -43,10 +46,10 @@ for tag, first, count, payload in frames(open(sys.argv[1], 'rb').read()):
                 gap, run = uint(cols[2], pos[2]), uint(cols[3], pos[3])
                 t += run + (gap // 2 if gap % 2 == 0 else -(gap + 1) // 2)
             mask = uint(cols[4], pos[4])
-            for i in (i for i in range(18) if mask >> i & 1):
+            for i in (i for i in range(nregs) if mask >> i & 1):
                 regs[i] = (regs[i] + int.from_bytes(cols[5][pos[5][0]:pos[5][0] + 8], 'little')) % 2**64
                 pos[5][0] += 8
-            pos[6][0] += 312 if f & 2 else 0  # sregs
+            pos[6][0] += sregs_bytes if f & 2 else 0  # sregs
             if f & 4: _, size, _, c = (uint(cols[7], pos[7]) for _ in range(4)); pos[7][0] += size * c  # io
             if f & 8: _, length, _ = (uint(cols[8], pos[8]) for _ in range(3)); pos[8][0] += length  # mmio
             if f & 16: u = msgpack.Unpacker(); u.feed(cols[9][pos[9][0]:]); u.unpack(); pos[9][0] += u.tell()
@@ -55,4 +58,4 @@ for tag, first, count, payload in frames(open(sys.argv[1], 'rb').read()):
     elif tag == 'e':
         footer = msgpack.unpackb(payload, strict_map_key=False)
         assert footer['records'] == n, f"footer: {footer['records']} records, the trace holds {n}"
-print(f"format {header['format']}, {n} records, last RIP {regs[16]:#x}, ended {footer['why'] if footer else 'truncated'}")
+print(f"format {header['format']}, {arch}, {n} records, last PC {regs[pc]:#x}, ended {footer['why'] if footer else 'truncated'}")

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 
-import { diffTraces, formatDiff } from '../inspect/diff.js';
-import { parseInteger } from './parse.js';
+import { ArchMismatchError, diffTraces, formatDiff } from '../inspect/diff.js';
+import { parseInteger, UsageError } from './parse.js';
 import { SUMMARIES } from './summaries.js';
 
 const HELP_AFTER = `
@@ -9,7 +9,9 @@ Compares two traces record by record: <a> is the expected trace, <b> the actual 
 guest image sha256, boot state, memory layout and devices; then per record its kind, exit
 reason, IO/MMIO payload (port, size, direction, count, data / address, length, direction,
 data), registers, special registers and exit detail; then the footer (how the run ended,
-counts, final registers) and whether both traces are complete.
+counts, final registers) and whether both traces are complete. Registers go by the trace's
+architecture: x86_64 rax…rip, cr0…, segments; aarch64 x0…x30, sp_el0, sp_el1, pc, pstate and
+the EL1 system registers. Traces of two architectures are refused.
 
 Every difference is either behaviour (the guest did something else: a failure) or
 host-dependent: host facts, recording date, tool version, CPUID table, CPU choice and host
@@ -53,7 +55,10 @@ export function diffCommand(): Command {
     .addHelpText('after', HELP_AFTER)
     .action(async (a: string, b: string, flags: Flags, cmd: Command) => {
       const context = parseInteger(flags.context, '--context', { max: 1000 });
-      const result = await diffTraces(a, b, { timestamps: flags.timestamps, host: flags.host, exact: flags.exact, context });
+      const result = await diffTraces(a, b, { timestamps: flags.timestamps, host: flags.host, exact: flags.exact, context }).catch((e: unknown) => {
+        // two architectures: a wrong pair of files given, as bad usage is (exit 2)
+        throw e instanceof ArchMismatchError ? new UsageError(e.message) : e;
+      });
       process.stdout.write(flags.json ? JSON.stringify({ schema: 'vmtrace-diff/1', ...result }, null, 2) + '\n' : formatDiff(result));
       cmd.setOptionValue('exitCode', result.identical ? 0 : 1);
     });

@@ -1,12 +1,14 @@
 import { Command } from 'commander';
 
-import { collectDisassembly, describeDisasmStop, disasmExitRows, DISASM_EXIT_LINE_HEADER, formatDisasmExitRow, type DisasmStop } from '../inspect/disasm-exits.js';
+import { a64DisasmExitRows, collectA64Disassembly, describeA64Missing, type A64Disassembler } from '../inspect/disasm-a64.js';
+import { collectDisassembly, describeDisasmStop, disasmExitLineHeader, disasmExitRows, formatDisasmExitRow, type DisasmExitRow, type DisasmStop } from '../inspect/disasm-exits.js';
 import { exitLines } from '../inspect/exit-lines.js';
-import { EXIT_LINE_HEADER, type ExitFilter } from '../inspect/exits.js';
+import { exitLineHeader, traceArch, type ExitFilter } from '../inspect/exits.js';
 import { HTML_DETAIL_RECORDS, HtmlReportSink } from '../inspect/html.js';
 import { PERFETTO_SLICE_LIMIT, PerfettoWriter, perfettoFormatOf, perfettoGroup, recordsInRange, type PerfettoFormat, type PerfettoOptions } from '../inspect/perfetto.js';
 import { ConsoleCollector, formatSummary, scanTrace, summarize, type TraceSink } from '../inspect/summary.js';
 import { hx, parseReason } from '../inspect/util.js';
+import { registerLayout } from '../arch/index.js';
 import { EXIT } from '../trace/exit-reasons.js';
 import { describeWriteError, refuseOutputIsInput, sameFile } from './files.js';
 import { parseCount, parseInteger, parsePort, UsageError } from './parse.js';
@@ -20,7 +22,8 @@ all exits and host time spent in KVM_RUN (entry to exit) min/avg/max in µs.
 
 Views (stdout):
   --exits      one line per record: index, time, reason, port/address, direction, size, data
-               in hex and ASCII, RIP and the registers that changed since the previous record.
+               in hex and ASCII, RIP (aarch64: pc) and the registers that changed since the
+               previous record (by the trace's architecture's names).
                Filters (they imply --exits): --reason, --port, --addr, --from, --to, --limit
                (--from/--to alone with --perfetto: the exported range, no listing).
   --disasm     with --exits: also the instruction that made each record (CS:IP, bytes, text),
@@ -28,7 +31,12 @@ Views (stdout):
                and the changed registers as old→new. Where replay diverges, the records from
                there are listed without it and one line on stderr says where and why. With
                --html: the same in the report's exit table. Alone it implies --exits.
-  --console    the guest's console output (bytes of OUT exits to the console port), raw.
+               aarch64: each instruction is read from the trace's initial memory (its
+               image) at the exiting PC, without a replay: code the guest writes at run
+               time is not seen, and one stderr line names the first record whose
+               instruction lies outside that memory.
+  --console    the guest's console output (bytes of OUT exits to the console port; aarch64:
+               MMIO writes to the PL011 data register), raw.
   --json       machine-readable: the summary as one JSON object, --exits as NDJSON (one
                object per line), --console as one object. Fields: docs/inspect.md.
 Exports (files, in addition to the view):
@@ -203,11 +211,20 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   if (flags.perfetto) refuseOutputIsInput({ what: '--perfetto', path: flags.perfetto }, [{ what: 'trace being inspected', path: file }]);
   if (flags.html) refuseOutputIsInput({ what: '--html', path: flags.html }, [{ what: 'trace being inspected', path: file }]);
 
+  const arch = await traceArch(file);
+  const layout = registerLayout(arch);
+  // aarch64: instructions from the header's initial memory, no replay (src/inspect/disasm-a64.ts)
+  const a64: A64Disassembler | undefined = flags.disasm && arch === 'aarch64' ? (await import('../arch/aarch64/interp/index.js')).disassemble : undefined;
+  const onA64Missing = (m: DisasmStop) => {
+    out.flush();
+    process.stderr.write(describeA64Missing(m) + '\n');
+  };
   const out = new Out();
   const sinks: TraceSink[] = [];
   let perfetto: PerfettoWriter | undefined;
   let html: HtmlReportSink | undefined;
-  const htmlDisasm = flags.html && flags.disasm ? await collectDisassembly(file, HTML_DETAIL_RECORDS) : undefined;
+  const a64Html = flags.html && a64 ? await collectA64Disassembly(file, HTML_DETAIL_RECORDS, a64) : undefined;
+  const htmlDisasm = flags.html && flags.disasm ? (a64Html ?? (await collectDisassembly(file, HTML_DETAIL_RECORDS))) : undefined;
   const perfettoLimit = flags.perfettoLimit === undefined ? PERFETTO_SLICE_LIMIT : parseInteger(flags.perfettoLimit, '--perfetto-limit');
   let perfettoOptions: PerfettoOptions | undefined;
   if (flags.perfetto) {
@@ -230,14 +247,15 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   try {
     if (wantExits) {
       if (sinks.length) truncated = (await scanTrace(file, sinks)).end.truncated;
-      if (!flags.json) out.write((flags.disasm ? DISASM_EXIT_LINE_HEADER : EXIT_LINE_HEADER) + '\n');
+      if (!flags.json) out.write((flags.disasm ? disasmExitLineHeader(layout) : exitLineHeader(layout)) + '\n');
       const onStop = (stop: DisasmStop) => {
         out.flush(); // the note goes after the rows listed with disassembly
         process.stderr.write(describeDisasmStop(stop, 'those records are listed without it') + '\n');
       };
       if (flags.disasm) {
         let n = 0;
-        for await (const row of disasmExitRows(file, filter, onStop)) {
+        const rows: AsyncGenerator<DisasmExitRow> = a64 ? a64DisasmExitRows(file, a64, filter, onA64Missing) : disasmExitRows(file, filter, onStop);
+        for await (const row of rows) {
           out.write((flags.json ? JSON.stringify(row) : formatDisasmExitRow(row)) + '\n');
           if (++n % 4096 === 0) await out.drain();
           if (out.closed) break;
@@ -283,6 +301,7 @@ async function runInspect(file: string, flags: Flags): Promise<number> {
   if (perfetto) process.stderr.write(perfettoNote(perfetto, perfettoLimit));
   if (html) process.stderr.write(`vmtrace: wrote ${html.path} (HTML report)\n`);
   const htmlStop = html?.model?.disasm.stop;
+  if (a64Html?.missing) onA64Missing(a64Html.missing);
   if (htmlStop) process.stderr.write(describeDisasmStop(htmlStop, "the HTML report's exit table shows those records without it") + '\n');
   if (truncated && (wantExits || flags.console)) process.stderr.write(`vmtrace: note: ${file} is truncated (no footer): the recording did not finish\n`);
   return 0;

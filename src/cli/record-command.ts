@@ -1,12 +1,16 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
+import { planA64Boot, type A64BootPlan } from '../arch/aarch64/boot.js';
+import { a64RecordExitCode, recordA64 } from '../arch/aarch64/record/recorder.js';
+import type { ArchName } from '../arch/index.js';
 import { CPU_MODEL_NAME, CpuModelError, loadCpuModelFile } from '../boot/cpu-model.js';
 import { MAX_MEM, type BootPlan } from '../boot/profiles.js';
 import { ImageError } from '../image/errors.js';
 import { detectImage, readImageFile } from '../image/load.js';
 import { DeviceSpecError, parseDeviceList, parseDeviceSpec, resolveDevices, type DeviceSpec } from '../record/devices/catalog.js';
 import { StdoutSink } from '../record/devices/console.js';
+import { KvmUnavailableError } from '../record/kvm.js';
 import { GuestMemoryError } from '../record/machine.js';
 import { OutputError } from '../record/output.js';
 import { defaultTraceName, prepareBoot, record, recordExitCode, summarize, type CpuOption } from '../record/recorder.js';
@@ -26,6 +30,9 @@ anything else as a flat binary in real mode, exactly like the classic tiny KVM d
 vmtrace builds a flat GDT, a TSS and (long mode) identity-mapped page tables; multiboot kernels get
 EAX=0x2BADB002 and EBX -> a multiboot information block (memory map: docs/guests.md).
 Every vCPU exit is written to the trace with full registers (docs/trace-format.md).
+AArch64 guests (--arch aarch64, or an AArch64 ELF; recording needs an arm64 host with /dev/kvm)
+boot at EL1 on QEMU virt's map: RAM at 0x40000000, a PL011 UART at 0x09000000, an exit-status
+register at 0x09100000, PSCI SYSTEM_OFF ends the run (docs/arm64.md).
 
 Devices (docs/devices.md), default set: console@0xf1 debugcon@0xe9 uart16550@0x3f8 input@0xf2
 isa-debug-exit@0xf4 acpi-poweroff@0x604.
@@ -75,6 +82,7 @@ Examples:
 
 interface Flags {
   output?: string;
+  arch?: string;
   mode: string;
   mem?: string;
   load?: string;
@@ -101,6 +109,7 @@ export function recordCommand(): Command {
     .description(SUMMARIES.record)
     .argument('<image>', 'guest image: flat binary, ELF32/ELF64 or multiboot kernel (e.g. guests/tiny_kernel.bin)')
     .option('-o, --output <file>', 'trace file to write (default: <image name>.vmtrace in the current directory)')
+    .addOption(new Option('--arch <arch>', "the guest's architecture (default: an ELF image's e_machine, else this host's)").choices(['x86_64', 'aarch64']))
     .addOption(new Option('--mode <mode>', 'CPU mode at entry').choices(['auto', 'real', 'protected', 'long']).default('auto'))
     .option('-m, --mem <size>', 'guest RAM at physical 0, K/M/G suffixes (default: 1M in real mode, 16M otherwise, more if the image needs it)')
     .option('--load <addr>', 'flat images: guest-physical load address (default: 0 in real mode, 0x100000 otherwise)')
@@ -280,6 +289,49 @@ function secondsText(ms: number): string {
   return `${s >= 10 ? Math.round(s) : Number(s.toFixed(1))} s`;
 }
 
+/** The architecture this host's KVM runs. */
+function hostArch(): ArchName | undefined {
+  return process.arch === 'arm64' ? 'aarch64' : process.arch === 'x64' ? 'x86_64' : undefined;
+}
+
+/** --arch, else an ELF's e_machine (EM_AARCH64 = 183), else the host's. */
+function guestArch(flags: Flags, image: Uint8Array, imagePath: string): ArchName {
+  if (flags.arch !== undefined) return flags.arch as ArchName;
+  try {
+    if (detectImage(image, imagePath).arch === 'aarch64') return 'aarch64';
+  } catch {
+    // a malformed image is reported when it is loaded
+  }
+  return hostArch() ?? 'x86_64';
+}
+
+/** The aarch64 boot plan: only --mem and --entry apply (the board is QEMU virt's). */
+function a64BootPlan(imagePath: string, image: Uint8Array, flags: Flags, n: Numbers): A64BootPlan {
+  const x86Only: Array<[string, unknown]> = [
+    ['--mode', flags.mode !== 'auto' ? flags.mode : undefined],
+    ['--load', flags.load],
+    ['--entry-symbol', flags.entrySymbol],
+    ['--devices', flags.devices],
+    ['--device', flags.device],
+    ['--without', flags.without],
+    ['--console-port', flags.consolePort],
+    ['--cpu', flags.cpu !== 'builtin' ? flags.cpu : undefined],
+  ];
+  const given = x86Only.find(([, v]) => v !== undefined);
+  if (given) throw new UsageError(`${given[0]} applies to x86 guests; an aarch64 guest gets RAM at 0x40000000, a PL011 UART at 0x09000000 and the exit register at 0x09100000 (docs/arm64.md)`);
+  try {
+    return planA64Boot({
+      image,
+      imageName: imagePath.split('/').pop()!,
+      ...(n.mem !== undefined ? { memBytes: n.mem } : {}),
+      ...(flags.entry !== undefined ? { entry: parseInteger(flags.entry, '--entry', { hex: true, expected: 'a physical address (example: 0x40000000)' }) } : {}),
+    });
+  } catch (e) {
+    if (e instanceof ImageError) throw new UsageError(`${imagePath}: ${e.problem}`);
+    throw e;
+  }
+}
+
 async function runRecord(imagePath: string, flags: Flags): Promise<number> {
   // A signal while the options and files are checked (caught by src/cli.ts until the handlers
   // below take over) already asks for a clean stop: the run then ends before the guest's first
@@ -298,8 +350,14 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
     { what: '--cpu model file', path: cpuFile },
   ]);
   const image = readImage(imagePath);
-  const boot = bootPlan(imagePath, image, flags, n);
-  const cpu = cpuOption(flags.cpu);
+  const arch = guestArch(flags, image, imagePath);
+  const a64Boot = arch === 'aarch64' ? a64BootPlan(imagePath, image, flags, n) : undefined;
+  const boot = a64Boot ? undefined : bootPlan(imagePath, image, flags, n);
+  const cpu = a64Boot ? 'builtin' : cpuOption(flags.cpu);
+  if (arch !== hostArch()) {
+    const needs = arch === 'aarch64' ? 'an arm64 host' : 'an x86-64 host';
+    throw new KvmUnavailableError(`recording ${arch} guests needs ${needs} with /dev/kvm (this host is ${process.arch}); \`vmtrace replay\` works anywhere`);
+  }
   const input = flags.input !== undefined ? readInput(flags.input) : new Uint8Array(0);
   let partialNote = '';
   let partialPath = output;
@@ -317,13 +375,11 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
     removeStdoutHook();
   };
   try {
-    const result = await record({
+    const common = {
       image,
       imageName: imagePath.split('/').pop()!,
       output,
-      boot,
       input,
-      devices: deviceSpecs,
       strict: flags.strict,
       maxExits: n.maxExits,
       timeoutMs: n.timeoutMs,
@@ -331,7 +387,6 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
       timestamps: flags.timestamps,
       quiet: flags.quiet,
       signal,
-      cpu,
       console: new StdoutSink(!flags.quiet, (bytes) => progress.console(bytes)),
       ...(progress.enabled
         ? {
@@ -361,14 +416,16 @@ async function runRecord(imagePath: string, flags: Flags): Promise<number> {
         partialPath = partial;
         partialNote = partial === output ? '' : `: what was recorded is in ${partial}`;
       },
-    });
+    };
+    const a64 = a64Boot ? await recordA64({ ...common, boot: a64Boot }) : undefined;
+    const result = a64 ?? (await record({ ...common, boot, devices: deviceSpecs, cpu }));
     progress.stop();
     if (result.cpuMissing.length) {
       process.stderr.write(`vmtrace: this host's KVM lacks ${result.cpuMissing.join(', ')} of the builtin CPU model: the guest ran without them, so this trace's CPUID differs from other hosts'\n`);
     }
     process.stderr.write(`vmtrace: ${result.message}\n`);
     process.stderr.write(`vmtrace: ${summarize(result, flags.step)} -> ${result.output}\n`);
-    return recordExitCode(result);
+    return a64 ? a64RecordExitCode(a64) : recordExitCode(result);
   } catch (e) {
     if (e instanceof ImageError) throw new UsageError(e.message);
     if (e instanceof OutputError) throw new UsageError(`${e.message}; choose another -o`);

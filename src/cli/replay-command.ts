@@ -140,6 +140,10 @@ export function parseGdbAddress(text: string): { host: string; port: number } {
 async function serveToGdb(file: string, at: { host: string; port: number }, flags: Flags): Promise<number> {
   if (flags.json) throw new UsageError('--gdb: not with --json (gdb shows the replay; the stub logs to stderr)');
   if (!flags.exec) throw new UsageError('--gdb: not with --no-exec (gdb needs the interpreter)');
+  const trace = await openTrace(file);
+  const arch = trace.header.arch;
+  await trace.close();
+  if (arch !== 'x86_64') throw new UsageError(`--gdb: not yet for ${arch} traces (the gdb stub serves the x86 interpreter); vmtrace replay and inspect read them`);
   const session = await ReplaySession.open(file, {
     maxInstructions: flags.maxInstructions === undefined ? undefined : parseCount(flags.maxInstructions, '--max-instructions'),
     onConsole: flags.quiet ? undefined : (bytes) => process.stdout.write(bytes),

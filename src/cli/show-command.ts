@@ -2,6 +2,7 @@
 // N, reached from the nearest snapshot of the trace's snapshot index (src/replay/snapshot-index.ts).
 import { Command } from 'commander';
 
+import { traceArch } from '../inspect/exits.js';
 import type { Divergence, ReplayResult } from '../replay/engine.js';
 import { formatDivergence, toJson } from '../replay/report.js';
 import { formatShow, SHOW_SCHEMA, showReport, type MemRequest } from '../replay/show-report.js';
@@ -94,6 +95,9 @@ export async function runShow(file: string, n: number, flags: ShowFlags): Promis
   const memory = flags.mem.map((m) => parseMem(m, flags.phys));
   const maxInstructions = flags.maxInstructions === undefined ? undefined : parseCount(flags.maxInstructions, '--max-instructions');
   if (flags.phys && !memory.length) throw new UsageError('--phys: give the range to dump with --mem ADDR:LEN');
+  // the state comes from the x86 interpreter's replay
+  const arch = await traceArch(file);
+  if (arch !== 'x86_64') throw new UsageError(`the machine state of ${arch} traces cannot be shown yet (${file}); vmtrace inspect --exits lists their records' registers`);
   const progress = new Progress(`indexing ${file.split('/').pop()}`, { enabled: flags.json ? false : undefined, bytesVerb: 'read' });
   let state;
   try {

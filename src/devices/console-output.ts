@@ -1,5 +1,5 @@
-// The guest's console text as a trace shows it: which OUT exits carry console bytes, decided
-// from the devices the trace header lists. Shared by replay (printing as exits match),
+// The guest's console text as a trace shows it: which OUT exits (aarch64: MMIO writes to a
+// PL011's data register) carry console bytes, decided from the devices the trace header lists. Shared by replay (printing as exits match),
 // `replay --no-exec` and `inspect --console`, so they agree on what "console output" is.
 import type { DeviceInfo, TraceRecord } from '../trace/format.js';
 
@@ -9,20 +9,37 @@ const UART_DEVICES = new Set(['uart', 'uart16550']);
 const UART_THR = 0;
 const UART_LCR = 3;
 const LCR_DLAB = 0x80;
+/** MMIO UARTs whose data register (at the base) prints what is written to it. */
+const MMIO_UART_DEVICES = new Set(['pl011']);
+
+/** The MMIO addresses whose writes carry console bytes (a PL011's data register, UARTDR at its base): the low byte of each write. */
+export function mmioConsoleAddresses(devices: DeviceInfo[]): number[] {
+  return devices.filter((d) => d.kind === 'mmio' && MMIO_UART_DEVICES.has(d.name)).map((d) => d.base);
+}
 
 export class ConsoleDecoder {
   private readonly text: DeviceInfo[];
   private readonly uarts: Array<{ device: DeviceInfo; dlab: boolean }>;
+  /** Data-register addresses of the MMIO UARTs. */
+  private readonly mmioData: number[];
 
   constructor(devices: DeviceInfo[]) {
     this.text = devices.filter((d) => d.kind === 'port' && TEXT_DEVICES.has(d.name));
     this.uarts = devices.filter((d) => d.kind === 'port' && UART_DEVICES.has(d.name)).map((device) => ({ device, dlab: false }));
+    this.mmioData = mmioConsoleAddresses(devices);
   }
 
   /** The console bytes this record carries, or undefined. Call for every record, in order. */
   bytes(rec: TraceRecord): Uint8Array | undefined {
     const io = rec.io;
-    return io && io.direction === 'out' ? this.out(io.port, io.size, io.data) : undefined;
+    if (io) return io.direction === 'out' ? this.out(io.port, io.size, io.data) : undefined;
+    const m = rec.mmio;
+    return m && m.write ? this.mmioWrite(m.address, m.data) : undefined;
+  }
+
+  /** The console byte of an MMIO write of `data` at `address` (a UART data register takes the low byte), or undefined. */
+  mmioWrite(address: number, data: Uint8Array): Uint8Array | undefined {
+    return this.mmioData.includes(address) && data.length > 0 ? data.subarray(0, 1) : undefined;
   }
 
   /** Whether an OUT to `port` may carry console text (a cheap pre-check for scanners). */

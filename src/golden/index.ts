@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 
 import { diffTraces, failsUnder, formatDiff, hostDependentSummary, type DiffResult } from '../inspect/diff.js';
 import type { ConsoleSink } from '../record/devices/console.js';
+import type { ArchName } from '../arch/index.js';
 import { KvmUnavailableError, openKvm } from '../record/kvm.js';
 import { resolveDevices } from '../record/devices/catalog.js';
 import { loadCpuModelFile } from '../boot/cpu-model.js';
@@ -61,6 +62,8 @@ export interface GoldenSet {
 /**
  * Every `<root>/traces/*.vmtrace` whose guest image exists under `<root>/guests/`: the image the
  * header's `guest.name` names, else `<stem>.bin` with a `.step` suffix dropped from the stem.
+ * Goldens in a subdirectory (`traces/arm64/`) take their images from the same subdirectory of
+ * guests/ first (`guests/arm64/`): guests of another architecture reuse the x86 guests' names.
  */
 export async function findGoldens(root: string): Promise<GoldenSet> {
   const tracesDir = join(root, 'traces');
@@ -69,14 +72,19 @@ export async function findGoldens(root: string): Promise<GoldenSet> {
     throw new GoldenError(`${tracesDir} is not a directory: goldens live in traces/<guest>.vmtrace next to guests/ (use --root DIR)`);
   }
   const set: GoldenSet = { root, goldens: [], unpaired: [], guestsWithoutGolden: [] };
-  const images = guestImages(guestsDir);
-  const files = readdirSync(tracesDir)
-    .filter((f) => f.endsWith('.vmtrace') && !f.startsWith('.'))
-    .sort();
+  const allImages = guestImages(guestsDir);
+  const traceFiles = (sub: string) =>
+    readdirSync(join(tracesDir, sub), { withFileTypes: true })
+      .filter((f) => f.isFile() && f.name.endsWith('.vmtrace') && !f.name.startsWith('.'))
+      .map((f) => (sub ? `${sub}/${f.name}` : f.name));
+  const subdirs = readdirSync(tracesDir, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.'));
+  const files = [...traceFiles(''), ...subdirs.flatMap((d) => traceFiles(d.name))].sort();
   for (const file of files) {
     const trace = join(tracesDir, file);
     const name = file.slice(0, -'.vmtrace'.length);
-    const stemGuest = name.replace(/\.step$/, '');
+    const sub = file.includes('/') ? file.slice(0, file.indexOf('/')) : '';
+    const images = sub ? new Map([...allImages, ...guestImages(join(guestsDir, sub))]) : allImages;
+    const stemGuest = basename(name).replace(/\.step$/, '');
     let header: TraceHeader | undefined;
     let error: string | undefined;
     try {
@@ -107,7 +115,7 @@ export async function findGoldens(root: string): Promise<GoldenSet> {
     });
   }
   if (existsSync(guestsDir)) {
-    const used = new Set(set.goldens.map((g) => g.guestName));
+    const used = new Set(set.goldens.filter((g) => !g.name.includes('/')).map((g) => g.guestName));
     set.guestsWithoutGolden = readdirSync(guestsDir)
       .filter((f) => f.endsWith('.bin') && !used.has(f))
       .sort();
@@ -145,9 +153,13 @@ export function selectGoldens(set: GoldenSet, names: readonly string[]): Golden[
   if (names.length === 0) return set.goldens;
   const chosen = new Set<Golden>();
   for (const raw of names) {
-    const n = basename(raw).replace(/\.vmtrace$/, '');
+    // `arm64/sieve` (or traces/arm64/sieve.vmtrace): a golden of a subdirectory, or its guest's goldens there
+    const n = raw.replace(/^(\.\/)?(traces|guests)\//, '').replace(/\.vmtrace$/, '');
+    const dir = n.includes('/') ? n.slice(0, n.lastIndexOf('/') + 1) : '';
+    const guest = n.slice(dir.length);
     const byName = set.goldens.filter((g) => g.name === n);
-    const hits = byName.length ? byName : set.goldens.filter((g) => g.guestName === n || g.guestName === `${n}.bin` || g.guestName.replace(/\.bin$/, '') === n);
+    const inDir = set.goldens.filter((g) => (dir ? g.name.startsWith(dir) : !g.name.includes('/')));
+    const hits = byName.length ? byName : inDir.filter((g) => g.guestName === guest || g.guestName.replace(/\.(bin|elf)$/, '') === guest);
     if (!hits.length) {
       const orphan = set.unpaired.find((u) => basename(u.trace) === `${n}.vmtrace`);
       if (orphan) throw new GoldenError(`${orphan.trace}: ${orphan.reason}: nothing to test it against`);
@@ -243,7 +255,7 @@ export function specFromHeader(header: TraceHeader): { spec: RecordSpec; problem
   const o = (header.options ?? {}) as Record<string, unknown>;
   const num = (k: string) => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : undefined);
   const problems: string[] = [];
-  const mode = typeof o.mode === 'string' && BOOT_MODES.includes(o.mode) ? (o.mode as BootMode) : header.boot.mode;
+  const mode = typeof o.mode === 'string' && BOOT_MODES.includes(o.mode) ? (o.mode as BootMode) : (header.boot.mode as BootMode);
   // Older recorders only made flat real-mode recordings and did not note the format.
   const flat = typeof o.format === 'string' ? o.format === 'flat' : mode === 'real';
   const spec: RecordSpec = {
@@ -556,6 +568,11 @@ async function readHeader(file: string): Promise<TraceHeader> {
   return t.header;
 }
 
+/** The architecture this machine's KVM runs (vmtrace records x86_64 and aarch64 guests). */
+export function hostArch(): ArchName {
+  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+}
+
 async function replayGolden(file: string, onProgress?: GoldenProgress): Promise<ReplayCheck> {
   const t0 = performance.now();
   try {
@@ -671,13 +688,15 @@ export async function checkGolden(golden: Golden, opts: CheckOptions): Promise<G
     r.ms = performance.now() - t0;
     return r;
   }
+  // KVM records only its own architecture: other goldens are checked by replay alone here
+  const kvm = opts.kvm && header.arch === hostArch();
   const actualSha = sha256(image);
   if (actualSha !== header.guest.sha256) {
     r.imageChanged = { expected: header.guest.sha256, actual: actualSha };
-    if (!opts.kvm) fail(r, `${golden.guest} changed since the golden was recorded (re-record: vmtrace test --update ${golden.name})`);
+    if (!kvm) fail(r, `${golden.guest} changed since the golden was recorded (re-record: vmtrace test --update ${golden.name}${header.arch === hostArch() ? '' : ` on an ${header.arch} host`})`);
   }
 
-  if (opts.kvm) {
+  if (kvm) {
     const ownDir = opts.workDir === undefined;
     const dir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'vmtrace-fresh-'));
     const fresh = join(dir, `${golden.name}.vmtrace`);
@@ -744,7 +763,7 @@ export interface UpdateOptions {
 
 /** Why a golden's file should be written anew though its content is the same: an older trace format, or timestamps. */
 function staleLayout(h: TraceHeader): string | undefined {
-  if (h.format.major < FORMAT_MAJOR) return `trace format ${h.format.major}.${h.format.minor} (now ${FORMAT_MAJOR}.${FORMAT_MINOR})`;
+  if (h.format.major < FORMAT_MAJOR || (h.format.major === FORMAT_MAJOR && h.format.minor < FORMAT_MINOR)) return `trace format ${h.format.major}.${h.format.minor} (now ${FORMAT_MAJOR}.${FORMAT_MINOR})`;
   if ((h.options as { timestamps?: unknown }).timestamps !== false) return 'host timestamps (goldens are recorded without them)';
   return undefined;
 }
@@ -764,6 +783,11 @@ export async function updateGolden(golden: Golden, opts: UpdateOptions = {}): Pr
     fail(r, `unreadable golden (re-record it with vmtrace record): ${golden.error}`);
     r.ms = performance.now() - t0;
     return r;
+  }
+  if (header.arch !== hostArch()) {
+    // recorded under another architecture's KVM (aarch64: npm run test:arm64 -- --update-goldens): kept, and replayed
+    const checked = await checkGolden(golden, { ...opts, kvm: false });
+    return { ...checked, mode: 'update', status: checked.ok ? 'unchanged' : 'fail' };
   }
   const tmp = join(dirname(golden.trace), `.${golden.name}.tmp-${process.pid}`);
   const check = emptyRecordCheck();

@@ -1,4 +1,4 @@
-// ELF32 / ELF64 executables for x86 (little-endian): the PT_LOAD segments placed at their
+// ELF32 / ELF64 executables for x86 and ELF64 for AArch64 (little-endian): the PT_LOAD segments placed at their
 // physical addresses, the entry point, and symbol lookup in .symtab for --entry-symbol.
 import { hex, ImageError } from './errors.js';
 import type { ImageSegment } from './types.js';
@@ -12,6 +12,7 @@ const ET_EXEC = 2;
 const ET_DYN = 3;
 export const EM_386 = 3;
 export const EM_X86_64 = 62;
+export const EM_AARCH64 = 183;
 const PT_LOAD = 1;
 const SHT_SYMTAB = 2;
 const PF_X = 1;
@@ -56,7 +57,7 @@ export function parseElf(bytes: Uint8Array, file: string): ElfFile {
   const cls = bytes[4];
   if (cls !== ELFCLASS32 && cls !== ELFCLASS64) throw new ImageError(file, `bad ELF class ${cls} (expected 1 = ELF32 or 2 = ELF64)`);
   const bits = cls === ELFCLASS32 ? 32 : 64;
-  if (bytes[5] !== ELFDATA2LSB) throw new ImageError(file, `ELF data encoding ${bytes[5]} is not little-endian: not an x86 image`);
+  if (bytes[5] !== ELFDATA2LSB) throw new ImageError(file, `ELF data encoding ${bytes[5]} is not little-endian: not an x86 or AArch64 image`);
   if (bytes[6] !== 1) throw new ImageError(file, `bad ELF version ${bytes[6]}`);
   const ehsize = bits === 32 ? 52 : 64;
   if (bytes.length < ehsize) throw new ImageError(file, `truncated ELF${bits} header (${bytes.length} of ${ehsize} bytes)`);
@@ -69,8 +70,8 @@ export function parseElf(bytes: Uint8Array, file: string): ElfFile {
   const machine = u16(18);
   if (type === ET_DYN) throw new ImageError(file, 'is a position-independent ELF (ET_DYN); link the guest as a static executable (-no-pie, ld without -pie)');
   if (type !== ET_EXEC) throw new ImageError(file, `ELF type ${type} is not an executable (ET_EXEC = 2)`);
-  const okMachine = bits === 64 ? machine === EM_X86_64 : machine === EM_386 || machine === EM_X86_64;
-  if (!okMachine) throw new ImageError(file, `ELF machine ${machine} is not x86 (expected ${bits === 64 ? 'EM_X86_64 = 62' : 'EM_386 = 3'})`);
+  const okMachine = bits === 64 ? machine === EM_X86_64 || machine === EM_AARCH64 : machine === EM_386 || machine === EM_X86_64;
+  if (!okMachine) throw new ImageError(file, `ELF machine ${machine} is not x86 or AArch64 (expected ${bits === 64 ? 'EM_X86_64 = 62 or EM_AARCH64 = 183' : 'EM_386 = 3'})`);
 
   const entry = bits === 32 ? BigInt(u32(24)) : v.getBigUint64(24, true);
   const off = bits === 32 ? { phoff: 28, shoff: 32, phentsize: 42, phnum: 44, shentsize: 46, shnum: 48 } : { phoff: 32, shoff: 40, phentsize: 54, phnum: 56, shentsize: 58, shnum: 60 };

@@ -4,7 +4,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 import type { BootMode } from '../trace/format.js';
 import { hex, ImageError } from './errors.js';
-import { checkOverlaps, elfSegments, isElf, parseElf, type ElfFile } from './elf.js';
+import { checkOverlaps, elfSegments, EM_AARCH64, isElf, parseElf, type ElfFile } from './elf.js';
 import { flatSegment } from './flat.js';
 import { aoutSegment, checkMultibootRequirements, findMultibootHeader, type MultibootHeader } from './multiboot.js';
 import type { ImageFormat, ImageSegment, LoadedImage } from './types.js';
@@ -77,6 +77,8 @@ export interface DetectedImage {
   multiboot?: MultibootHeader;
   /** `ELF64 x86-64 executable`, `multiboot ELF32 kernel`, `flat binary`. */
   description: string;
+  /** Set for an AArch64 ELF (e_machine EM_AARCH64): src/arch/aarch64/boot.ts loads it, not loadImage. */
+  arch?: 'aarch64';
 }
 
 /** What kind of image `bytes` is. Throws ImageError for an image that claims a format but is malformed. */
@@ -84,6 +86,7 @@ export function detectImage(bytes: Uint8Array, file: string): DetectedImage {
   if (bytes.length === 0) throw new ImageError(file, 'is empty');
   if (isElf(bytes)) {
     const elf = parseElf(bytes, file);
+    if (elf.machine === EM_AARCH64) return { format: 'elf64', mode: 'long', elf, description: 'ELF64 AArch64 executable', arch: 'aarch64' };
     if (elf.bits === 64) return { format: 'elf64', mode: 'long', elf, description: 'ELF64 x86-64 executable' };
     const multiboot = findMultibootHeader(bytes, file);
     const mode: BootMode = elf.machine === 62 ? 'long' : 'protected';
@@ -118,6 +121,7 @@ export function loadImage(bytes: Uint8Array, file: string, opts: ImageOptions = 
   const detected = detectImage(bytes, file);
   const mode = opts.mode ?? detected.mode;
   const { format } = detected;
+  if (detected.arch === 'aarch64') throw new ImageError(file, 'is an AArch64 ELF: record it with --arch aarch64 (on an arm64 host)');
   if (mode === 'real' && format !== 'flat') {
     throw new ImageError(file, `is a ${detected.description}; real mode boots flat binaries only (use ${MODE_HINT[detected.mode]} or leave --mode out)`);
   }

@@ -5,12 +5,13 @@
 // read again from a mark) become TraceRecords. Memory stays flat.
 //
 // Trace `a` is the EXPECTED one and `b` the ACTUAL one (as in a test: golden trace vs new run).
-import { REG_NAMES, diffSregs, regsFromBytes, type Sregs } from '../cpu-state.js';
+import { registerLayout, regValue, type ArchName, type RegisterLayout } from '../arch/index.js';
+import type { Regs, Sregs } from '../cpu-state.js';
 import type { CpuidEntry, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace, sameRegisters, type OpenedTrace, type ScanMark, type TraceScanner } from '../trace/reader.js';
 import { flagBitNames, replayedUndefinedFlags, type UndefinedFlagsAt } from './undefined-flags.js';
 import { oneLine } from '../text/sanitize.js';
-import { bytesAscii, bytesHex, describePayload, hx, ripOf, sameBytes, sameBytesAt, sregsField } from './util.js';
+import { bytesAscii, bytesHex, describePayload, hx, pcName, pcOf, sameBytes, sameBytesAt, sregsField } from './util.js';
 
 export interface DiffOptions {
   /**
@@ -213,14 +214,23 @@ function stable(v: unknown): string {
   });
 }
 
-function sregsDiffs(a: Sregs, b: Sregs, prefix = ''): FieldDiff[] {
-  return diffSregs(a, b).map((p) => f('sregs', prefix + p, hx(sregsField(a, p)), hx(sregsField(b, p))));
+const X86_LAYOUT = registerLayout('x86_64');
+
+/** Two traces of different architectures: nothing in them compares. */
+export class ArchMismatchError extends Error {
+  override name = 'ArchMismatchError';
+  constructor(a: { file: string; arch: ArchName }, b: { file: string; arch: ArchName }) {
+    super(`cannot diff an ${a.arch} trace against an ${b.arch} trace (${a.file} is ${a.arch}, ${b.file} is ${b.arch})`);
+  }
 }
 
-function regsDiffs(a: Uint8Array, b: Uint8Array, prefix = ''): FieldDiff[] {
-  const ra = regsFromBytes(a);
-  const rb = regsFromBytes(b);
-  return REG_NAMES.filter((n) => ra[n] !== rb[n]).map((n) => f('registers', prefix + n, ra[n], rb[n]));
+function sregsDiffs(layout: RegisterLayout, a: Sregs, b: Sregs, prefix = ''): FieldDiff[] {
+  return layout.diffSregs(a, b).map((p) => f('sregs', prefix + p, hx(sregsField(a, p)), hx(sregsField(b, p))));
+}
+
+/** The registers (by the layout's names) whose values differ. */
+function regsDiffs(layout: RegisterLayout, ra: Regs, rb: Regs, kind: DifferenceKind, prefix = ''): FieldDiff[] {
+  return layout.regNames.filter((n) => regValue(ra, n) !== regValue(rb, n)).map((n) => f(kind, prefix + n, regValue(ra, n), regValue(rb, n)));
 }
 
 /**
@@ -230,6 +240,7 @@ function regsDiffs(a: Uint8Array, b: Uint8Array, prefix = ''): FieldDiff[] {
  */
 export function compareHeaders(a: TraceHeader, b: TraceHeader, host = true): FieldDiff[] {
   const out: FieldDiff[] = [];
+  const layout = registerLayout(a.arch);
   const cmp = (kind: DifferenceKind, field: string, x: unknown, y: unknown) => {
     if (stable(x) !== stable(y)) out.push(f(kind, field, typeof x === 'object' ? stable(x) : x, typeof y === 'object' ? stable(y) : y));
   };
@@ -238,8 +249,8 @@ export function compareHeaders(a: TraceHeader, b: TraceHeader, host = true): Fie
   cmp('header', 'guest.loadAddress', hx(a.guest.loadAddress), hx(b.guest.loadAddress));
   cmp('header', 'semantics.singleStep', a.semantics.singleStep, b.semantics.singleStep);
   cmp('header', 'boot.mode', a.boot.mode, b.boot.mode);
-  for (const n of REG_NAMES) cmp('header', `boot.regs.${n}`, hx(a.boot.regs[n]), hx(b.boot.regs[n]));
-  for (const d of sregsDiffs(a.boot.sregs, b.boot.sregs, 'boot.sregs.')) out.push({ ...d, kind: 'header' });
+  for (const n of layout.regNames) cmp('header', `boot.regs.${n}`, hx(regValue(a.boot.regs, n)), hx(regValue(b.boot.regs, n)));
+  for (const d of sregsDiffs(layout, a.boot.sregs, b.boot.sregs, 'boot.sregs.')) out.push({ ...d, kind: 'header' });
   cmp('header', 'memory', a.memory.map((m) => `${m.kind} ${hx(m.base)}+${hx(m.size)}`).join(', '), b.memory.map((m) => `${m.kind} ${hx(m.base)}+${hx(m.size)}`).join(', '));
   const blobs = (h: TraceHeader) => h.initialMemory.map((m) => `${hx(m.address)}+${m.bytes.length}`).join(', ');
   cmp('header', 'initialMemory', blobs(a), blobs(b));
@@ -313,7 +324,8 @@ function sameScanned(a: TraceScanner, b: TraceScanner, timestamps: boolean): boo
 }
 
 /** Every differing field of two records (the slow path, only for records that differ). */
-export function compareRecords(a: TraceRecord, b: TraceRecord, opts: { timestamps?: boolean } = {}): FieldDiff[] {
+export function compareRecords(a: TraceRecord, b: TraceRecord, opts: { timestamps?: boolean; layout?: RegisterLayout } = {}): FieldDiff[] {
+  const layout = opts.layout ?? X86_LAYOUT;
   const out: FieldDiff[] = [];
   if (a.kind !== b.kind) out.push(f('kind', 'kind', a.kind, b.kind));
   if (a.reason !== b.reason) out.push(f('reason', 'reason', `${a.reasonName} (${a.reason})`, `${b.reasonName} (${b.reason})`));
@@ -345,8 +357,8 @@ export function compareRecords(a: TraceRecord, b: TraceRecord, opts: { timestamp
     if (a.timeNs !== b.timeNs) out.push(f('timestamps', 'timeNs', a.timeNs, b.timeNs));
     if (a.runNs !== b.runNs) out.push(f('timestamps', 'runNs', a.runNs, b.runNs));
   }
-  if (!sameRegisters(a, b)) out.push(...regsDiffs(a.regsBytes, b.regsBytes));
-  if (a.sregs !== b.sregs) out.push(...sregsDiffs(a.sregs, b.sregs));
+  if (!sameRegisters(a, b)) out.push(...regsDiffs(layout, a.regs, b.regs, 'registers'));
+  if (a.sregs !== b.sregs) out.push(...sregsDiffs(layout, a.sregs, b.sregs));
   return out;
 }
 
@@ -358,10 +370,10 @@ function describeIo(r: TraceRecord): string {
   return describePayload(r, 16);
 }
 
-/** One record in a few words, for context lines: `IO out 0xf1 1 48 "H" rip=0x4`. */
-export function briefRecord(r: TraceRecord): string {
+/** One record in a few words, for context lines: `IO out 0xf1 1 48 "H" rip=0x4` (aarch64: `pc=`). */
+export function briefRecord(r: TraceRecord, layout: RegisterLayout = X86_LAYOUT): string {
   const what = r.kind === 'step' && !r.io && !r.mmio ? `step ${r.reasonName}` : describePayload(r, 8);
-  return `${what} rip=${hx(ripOf(r))}`;
+  return `${what} ${pcName(layout)}=${hx(pcOf(r, layout))}`;
 }
 
 function side(file: string, t: OpenedTrace, records: number, exits: number): TraceSide {
@@ -378,7 +390,7 @@ function side(file: string, t: OpenedTrace, records: number, exits: number): Tra
   };
 }
 
-function compareFooters(a: OpenedTrace, b: OpenedTrace): FieldDiff[] {
+function compareFooters(a: OpenedTrace, b: OpenedTrace, layout: RegisterLayout): FieldDiff[] {
   const out: FieldDiff[] = [];
   const fa = a.footer;
   const fb = b.footer;
@@ -396,8 +408,8 @@ function compareFooters(a: OpenedTrace, b: OpenedTrace): FieldDiff[] {
   cmp('exits');
   cmp('records');
   cmp('status');
-  for (const n of REG_NAMES) if (fa.regs[n] !== fb.regs[n]) out.push(f('footer', `footer.regs.${n}`, fa.regs[n], fb.regs[n]));
-  for (const d of sregsDiffs(fa.sregs, fb.sregs, 'footer.sregs.')) out.push({ ...d, kind: 'footer' });
+  out.push(...regsDiffs(layout, fa.regs, fb.regs, 'footer', 'footer.regs.'));
+  for (const d of sregsDiffs(layout, fa.sregs, fb.sregs, 'footer.sregs.')) out.push({ ...d, kind: 'footer' });
   return out;
 }
 
@@ -440,6 +452,7 @@ class Lockstep {
   constructor(
     readonly a: TraceScanner,
     readonly b: TraceScanner,
+    private readonly layout: RegisterLayout,
     private readonly timestamps: boolean,
     sregsSame: boolean,
     private readonly markEvery: number,
@@ -469,7 +482,7 @@ class Lockstep {
       }
       if (a.kind === 'exit') this.exitsA++;
       if (b.kind === 'exit') this.exitsB++;
-      if (a.sregsChanged || b.sregsChanged) this.sregsSame = diffSregs(a.sregs, b.sregs).length === 0;
+      if (a.sregsChanged || b.sregsChanged) this.sregsSame = this.layout.diffSregs(a.sregs, b.sregs).length === 0;
       // Registers equal before and the same ones stored: only those can differ now.
       this.regsSame = a.sameRegs(b, this.regsSame && a.regsMask === b.regsMask ? a.regsMask : undefined);
       this.same = this.sregsSame && this.regsSame && sameScanned(a, b, this.timestamps);
@@ -538,6 +551,11 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
     await ta.close();
     throw e;
   }
+  if (ta.header.arch !== tb.header.arch) {
+    await Promise.all([ta.close(), tb.close()]);
+    throw new ArchMismatchError({ file: a, arch: ta.header.arch }, { file: b, arch: tb.header.arch });
+  }
+  const layout = registerLayout(ta.header.arch);
   const counts = Object.fromEntries(DIFFERENCE_KINDS.map((k) => [k, 0])) as Record<DifferenceKind, number>;
   const firstIndex: Partial<Record<DifferenceKind, number>> = {};
   const records: RecordDiff[] = [];
@@ -553,8 +571,8 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
 
     const sa = ta.scan();
     const sb = tb.scan();
-    const bootSregsSame = diffSregs(ta.header.boot.sregs, tb.header.boot.sregs).length === 0;
-    const w = new Lockstep(sa, sb, timestamps, bootSregsSame, Math.max(MARK_EVERY, K));
+    const bootSregsSame = layout.diffSregs(ta.header.boot.sregs, tb.header.boot.sregs).length === 0;
+    const w = new Lockstep(sa, sb, layout, timestamps, bootSregsSame, Math.max(MARK_EVERY, K));
     /** Context lines for the K record pairs before index `end` (all equal: no divergence before). */
     const contextBefore = async (end: number): Promise<ContextLine[]> => {
       const from = Math.max(0, end - K);
@@ -566,9 +584,9 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       return out;
     };
     const contextLine = async (index: number, x: TraceRecord, y: TraceRecord): Promise<ContextLine> => {
-      const fields = await classify(index, x, y, compareRecords(x, y, { timestamps }));
+      const fields = await classify(index, x, y, compareRecords(x, y, { timestamps, layout }));
       const differences = [...new Set(fields.map((d) => d.kind))];
-      return { index, expected: briefRecord(x), actual: briefRecord(y), same: differences.length === 0, differences };
+      return { index, expected: briefRecord(x, layout), actual: briefRecord(y, layout), same: differences.length === 0, differences };
     };
 
     for (;;) {
@@ -580,7 +598,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       const index = w.index;
       const ra = sa.record();
       const rb = sb.record();
-      const fields = w.same ? [] : await classify(index, ra, rb, compareRecords(ra, rb, { timestamps }));
+      const fields = w.same ? [] : await classify(index, ra, rb, compareRecords(ra, rb, { timestamps, layout }));
       if (fields.length) {
         differing++;
         const kinds = new Set(fields.map((d) => d.kind));
@@ -632,7 +650,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
         if (extraLines.length < Math.max(K, 1)) {
           const r = longer.record();
           firstExtra ??= r;
-          const line = briefRecord(r);
+          const line = briefRecord(r, layout);
           extraLines.push({ index: compared + extra, expected: isA ? line : null, actual: isA ? null : line, same: false, differences: ['length'] });
         }
         extra++;
@@ -648,7 +666,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
           index: compared,
           description:
             `the ${shortName} trace ends after ${compared} records but the ${longName} trace goes on with ${extra} more, ` +
-            `starting with #${compared}: ${briefRecord(firstExtra!)}`,
+            `starting with #${compared}: ${briefRecord(firstExtra!, layout)}`,
           fields: [f('length', 'records', isA ? compared + extra : compared, isA ? compared : compared + extra)],
           registers: [],
           context,
@@ -658,7 +676,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       }
     }
 
-    const footer = compareFooters(ta, tb);
+    const footer = compareFooters(ta, tb, layout);
     for (const d of footer) counts[d.kind] = d.kind === 'truncation' ? 1 : counts[d.kind] + 1;
     if (first === null && footer.length) {
       first = {

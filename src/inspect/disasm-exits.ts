@@ -7,7 +7,8 @@ import { replayTrace } from '../replay/engine.js';
 import type { Cpu, DisassembledAt } from '../replay/x86/index.js';
 import { oneLine } from '../text/sanitize.js';
 import { openTrace } from '../trace/reader.js';
-import { EXIT_LINE_LEAD, exitLeadColumns, exitRows, formatChanges, type ExitFilter, type ExitRow } from './exits.js';
+import type { RegisterLayout } from '../arch/index.js';
+import { exitLeadColumns, exitLineLead, exitRows, formatChanges, type ExitFilter, type ExitRow } from './exits.js';
 import { bytesHex, col } from './util.js';
 
 /** An executed instruction: `at` CS:IP as the interpreter shows it (`0000:0002`), bytes in hex. */
@@ -228,8 +229,11 @@ const INSN_COLUMNS = { at: 15, bytes: 18, text: 30 } as const;
 /** Instruction bytes shown in the text line (the rest as `…`; --json has them all). */
 const INSN_TEXT_BYTES = 8;
 
-export const DISASM_EXIT_LINE_HEADER =
-  EXIT_LINE_LEAD + col('insn at', INSN_COLUMNS.at) + col('bytes', INSN_COLUMNS.bytes) + col('instruction', INSN_COLUMNS.text) + 'changed';
+export function disasmExitLineHeader(layout?: RegisterLayout): string {
+  return exitLineLead(layout) + col('insn at', INSN_COLUMNS.at) + col('bytes', INSN_COLUMNS.bytes) + col('instruction', INSN_COLUMNS.text) + 'changed';
+}
+
+export const DISASM_EXIT_LINE_HEADER = disasmExitLineHeader();
 
 /** One `--exits --disasm` text line: the `--exits` columns, the instruction, changes as old→new. */
 export function formatDisasmExitRow(row: DisasmExitRow): string {

@@ -2,21 +2,41 @@
 // written as bytes into large chunks (one stdout write each). No ExitRow, BigInt or string is
 // made per record for the common fields; the result is byte for byte what formatExitRow(row) or
 // JSON.stringify(row) gives for exitRows' rows (test/inspect/exits.test.ts checks both).
-import { REG_NAMES, type Sregs } from '../cpu-state.js';
+import { registerLayout, type RegisterLayout } from '../arch/index.js';
+import type { Sregs } from '../cpu-state.js';
 import { oneLine } from '../text/sanitize.js';
 import { openTrace, type TraceScanner } from '../trace/reader.js';
-import { changedSregs, TEXT_BYTES, type ExitFilter } from './exits.js';
-import { bytesAscii, bytesHex, col, hx } from './util.js';
+import { changedSregs, pcColumnWidth, TEXT_BYTES, type ExitFilter } from './exits.js';
+import { bytesAscii, bytesHex, col, hx, pcName } from './util.js';
 
 /** Bytes per chunk exitLines() yields (about 1,300 text lines). */
 const CHUNK_BYTES = 1 << 17;
-const RIP = REG_NAMES.indexOf('rip');
 const SPACE = 0x20;
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 const ascii = (s: string) => Buffer.from(s, 'latin1');
 const NO_PAYLOAD = ascii(col('', 12) + col('', 6) + col('', 6) + col('', 2 * TEXT_BYTES + 3) + col('', TEXT_BYTES + 3));
-const TEXT_REG = REG_NAMES.map((n) => ascii(`${n}=0x`));
-const JSON_REG = REG_NAMES.map((n) => ascii(`"${n}":"0x`));
+
+/** The bytes a layout's register names are written as. */
+interface RegText {
+  pcIndex: number;
+  pcWidth: number;
+  /** `rax=0x` */
+  text: Buffer[];
+  /** `"rax":"0x` */
+  json: Buffer[];
+  /** `,"rip":"0x` */
+  pcJson: Buffer;
+}
+
+function regText(layout: RegisterLayout): RegText {
+  return {
+    pcIndex: layout.pcIndex,
+    pcWidth: pcColumnWidth(layout),
+    text: layout.regNames.map((n) => ascii(`${n}=0x`)),
+    json: layout.regNames.map((n) => ascii(`"${n}":"0x`)),
+    pcJson: ascii(`,"${pcName(layout)}":"0x`),
+  };
+}
 /** The constant parts of an NDJSON line. */
 const J = {
   index: ascii('{"index":'),
@@ -29,7 +49,6 @@ const J = {
   data: ascii(',"data":"'),
   ascii: ascii('","ascii":"'),
   close: ascii('"}'),
-  rip: ascii(',"rip":"0x'),
   changed: ascii('","changed":{'),
   end: ascii('},"sregsChanged":{}}\n'),
 };
@@ -43,10 +62,10 @@ function dataColumns(b: Uint8Array, at: number, n: number): string {
 
 /**
  * Room reserved for a line (line()) and after every variable-length write: the fixed-size
- * writes in between (digits, hex, memoized columns, spaces; at most 18 registers) fit in it, so
- * they skip the bounds check.
+ * writes in between (digits, hex, memoized columns, spaces; at most 35 registers, aarch64's)
+ * fit in it, so they skip the bounds check.
  */
-const LINE_ROOM = 1024;
+const LINE_ROOM = 2048;
 
 /** A growing byte buffer of output lines. */
 class LineBytes {
@@ -177,6 +196,7 @@ class ExitLineFormatter {
   private prevSregs: Sregs;
   private shown = 0;
   private readonly limit: number;
+  private readonly regs: RegText;
   // Memoized bytes: the same few reasons and ports come back on nearly every line.
   private readonly reasonText = new Map<number, Buffer>();
   private readonly reasonJson = new Map<number, Buffer>();
@@ -191,7 +211,9 @@ class ExitLineFormatter {
     s: TraceScanner,
     private readonly filter: ExitFilter,
     private readonly json: boolean,
+    private readonly layout: RegisterLayout,
   ) {
+    this.regs = regText(layout);
     this.prev = s.regsWords.slice(); // the boot registers, before the first record
     this.prevSregs = s.sregs;
     this.limit = filter.limit ?? Infinity;
@@ -235,30 +257,31 @@ class ExitLineFormatter {
   }
 
   /**
-   * Changed registers but rip: `rax=0x48 rcx=0x1` (text) or `"rax":"0x48","rcx":"0x1"` (JSON);
-   * `prev` takes the new values on the way.
+   * Changed registers but the program counter: `rax=0x48 rcx=0x1` (text) or
+   * `"rax":"0x48","rcx":"0x1"` (JSON); `prev` takes the new values on the way.
    */
   private changedRegs(s: TraceScanner, json: boolean): void {
     const w = s.regsWords;
     const p = this.prev;
     const o = this.out;
+    const { pcIndex, text, json: jsonNames } = this.regs;
     let first = true;
-    for (let i = 0; i < REG_NAMES.length; i++) {
+    for (let i = 0; i < text.length; i++) {
       const k = 2 * i;
       const lo = w[k]!;
       const hi = w[k + 1]!;
       if (lo === p[k] && hi === p[k + 1]) continue;
       p[k] = lo;
       p[k + 1] = hi;
-      if (i === RIP) continue;
+      if (i === pcIndex) continue;
       if (json) {
         if (!first) o.byte(0x2c);
-        o.bytes(JSON_REG[i]!);
+        o.bytes(jsonNames[i]!);
         o.hex64(w, k);
         o.byte(0x22);
       } else {
         if (!first) o.byte(SPACE);
-        o.bytes(TEXT_REG[i]!);
+        o.bytes(text[i]!);
         o.hex64(w, k);
       }
       first = false;
@@ -266,7 +289,7 @@ class ExitLineFormatter {
   }
 
   private sregsChanged(s: TraceScanner): Record<string, string> {
-    return s.sregs === this.prevSregs ? {} : changedSregs(this.prevSregs, s.sregs);
+    return s.sregs === this.prevSregs ? {} : changedSregs(this.prevSregs, s.sregs, undefined, this.layout);
   }
 
   private textLine(s: TraceScanner): void {
@@ -289,8 +312,8 @@ class ExitLineFormatter {
     const at = o.pos;
     o.byte(0x30);
     o.byte(0x78);
-    o.hex64(s.regsWords, 2 * RIP);
-    o.padEnd(at, 10);
+    o.hex64(s.regsWords, 2 * this.regs.pcIndex);
+    o.padEnd(at, this.regs.pcWidth);
     const changesAt = o.pos;
     this.changedRegs(s, false);
     if (s.sregs !== this.prevSregs) {
@@ -393,8 +416,8 @@ class ExitLineFormatter {
       this.jsonData(s.mmioData, s.mmioAt, s.mmioLen);
     }
     if (s.detail) o.text(`,"detail":${JSON.stringify(s.detail)}`);
-    o.bytes(J.rip);
-    o.hex64(s.regsWords, 2 * RIP);
+    o.bytes(this.regs.pcJson);
+    o.hex64(s.regsWords, 2 * this.regs.pcIndex);
     o.bytes(J.changed);
     this.changedRegs(s, true);
     if (s.sregs === this.prevSregs) o.bytes(J.end);
@@ -429,7 +452,7 @@ export async function* exitLines(file: string, filter: ExitFilter = {}, json = f
   const trace = await openTrace(file);
   try {
     const s = trace.scan();
-    const fmt = new ExitLineFormatter(s, filter, json);
+    const fmt = new ExitLineFormatter(s, filter, json, registerLayout(trace.header.arch));
     while (!fmt.done) {
       const { chunk, drained } = fmt.take(s);
       if (chunk.length) yield chunk;

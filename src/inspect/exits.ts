@@ -1,11 +1,12 @@
 // `vmtrace inspect --exits` as a library: one row per record, filtered, with the registers that
 // changed since the previous record in the file (the boot state for the first record).
-import { REG_NAMES, diffSregs, regsFromBytes, type Regs, type Sregs } from '../cpu-state.js';
+import { registerLayout, regValue, type ArchName, type RegisterLayout } from '../arch/index.js';
+import type { Regs, Sregs } from '../cpu-state.js';
 import type { TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace } from '../trace/reader.js';
 import { RecordCursor } from './cursor.js';
 import { oneLine } from '../text/sanitize.js';
-import { bytesAscii, bytesHex, col, hx, sregsField } from './util.js';
+import { bytesAscii, bytesHex, col, hx, pcName, sregsField } from './util.js';
 
 export interface ExitFilter {
   /** Exit reason codes to keep (empty/undefined: all). */
@@ -33,8 +34,11 @@ export interface ExitRow {
   io?: { port: string; direction: 'in' | 'out'; size: number; count: number; data: string; ascii: string };
   mmio?: { address: string; direction: 'read' | 'write'; length: number; data: string; ascii: string };
   detail?: Record<string, unknown>;
-  rip: string;
-  /** Registers (not rip) whose value differs from the previous record's, with the new value. */
+  /** The program counter of an x86_64 trace… */
+  rip?: string;
+  /** …or of an aarch64 trace (one of the two is set: the layout's name for it). */
+  pc?: string;
+  /** Registers (not the program counter) whose value differs from the previous record's, with the new value. */
   changed: Record<string, string>;
   /** Special-register fields (`es.base`, `cr0`) that changed, with the new value. */
   sregsChanged: Record<string, string>;
@@ -48,9 +52,20 @@ export interface ExitRow {
 export interface ExitRowOptions {
   /** Add `changes` (old and new values) to every row. */
   changes?: boolean;
+  /** How the trace names its registers (default: x86_64's). */
+  layout?: RegisterLayout;
 }
 
-export function matches(f: ExitFilter, r: TraceRecord, index: number): boolean {
+const X86_LAYOUT = registerLayout('x86_64');
+
+/** What a filter looks at in a record. */
+export interface FilteredFields {
+  reason: number;
+  io?: { port: number };
+  mmio?: { address: number; length: number };
+}
+
+export function matches(f: ExitFilter, r: FilteredFields, index: number): boolean {
   if (f.from !== undefined && index < f.from) return false;
   if (f.to !== undefined && index > f.to) return false;
   if (f.reasons?.length && !f.reasons.includes(r.reason)) return false;
@@ -65,19 +80,21 @@ export function matches(f: ExitFilter, r: TraceRecord, index: number): boolean {
   return true;
 }
 
-function changedRegs(prev: Regs, cur: Regs, changes?: Record<string, [string, string]>): Record<string, string> {
+function changedRegs(layout: RegisterLayout, prev: Regs, cur: Regs, changes?: Record<string, [string, string]>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const n of REG_NAMES) {
-    if (n === 'rip' || prev[n] === cur[n]) continue;
-    out[n] = hx(cur[n]);
-    if (changes) changes[n] = [hx(prev[n]), out[n]];
-  }
+  layout.regNames.forEach((n, i) => {
+    const was = regValue(prev, n);
+    const now = regValue(cur, n);
+    if (i === layout.pcIndex || was === now) return;
+    out[n] = hx(now);
+    if (changes) changes[n] = [hx(was), out[n]];
+  });
   return out;
 }
 
-export function changedSregs(prev: Sregs, cur: Sregs, changes?: Record<string, [string, string]>): Record<string, string> {
+export function changedSregs(prev: Sregs, cur: Sregs, changes?: Record<string, [string, string]>, layout = X86_LAYOUT): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of diffSregs(prev, cur)) {
+  for (const f of layout.diffSregs(prev, cur)) {
     out[f] = hx(sregsField(cur, f));
     if (changes) changes[f] = [hx(sregsField(prev, f)), out[f]];
   }
@@ -85,6 +102,7 @@ export function changedSregs(prev: Sregs, cur: Sregs, changes?: Record<string, [
 }
 
 export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs: Sregs, opts: ExitRowOptions = {}): ExitRow {
+  const layout = opts.layout ?? X86_LAYOUT;
   const regs = r.regs;
   const row = {
     index,
@@ -103,10 +121,11 @@ export function exitRow(r: TraceRecord, index: number, prevRegs: Regs, prevSregs
     row.mmio = { address: hx(address), direction: write ? 'write' : 'read', length, data: bytesHex(data), ascii: bytesAscii(data) };
   }
   if (r.detail) row.detail = r.detail;
-  row.rip = hx(regs.rip);
+  const pc = pcName(layout);
+  row[pc] = hx(regValue(regs, pc));
   const changes = opts.changes ? {} : undefined;
-  row.changed = changedRegs(prevRegs, regs, changes);
-  row.sregsChanged = r.sregs === prevSregs ? {} : changedSregs(prevSregs, r.sregs, changes);
+  row.changed = changedRegs(layout, prevRegs, regs, changes);
+  row.sregsChanged = r.sregs === prevSregs ? {} : changedSregs(prevSregs, r.sregs, changes, layout);
   if (changes) row.changes = changes;
   return row;
 }
@@ -120,6 +139,8 @@ export async function* exitRows(file: string, filter: ExitFilter = {}, opts: Exi
   const c = new RecordCursor(trace);
   try {
     const header: TraceHeader = trace.header;
+    const layout = registerLayout(header.arch);
+    const rowOpts = { ...opts, layout };
     let prevBytes: Uint8Array | undefined;
     let prevRegs: Regs = header.boot.regs;
     let prevSregs: Sregs = header.boot.sregs;
@@ -138,8 +159,8 @@ export async function* exitRows(file: string, filter: ExitFilter = {}, opts: Exi
           break;
         }
         if (matches(filter, r, index)) {
-          if (prevBytes !== undefined) prevRegs = regsFromBytes(prevBytes);
-          rows.push(exitRow(r, index, prevRegs, prevSregs, opts));
+          if (prevBytes !== undefined) prevRegs = layout.regs(prevBytes);
+          rows.push(exitRow(r, index, prevRegs, prevSregs, rowOpts));
           if (++shown >= limit) stop = true;
         }
         prevBytes = r.regsBytes;
@@ -156,17 +177,42 @@ export async function* exitRows(file: string, filter: ExitFilter = {}, opts: Exi
   }
 }
 
+/** The architecture of the trace in `file` (the header is read, no record). */
+export async function traceArch(file: string): Promise<ArchName> {
+  const trace = await openTrace(file);
+  await trace.close();
+  return trace.header.arch;
+}
+
 /** Payload bytes a text line shows (data and ascii columns). */
 export const TEXT_BYTES = 8;
 
-/** The header of the columns up to RIP (the `--exits --disasm` line goes on from there). */
-export const EXIT_LINE_LEAD =
-  col('#', 8, true) + '  ' + col('time ms', 12, true) + '  ' + col('reason', 8) + col('port/addr', 12) + col('dir', 6) +
-  col('size', 6) + col('data', 2 * TEXT_BYTES + 3) + col('ascii', TEXT_BYTES + 3) + col('rip', 10);
+/**
+ * Width of the program-counter column: x86 code mostly runs low; aarch64 RAM starts at
+ * 0x40000000, so its PCs take 10 characters and need room for a space after them.
+ */
+const PC_WIDTH = { rip: 10, pc: 12 } as const;
 
-export const EXIT_LINE_HEADER = EXIT_LINE_LEAD + 'changed';
+/** The header of the columns up to the program counter (the `--exits --disasm` line goes on from there). */
+export function exitLineLead(layout: RegisterLayout = X86_LAYOUT): string {
+  return (
+    col('#', 8, true) + '  ' + col('time ms', 12, true) + '  ' + col('reason', 8) + col('port/addr', 12) + col('dir', 6) +
+    col('size', 6) + col('data', 2 * TEXT_BYTES + 3) + col('ascii', TEXT_BYTES + 3) + col(pcName(layout), pcColumnWidth(layout))
+  );
+}
 
-/** The columns of a row up to RIP, padded as EXIT_LINE_LEAD. */
+/** The program counter column's width in a layout's listing. */
+export function pcColumnWidth(layout: RegisterLayout): number {
+  return PC_WIDTH[pcName(layout)];
+}
+
+export function exitLineHeader(layout: RegisterLayout = X86_LAYOUT): string {
+  return exitLineLead(layout) + 'changed';
+}
+
+export const EXIT_LINE_HEADER = exitLineHeader();
+
+/** The columns of a row up to the program counter, padded as exitLineLead(). */
 export function exitLeadColumns(row: ExitRow): string {
   let where = '';
   let dir = '';
@@ -192,7 +238,7 @@ export function exitLeadColumns(row: ExitRow): string {
   return (
     col(String(row.index), 8, true) + '  ' + col((row.timeNs / 1e6).toFixed(6), 12, true) + '  ' +
     col(reason, 8) + col(where, 12) + col(dir, 6) + col(size, 6) + col(data, 2 * TEXT_BYTES + 3) +
-    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + col(row.rip, 10)
+    col(ascii ? `"${ascii}"` : '', TEXT_BYTES + 3) + (row.pc === undefined ? col(row.rip ?? '', PC_WIDTH.rip) : col(row.pc, PC_WIDTH.pc))
   );
 }
 

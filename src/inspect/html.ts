@@ -5,20 +5,21 @@
 // timeline is a fixed-size histogram and only the first exits are kept in detail.
 import { writeFileSync } from 'node:fs';
 
+import { registerLayout, type RegisterLayout } from '../arch/index.js';
 import type { Regs, Sregs } from '../cpu-state.js';
 import type { TraceHeader, TraceRecord } from '../trace/format.js';
 import type { CollectedDisassembly, DisasmStop } from './disasm-exits.js';
 import { exitRow, formatChanges } from './exits.js';
 import { StatsAccumulator, TimeHistogram } from './stats.js';
 import { ConsoleCollector, traceInfo, type Summary, type TraceEnd, type TraceSink } from './summary.js';
-import { bytesAscii, bytesHex, hx, ripOf } from './util.js';
+import { bytesAscii, bytesHex, hx, pcName, pcOf } from './util.js';
 
 /** Detail rows kept for the exit strip and table. */
 export const HTML_DETAIL_RECORDS = 2000;
 const HTML_CONSOLE_BYTES = 256 << 10;
 
 /**
- * [index, timeNs, runNs, reason, where, dir, dataHex, ascii, rip, changes (`rax 0x41→0x42 …`),
+ * [index, timeNs, runNs, reason, where, dir, dataHex, ascii, pc (rip), changes (`rax 0x41→0x42 …`),
  * instruction [at, bytesHex, text] (null: not disassembled)]
  */
 type DetailRow = [number, number, number, string, string, string, string, string, string, string, [string, string, string] | null];
@@ -50,6 +51,7 @@ export class HtmlReportSink implements TraceSink {
   /** The previous record's state, for the detail rows' register changes. */
   private prevRegs: Regs | undefined;
   private prevSregs: Sregs | undefined;
+  private layout: RegisterLayout = registerLayout('x86_64');
   /** The finished model (after end()). */
   model: HtmlModel | undefined;
 
@@ -64,6 +66,7 @@ export class HtmlReportSink implements TraceSink {
 
   header(h: TraceHeader): void {
     this.header_ = h;
+    this.layout = registerLayout(h.arch);
     this.cons.header(h);
     this.prevRegs = h.boot.regs;
     this.prevSregs = h.boot.sregs;
@@ -94,11 +97,11 @@ export class HtmlReportSink implements TraceSink {
         ascii = bytesAscii(r.mmio.data, 16);
       }
       const reason = r.kind === 'step' && r.reasonName === 'DEBUG' ? 'step' : r.reasonName;
-      const changes = formatChanges(exitRow(r, index, this.prevRegs!, this.prevSregs!, { changes: true }).changes!);
+      const changes = formatChanges(exitRow(r, index, this.prevRegs!, this.prevSregs!, { changes: true, layout: this.layout }).changes!);
       this.prevRegs = r.regs;
       this.prevSregs = r.sregs;
       const insn = this.disasm?.at(index, r.kind);
-      this.detail.push([index, r.timeNs, r.runNs, reason, where, dir, data, ascii, hx(ripOf(r)), changes, insn ? [insn.at, insn.bytes, insn.text] : null]);
+      this.detail.push([index, r.timeNs, r.runNs, reason, where, dir, data, ascii, hx(pcOf(r, this.layout)), changes, insn ? [insn.at, insn.bytes, insn.text] : null]);
     }
   }
 
@@ -144,6 +147,7 @@ function scriptJson(v: unknown): string {
 
 export function renderHtml(m: HtmlModel): string {
   const t = m.summary.trace;
+  const pc = pcName(registerLayout(t.arch));
   const title = `vmtrace: ${t.guest.name} (${t.file.split('/').pop()})`;
   return `<!doctype html>
 <html lang="en">
@@ -184,7 +188,7 @@ export function renderHtml(m: HtmlModel): string {
 </section>
 <section>
   <h2>Exits <span class="sub" id="exits-info"></span></h2>
-  <div class="scroll"><table id="exits" class="exits"><thead><tr><th class="n">#</th><th class="n">time ms</th><th class="n">KVM_RUN µs</th><th>reason</th><th>port/addr</th><th>dir</th><th>data</th><th>ascii</th><th>rip</th>${m.disasm.shown ? '<th>insn at</th><th>bytes</th><th>instruction</th>' : ''}<th>changed</th></tr></thead><tbody></tbody></table></div>
+  <div class="scroll"><table id="exits" class="exits"><thead><tr><th class="n">#</th><th class="n">time ms</th><th class="n">KVM_RUN µs</th><th>reason</th><th>port/addr</th><th>dir</th><th>data</th><th>ascii</th><th>${pc}</th>${m.disasm.shown ? '<th>insn at</th><th>bytes</th><th>instruction</th>' : ''}<th>changed</th></tr></thead><tbody></tbody></table></div>
 </section>
 </main>
 <footer id="footer"></footer>
@@ -291,7 +295,7 @@ const JS = String.raw`
   card('Guest time span', fmtNs(span), fmtNs(st.run.totalNs) + ' in KVM_RUN');
   card('Guest image', tr.guest.name, tr.guest.imageBytes + ' bytes at ' + tr.guest.loadAddress + ' · sha256 ' + tr.guest.sha256.slice(0, 16) + '…');
   card('Memory & mode', tr.memory.map(function (m) { return (m.size >= 1048576 ? (m.size / 1048576) + ' MiB' : (m.size / 1024) + ' KiB'); }).join(', '),
-    tr.mode.boot + ' mode · ' + (tr.mode.singleStep ? 'single-step' : 'exits only'));
+    (tr.arch === 'aarch64' ? 'aarch64 ' + tr.mode.boot : tr.mode.boot + ' mode') + ' · ' + (tr.mode.singleStep ? 'single-step' : 'exits only'));
   card('Host', tr.host.kvmModule + ' · ' + tr.host.cpuVendor, 'Linux ' + tr.host.kernel + ' · ' + tr.host.cpuModel);
   card('Recorded', tr.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), tr.tool.name + ' ' + tr.tool.version + ' · format ' + tr.format);
   card('Console', n(S.console.bytes) + ' bytes', 'port ' + S.console.ports.join(', '));
@@ -395,7 +399,7 @@ const JS = String.raw`
       if (x >= h[0] && x <= h[1] && y >= h[2] && y <= h[2] + 18) {
         var r = h[3];
         showTip(ev, '#' + r[0] + '  ' + r[3] + (r[4] ? ' ' + r[5] + ' ' + r[4] : '') + (r[6] ? '  data ' + r[6] + ' "' + r[7] + '"' : '') +
-          '\nat ' + fmtNs(r[1]) + ', ' + us(r[2]) + ' µs in KVM_RUN\nrip ' + r[8] + (r[10] ? '\n' + r[10][0] + '  ' + r[10][2] : '') +
+          '\nat ' + fmtNs(r[1]) + ', ' + us(r[2]) + ' µs in KVM_RUN\n' + (tr.arch === 'aarch64' ? 'pc ' : 'rip ') + r[8] + (r[10] ? '\n' + r[10][0] + '  ' + r[10][2] : '') +
           (r[9] ? '\n' + r[9] : ''));
         return;
       }

@@ -13,10 +13,11 @@ export {
   StatsSink,
 } from './summary.js';
 export type { Summary, TraceInfo, TraceEnd, TraceSink, ScanResult } from './summary.js';
-export { exitRows, exitRow, formatExitRow, formatChanges, matches, EXIT_LINE_HEADER } from './exits.js';
+export { exitRows, exitRow, formatExitRow, formatChanges, matches, exitLineHeader, traceArch, EXIT_LINE_HEADER } from './exits.js';
 export type { ExitFilter, ExitRow, ExitRowOptions } from './exits.js';
 export { exitLines } from './exit-lines.js';
-export { disasmExitRows, formatDisasmExitRow, collectDisassembly, ReplayDisassembly, DISASM_EXIT_LINE_HEADER } from './disasm-exits.js';
+export { disasmExitRows, formatDisasmExitRow, collectDisassembly, ReplayDisassembly, disasmExitLineHeader, DISASM_EXIT_LINE_HEADER } from './disasm-exits.js';
+export { a64DisasmExitRows, collectA64Disassembly, initialWordAt, type A64Disassembler } from './disasm-a64.js';
 export type { DisasmExitRow, DisasmStop, ExitInsn, CollectedDisassembly } from './disasm-exits.js';
 export { PerfettoWriter, PERFETTO_SLICE_LIMIT, perfettoFormatOf, perfettoGroup, recordsInRange } from './perfetto.js';
 export type { PerfettoFormat, PerfettoOptions } from './perfetto.js';
@@ -25,6 +26,7 @@ export type { HtmlModel, HtmlReportOptions } from './html.js';
 export {
   diffTraces,
   formatDiff,
+  ArchMismatchError,
   compareRecords,
   compareHeaders,
   briefRecord,
@@ -36,8 +38,8 @@ export {
 } from './diff.js';
 export type { DiffOptions, DiffResult, DifferenceClass, DifferenceKind, FieldDiff, FirstDivergence, ContextLine, TraceSide, RecordDiff } from './diff.js';
 export { undefinedFlagMasks, replayedUndefinedFlags, UndefinedFlagMasks, type UndefinedFlagsAt } from './undefined-flags.js';
-export { writeSyntheticTrace, syntheticHeader } from './synthetic.js';
-export type { SyntheticOptions } from './synthetic.js';
+export { writeSyntheticTrace, syntheticHeader, writeSyntheticA64Trace, syntheticA64Header, syntheticA64Image } from './synthetic.js';
+export type { SyntheticOptions, SyntheticA64Options } from './synthetic.js';
 export { parseReason } from './util.js';
 // The reader's scanner, which TraceSink.scan() receives.
 export type { TraceScanner, ScanMark } from '../trace/reader.js';

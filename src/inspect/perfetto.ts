@@ -12,7 +12,8 @@ import type { TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace, type TraceScanner } from '../trace/reader.js';
 import { ProtoWriter } from './protobuf.js';
 import type { TraceEnd, TraceSink } from './summary.js';
-import { bytesAscii, bytesHex, hx, hxWords } from './util.js';
+import { registerLayout } from '../arch/index.js';
+import { bytesAscii, bytesHex, hx, hxWords, pcName } from './util.js';
 
 /** Process id used for the guest; the vCPU is thread (track) 0 — vmtrace guests have one vCPU. */
 export const PERFETTO_PID = 1;
@@ -21,7 +22,6 @@ export const PERFETTO_VCPU_TID = 0;
 export const PERFETTO_SLICE_LIMIT = 100_000;
 const FLUSH_BYTES = 1 << 20;
 const NS_PER_MS = 1_000_000;
-const RIP_WORD = 32; // rip is register 16 of kvm_regs: words 32 (low) and 33 (high)
 
 export type PerfettoFormat = 'json' | 'proto';
 
@@ -361,6 +361,9 @@ export class PerfettoWriter implements TraceSink {
   private bucketCount = 0;
   private lastTimeNs = -1;
   private readonly args: Args = [];
+  /** The program counter's name and first u32 word in the registers (x86_64 until the header says otherwise). */
+  private pc: string = 'rip';
+  private pcWord = 32;
   /** Records exported (in the range). */
   records = 0;
   /** Slices drawn (records, or merged runs of them). */
@@ -387,6 +390,9 @@ export class PerfettoWriter implements TraceSink {
   }
 
   header(h: TraceHeader): void {
+    const layout = registerLayout(h.arch);
+    this.pc = pcName(layout);
+    this.pcWord = 2 * layout.pcIndex;
     this.out.start(h);
   }
 
@@ -420,7 +426,7 @@ export class PerfettoWriter implements TraceSink {
   private detailed(r: RecordFields, index: number, start: number): void {
     const a = this.args;
     a.length = 0;
-    a.push('index', index, 'rip', hxWords(r.regsWords, RIP_WORD));
+    a.push('index', index, this.pc, hxWords(r.regsWords, this.pcWord));
     if (r.hasIo) {
       a.push('port', hx(r.ioPort), 'direction', r.ioOut ? 'out' : 'in', 'size', r.ioSize, 'count', r.ioCount);
       a.push('data', bytesHex(r.ioData, 64, r.ioAt, r.ioLen), 'ascii', bytesAscii(r.ioData, 64, r.ioAt, r.ioLen));

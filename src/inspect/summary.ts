@@ -1,7 +1,8 @@
 // `vmtrace inspect` default view as a library: the header in brief, how the trace ended and the
 // exit statistics, computed in one streaming pass that other consumers (console text, Perfetto,
 // HTML) can join as sinks.
-import { ConsoleDecoder } from '../devices/console-output.js';
+import type { ArchName } from '../arch/index.js';
+import { ConsoleDecoder, mmioConsoleAddresses } from '../devices/console-output.js';
 import type { DeviceInfo, HostFacts, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
 import { openTrace, type OpenedTrace, type TraceScanner } from '../trace/reader.js';
 import { StatsAccumulator, type ExitStats, type StatRow } from './stats.js';
@@ -13,11 +14,14 @@ export interface TraceInfo {
   file: string;
   /** Trace format version, `major.minor`. */
   format: string;
+  /** The guest's architecture (`x86_64` for traces before format 3.1). */
+  arch: ArchName;
   tool: { name: string; version: string };
   /** When the recording started (ISO 8601). */
   createdAt: string;
   guest: { name: string; sha256: string; imageBytes: number; loadAddress: string };
   memory: { base: string; size: number; kind: string }[];
+  /** boot: x86 `real`/`protected`/`long`; aarch64 `el1`. */
   mode: { boot: string; singleStep: boolean };
   host: HostFacts;
   /** The guest's CPU model (`cpu` in the header; null in 1.0 traces) and the host model probed at record time. */
@@ -53,6 +57,7 @@ export function traceInfo(file: string, h: TraceHeader): TraceInfo {
   return {
     file,
     format: `${h.format.major}.${h.format.minor}`,
+    arch: h.arch,
     tool: { name: String(h.tool?.name ?? 'unknown'), version: String(h.tool?.version ?? 'unknown') },
     createdAt: h.createdAt,
     guest: { name: h.guest.name, sha256: h.guest.sha256, imageBytes: h.guest.image.length, loadAddress: hx(h.guest.loadAddress) },
@@ -89,7 +94,7 @@ export function traceEnd(t: { footer: TraceFooter | undefined; truncated: boolea
 /**
  * Collects what the guest wrote to its console: the OUT bytes the header's console devices
  * (console, debugcon, a 16550's transmit register) carry — or, with explicit `ports`, every OUT
- * byte to those ports.
+ * byte to those ports — and the low byte of every MMIO write to a PL011's data register.
  */
 export class ConsoleCollector implements TraceSink {
   bytes = 0;
@@ -99,6 +104,8 @@ export class ConsoleCollector implements TraceSink {
   private kept = 0;
   /** True when more than `keep` bytes were written (only the first `keep` are kept). */
   overflow = false;
+  /** PL011 data register addresses (from the header's devices; none on x86). */
+  private uartData: number[] = [];
 
   /**
    * @param keep bytes to keep in memory (default 1 MiB); `onBytes` sees all of them.
@@ -116,19 +123,30 @@ export class ConsoleCollector implements TraceSink {
         ? h.devices
         : [{ name: 'console', kind: 'port', base: 0xf1, length: 1 }];
     this.decoder = new ConsoleDecoder(devices);
+    this.uartData = mmioConsoleAddresses(h.devices);
   }
 
+  /** Where console bytes go: ports, then PL011 data register addresses. */
   get portList(): number[] {
-    return this.decoder?.ports ?? [];
+    return [...(this.decoder?.ports ?? []), ...this.uartData];
   }
 
   record(r: TraceRecord): void {
+    const m = r.mmio;
+    if (m !== undefined) {
+      if (m.write && m.data.length && this.uartData.includes(m.address)) this.take(m.data, 0, 1, true);
+      return;
+    }
     const bytes = this.decoder?.bytes(r);
     if (bytes) this.take(bytes);
   }
 
   scan(s: TraceScanner): void {
-    if (!s.hasIo || !s.ioOut || !this.decoder?.claims(s.ioPort)) return;
+    if (!s.hasIo) {
+      if (s.hasMmio && s.mmioWrite && s.mmioLen && this.uartData.includes(s.mmioAddress)) this.take(s.mmioData, s.mmioAt, 1, true);
+      return;
+    }
+    if (!s.ioOut || !this.decoder?.claims(s.ioPort)) return;
     // The scanner's bytes are reused by the next record: take() copies what it keeps. Text
     // ports (one console byte per exit is common) are taken in place, without a view object.
     if (this.decoder.isText(s.ioPort)) return this.take(s.ioData, s.ioAt, s.ioLen, true);
@@ -286,11 +304,27 @@ function table(title: string, keyHeader: string, rows: (StatRow & { bytes?: numb
   return out;
 }
 
-function hostModelLine(m: TraceInfo['hostModel']): string {
+function hostModelLine(t: TraceInfo): string {
+  const m = t.hostModel;
+  if (!m && t.arch === 'aarch64') return 'none (aarch64 traces need none)';
   if (!m) return 'none (format 1.0 trace: replay uses built-in undefined-flag values)';
   const unfitted = m.unfitted.length ? `, no rule fits ${m.unfitted.join(' ')}` : '';
   const joins = m.stepJoins.length ? m.stepJoins.join(' ') : 'none';
   return `undefined-flag rules for ${m.flagRules} instruction classes and sizes${unfitted}; single-step joins: ${joins} (docs/exit-semantics.md)`;
+}
+
+/** `real mode` (x86: the architecture goes without saying, as before aarch64 traces) or `aarch64, EL1`. */
+function modeText(t: TraceInfo): string {
+  return t.arch === 'x86_64' ? `${t.mode.boot} mode` : `${t.arch}, ${t.mode.boot.toUpperCase()}`;
+}
+
+function guestCpuText(t: TraceInfo): string {
+  if (t.cpu) return `${t.cpu.name} (${t.cpu.source})`;
+  if (t.arch === 'aarch64') {
+    const target = t.options['kvmTarget'];
+    return `KVM's arm64 vCPU${typeof target === 'number' ? ` (KVM_ARM_VCPU_INIT target ${target})` : ''}`;
+  }
+  return "the host's CPUID (format 1.0 trace)";
 }
 
 /** The human-readable summary `vmtrace inspect` prints. */
@@ -306,11 +340,11 @@ export function formatSummary(s: Summary): string {
     `Guest      ${t.guest.name}, ${t.guest.imageBytes} bytes loaded at ${t.guest.loadAddress}`,
     `Image      sha256 ${t.guest.sha256}`,
     `Memory     ${mem}`,
-    `Mode       ${t.mode.boot} mode; ${t.mode.singleStep ? 'single-step trace (one record per instruction)' : 'exit trace (one record per vCPU exit)'}`,
+    `Mode       ${modeText(t)}; ${t.mode.singleStep ? 'single-step trace (one record per instruction)' : 'exit trace (one record per vCPU exit)'}`,
     `Devices    ${devices}`,
     `Host       Linux ${h.kernel}, KVM module ${h.kvmModule} (API ${h.kvmApiVersion}), CPU ${h.cpuVendor} ${h.cpuModel}`,
-    `Guest CPU  ${t.cpu ? `${t.cpu.name} (${t.cpu.source})` : "the host's CPUID (format 1.0 trace)"}`,
-    `Host model ${hostModelLine(t.hostModel)}`,
+    `Guest CPU  ${guestCpuText(t)}`,
+    `Host model ${hostModelLine(t)}`,
     `Recorded   ${t.createdAt} by ${t.tool.name} ${t.tool.version}, trace format ${t.format}`,
   ];
   if (st.firstTimeNs !== null && st.lastTimeNs !== null) {

@@ -3,6 +3,9 @@
 import { createHash } from 'node:crypto';
 import { truncateSync } from 'node:fs';
 
+import { registerLayout } from '../arch/index.js';
+import { DEFAULT_RAM_BYTES, PL011_BASE, PSCI, RAM_BASE, SCTLR_RESET, SYSTEM_EVENT } from '../arch/aarch64/layout.js';
+import { A64_REG, A64_SYSREGS_BYTES, PSTATE_RESET, a64RegsFromBytes, a64SysregsFromBytes } from '../arch/aarch64/state.js';
 import { REG_NAMES, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
 import { sregsToBytes } from '../kvm-structs.js';
 import { EXIT } from '../trace/exit-reasons.js';
@@ -50,6 +53,7 @@ export function syntheticHeader(opts: { image?: Uint8Array; name?: string; singl
   const consolePort = opts.consolePort ?? 0xf1;
   return {
     format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    arch: 'x86_64',
     tool: { name: 'vmtrace', version: '0.0.0-synthetic' },
     createdAt: '2025-01-01T00:00:00.000Z',
     host: {
@@ -154,4 +158,99 @@ export async function stripFooter(path: string): Promise<void> {
   }
   if (!t.footer) throw new Error(`${path} has no footer to strip`);
   truncateSync(path, t.footer.offset);
+}
+
+// ---- aarch64 ------------------------------------------------------------------------------------
+
+/** A64 encodings the synthetic guest is made of. */
+const A64 = {
+  /** movz x0, #0x0900, lsl #16: x0 = PL011_BASE */
+  pl011Base: 0xd2a12000,
+  /** movz w1, #imm16 */
+  movW1: (imm: number) => 0x52800001 | (imm << 5),
+  /** strb w1, [x0] */
+  strbW1: 0x39000001,
+  /** movz w0, #0x8400, lsl #16; movk w0, #0x8: w0 = PSCI SYSTEM_OFF */
+  systemOff: [0x52b08000, 0x72800100],
+  /** hvc #0 */
+  hvc: 0xd4000002,
+} as const;
+
+/** A flat aarch64 image that writes `text` to the PL011 a byte at a time, then powers off by PSCI. */
+export function syntheticA64Image(text: string): Uint8Array {
+  const words = [A64.pl011Base, ...[...Buffer.from(text, 'latin1')].flatMap((c) => [A64.movW1(c), A64.strbW1]), ...A64.systemOff, A64.hvc];
+  const image = new Uint8Array(4 * words.length);
+  const view = new DataView(image.buffer);
+  words.forEach((w, i) => view.setUint32(4 * i, w, true));
+  return image;
+}
+
+/** A header like `record --arch aarch64` writes (QEMU virt layout, EL1 boot state), for `image` at RAM_BASE. */
+export function syntheticA64Header(opts: { image?: Uint8Array; name?: string; singleStep?: boolean } = {}): TraceHeader {
+  const image = opts.image ?? syntheticA64Image('Hi\n');
+  const name = opts.name ?? 'synthetic-a64.bin';
+  const layout = registerLayout('aarch64');
+  const regs = a64RegsFromBytes(new Uint8Array(layout.regsBytes));
+  regs.pc = BigInt(RAM_BASE);
+  regs.sp_el1 = BigInt(RAM_BASE + DEFAULT_RAM_BYTES);
+  regs.pstate = PSTATE_RESET;
+  const sregs = a64SysregsFromBytes(new Uint8Array(A64_SYSREGS_BYTES));
+  sregs.sctlr_el1 = SCTLR_RESET;
+  return {
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    arch: 'aarch64',
+    tool: { name: 'vmtrace', version: '0.0.0-synthetic' },
+    createdAt: '2025-01-01T00:00:00.000Z',
+    host: { kernel: '6.1.0-synthetic', kvmApiVersion: 12, kvmModule: 'kvm', cpuVendor: 'ARM', cpuModel: 'Synthetic Cortex', syncRegs: false },
+    guest: { name, image, sha256: createHash('sha256').update(image).digest('hex'), loadAddress: RAM_BASE },
+    memory: [{ base: RAM_BASE, size: DEFAULT_RAM_BYTES, kind: 'ram' }],
+    initialMemory: [{ address: RAM_BASE, bytes: image, what: `image ${name}` }],
+    boot: { mode: 'el1', regs: regs as unknown as Regs, sregs: sregs as unknown as Sregs, cpuid: [] },
+    devices: [{ name: 'pl011', kind: 'mmio', base: PL011_BASE, length: 0x1000 }],
+    options: { arch: 'aarch64', format: 'flat', mem: DEFAULT_RAM_BYTES, load: RAM_BASE, entry: RAM_BASE, step: opts.singleStep ?? false },
+    semantics: { registers: 'completed', singleStep: opts.singleStep ?? false },
+  };
+}
+
+export interface SyntheticA64Options {
+  /** What the guest writes to its PL011 (default `Hi\n`): one MMIO exit per byte. */
+  text?: string;
+  /** Change record `index` (its registers: `regs`, 35 u64 as the layout names them) before it is written. */
+  mutate?: (index: number, rec: RecordInput, regs: DataView) => void;
+}
+
+/**
+ * Writes the trace `record --arch aarch64` would of syntheticA64Image(text): an MMIO write exit
+ * per byte (registers after the strb: pc past it, x1 the byte), then the SYSTEM_EVENT of PSCI
+ * SYSTEM_OFF (pc past the hvc) and a 'shutdown' footer.
+ */
+export async function writeSyntheticA64Trace(path: string, opts: SyntheticA64Options = {}): Promise<{ records: number; header: TraceHeader }> {
+  const text = Buffer.from(opts.text ?? 'Hi\n', 'latin1');
+  const header = syntheticA64Header({ image: syntheticA64Image(text.toString('latin1')) });
+  const layout = registerLayout('aarch64');
+  const regs = new Uint8Array(layout.regsBytesOf(header.boot.regs));
+  const view = new DataView(regs.buffer);
+  const setReg = (i: number, v: number) => view.setBigUint64(i * 8, BigInt(v), true);
+  const w = new TraceWriter(path);
+  w.writeHeader(header);
+  let t = 1_000_000;
+  let index = 0;
+  const put = (rec: RecordInput) => {
+    const own = new DataView(rec.regsBytes.buffer, rec.regsBytes.byteOffset, rec.regsBytes.byteLength);
+    opts.mutate?.(index++, rec, own);
+    w.writeRecord(rec);
+  };
+  setReg(0, PL011_BASE);
+  text.forEach((c, i) => {
+    t += 700;
+    setReg(1, c);
+    setReg(A64_REG.pc, RAM_BASE + 4 + 8 * i + 8);
+    put({ kind: 'exit', reason: EXIT.MMIO, timeNs: t, runNs: 400 + 10 * i, regsBytes: regs.slice(), mmio: { address: PL011_BASE, length: 1, write: true, data: Uint8Array.of(c) } });
+  });
+  t += 700;
+  setReg(0, PSCI.SYSTEM_OFF);
+  setReg(A64_REG.pc, RAM_BASE + 4 + 8 * text.length + 12);
+  put({ kind: 'exit', reason: EXIT.SYSTEM_EVENT, timeNs: t, runNs: 500, regsBytes: regs.slice(), detail: { type: SYSTEM_EVENT.SHUTDOWN } });
+  await w.finish({ endReason: 'shutdown', message: 'guest powered off (PSCI SYSTEM_OFF)', regsBytes: regs.slice(), sregsBytes: layout.sregsBytesOf(header.boot.sregs) });
+  return { records: index, header };
 }

@@ -1,4 +1,5 @@
 // Small formatting and parsing helpers shared by inspect and diff.
+import { registerLayout, type RegisterLayout } from '../arch/index.js';
 import { CONTROL_NAMES, SEGMENT_NAMES, type Segment, type Sregs } from '../cpu-state.js';
 import { EXIT, exitReasonName } from '../trace/exit-reasons.js';
 import type { TraceRecord } from '../trace/format.js';
@@ -72,7 +73,7 @@ export function parseReason(text: string): number | undefined {
 
 export { exitReasonName };
 
-/** Sregs field value by dotted path (`es.base`, `cr0`, `gdt.limit`). */
+/** Sregs field value by dotted path (`es.base`, `cr0`, `gdt.limit`); an aarch64 system register by name (`vbar_el1`). */
 export function sregsField(s: Sregs, path: string): number | bigint {
   const [a, b] = path.split('.') as [string, string | undefined];
   if (b === undefined) return s[a as (typeof CONTROL_NAMES)[number]];
@@ -94,10 +95,15 @@ export function describePayload(r: TraceRecord, maxBytes = 8): string {
   return r.kind === 'step' ? `${r.reasonName} (step)` : r.reasonName;
 }
 
-/** RIP straight from the raw register bytes (offset 128, little-endian), without decoding all 18. */
-export function ripOf(r: TraceRecord): bigint {
+/** The program counter's name in a layout: `rip` or `pc` (also the key `--exits --json` gives it). */
+export function pcName(layout: RegisterLayout): 'rip' | 'pc' {
+  return layout.regNames[layout.pcIndex] as 'rip' | 'pc';
+}
+
+/** The program counter straight from the raw register bytes, without decoding them all. */
+export function pcOf(r: TraceRecord, layout: RegisterLayout = registerLayout('x86_64')): bigint {
   const b = r.regsBytes;
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(16 * 8, true);
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(layout.pcIndex * 8, true);
 }
 
 /** Byte-wise equality of two byte arrays. */

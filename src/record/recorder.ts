@@ -216,6 +216,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   const realEntry = plan.image.realEntry;
   const header: TraceHeader = {
     format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    arch: 'x86_64',
     tool: { name: 'vmtrace', version: VERSION },
     createdAt: new Date().toISOString(),
     host: hostFacts(machine.apiVersion, machine.syncRegs),

@@ -327,6 +327,11 @@ export function cpuFromHeader(header: TraceHeader, sink: ExitSink, recordedState
 export async function replayTrace(file: string, opts: ReplayOptions = {}): Promise<ReplayResult> {
   const trace = await openTrace(file);
   try {
+    if (trace.header.arch === 'aarch64') {
+      // loaded only for aarch64 traces: x86 replay does not pay for the A64 interpreter
+      const { replayA64Trace } = await import('../arch/aarch64/replay.js');
+      return await replayA64Trace(trace, opts);
+    }
     const replayer = new Replayer(trace.header, opts);
     // the record being checked, then the lookahead the later exits of one step (an IO exit and
     // the MMIO writes of a rep ins, …) take their input from: copied out of the scanner into

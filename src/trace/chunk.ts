@@ -7,8 +7,7 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Packr, Unpackr } from 'msgpackr';
 
-import { REGS_BYTES } from '../cpu-state.js';
-import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
+import type { RegisterLayout } from '../arch/index.js';
 import type { ExitDetail } from './format.js';
 import type { TraceScanner } from './reader.js';
 import type { RecordInput } from './writer.js';
@@ -37,7 +36,6 @@ const F_ALL = 31;
 
 /** zlib's default level; level 1 makes count.bin's chunks 4% larger. */
 const DEFLATE_LEVEL = 6;
-const WORDS = REGS_BYTES / 4;
 const TWO32 = 0x100000000;
 
 /** A growable byte string with LEB128 varints. */
@@ -80,8 +78,10 @@ class Column {
 /** Collects records into columns; take() hands out a frame's payload and starts the next chunk. */
 export class ChunkEncoder {
   private readonly cols = Array.from({ length: COLUMNS }, () => new Column());
-  /** Registers of the previous record, as 36 u32 words (the header's boot registers at first). */
-  private readonly prev = new Uint32Array(WORDS);
+  /** Registers of the previous record, as u32 words (the header's boot registers at first). */
+  private readonly prev: Uint32Array;
+  private readonly words: number;
+  private readonly sregsBytes: number;
   private regsSource: Uint8Array | undefined;
   private regsView: Uint32Array = new Uint32Array(0);
   /** Time of the previous record's exit, 0 at the start of each chunk (a chunk is read on its own). */
@@ -91,8 +91,11 @@ export class ChunkEncoder {
   constructor(
     bootRegs: Uint8Array,
     private readonly timestamps: boolean,
+    layout: RegisterLayout,
   ) {
-    this.prev.set(new Uint32Array(Uint8Array.from(bootRegs).buffer));
+    this.words = layout.regsBytes / 4;
+    this.sregsBytes = layout.sregsBytes;
+    this.prev = new Uint32Array(Uint8Array.from(bootRegs).buffer);
   }
 
   /** Bytes the chunk holds, before compression. */
@@ -119,6 +122,8 @@ export class ChunkEncoder {
       c[RUNS]!.uint(r.runNs);
       this.prevTime = r.timeNs;
     }
+    if (r.regsBytes.length !== this.words * 4) throw new Error(`trace writer: registers must be ${this.words * 4} bytes, got ${r.regsBytes.length}`);
+    if (r.sregsBytes && r.sregsBytes.length !== this.sregsBytes) throw new Error(`trace writer: system registers must be ${this.sregsBytes} bytes, got ${r.sregsBytes.length}`);
     c[MASKS]!.uint(this.addRegs(r.regsBytes));
     if (r.sregsBytes) c[SREGS]!.bytes(r.sregsBytes);
     // the reader takes the data lengths from size*count and length: a mismatch would misread the rest
@@ -143,27 +148,33 @@ export class ChunkEncoder {
     this.count++;
   }
 
-  /** Writes the changed registers' differences (value − previous, mod 2^64, little-endian); returns their mask. */
+  /**
+   * Writes the changed registers' differences (value − previous, mod 2^64, little-endian);
+   * returns their mask (bit i: register i; past 32 registers the mask is built arithmetically).
+   */
   private addRegs(bytes: Uint8Array): number {
+    const words = this.words;
     if (bytes !== this.regsSource || bytes.byteOffset % 4 !== 0) {
       this.regsSource = bytes;
       const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-      this.regsView = new Uint32Array(aligned.buffer, aligned.byteOffset, WORDS);
+      this.regsView = new Uint32Array(aligned.buffer, aligned.byteOffset, words);
     }
     const cur = this.regsView;
     const prev = this.prev;
     const col = this.cols[REGS]!;
-    col.reserve(REGS_BYTES);
+    col.reserve(words * 4);
     const b = col.buf;
     let u = col.used;
     let mask = 0;
-    for (let i = 0; i < WORDS; i += 2) {
+    let high = 0;
+    for (let i = 0; i < words; i += 2) {
       const lo = cur[i]!;
       const hi = cur[i + 1]!;
       const plo = prev[i]!;
       const phi = prev[i + 1]!;
       if (lo === plo && hi === phi) continue;
-      mask |= 1 << (i >> 1);
+      if (i < 64) mask |= 1 << (i >> 1);
+      else high += 2 ** ((i >> 1) - 32);
       const dlo = (lo - plo) >>> 0;
       const dhi = (hi - phi - (lo < plo ? 1 : 0)) >>> 0;
       b[u] = dlo & 0xff;
@@ -179,7 +190,7 @@ export class ChunkEncoder {
       prev[i + 1] = hi;
     }
     col.used = u;
-    return mask;
+    return (mask >>> 0) + high * TWO32;
   }
 
   /** The chunk as a frame payload (compressed); the encoder then starts an empty chunk. */
@@ -258,13 +269,18 @@ export class ChunkReader {
   private readonly end = new Int32Array(COLUMNS);
   private readonly at = new Int32Array(COLUMNS);
   private readonly timed: boolean;
+  private readonly layout: RegisterLayout;
+  /** Register masks name at most this many registers: 2 ** (registers of the layout). */
+  private readonly maskLimit: number;
   private prevTime = 0;
   /** Records handed out so far, and the chunk's count. */
   done = 0;
   readonly count: number;
 
   /** `payload`: the frame's (compressed) payload; `count`: the records its head announces. */
-  constructor(payload: Uint8Array, count: number, maxBytes: number) {
+  constructor(payload: Uint8Array, count: number, maxBytes: number, layout: RegisterLayout) {
+    this.layout = layout;
+    this.maskLimit = 2 ** (layout.regsBytes / 8);
     let data: Buffer;
     try {
       // Output in 256 KiB pieces rather than zlib's 16 KiB: half the time on a 1 MiB chunk.
@@ -328,27 +344,24 @@ export class ChunkReader {
       s.runNs = run;
     }
     const mask = small(b, at[MASKS]!, end[MASKS]!);
-    if (mask < 0 || mask >= 1 << (REGS_BYTES / 8)) this.fail(mask < 0 ? 'the masks column ends early' : `register mask 0x${mask.toString(16)} names more than 18 registers`);
-    at[MASKS] = vEnd;
-    let r = at[REGS]!;
-    const w = s.regsWords;
-    for (let m = mask; m !== 0; m &= m - 1) {
-      if (r + 8 > end[REGS]!) this.fail('the regs column holds fewer registers than the masks name');
-      const i = (31 - Math.clz32(m & -m)) * 2; // the lowest register left, as its low word's index
-      const sum = w[i]! + ((b[r]! | (b[r + 1]! << 8) | (b[r + 2]! << 16) | (b[r + 3]! << 24)) >>> 0);
-      w[i] = sum;
-      w[i + 1] = w[i + 1]! + (b[r + 4]! | (b[r + 5]! << 8) | (b[r + 6]! << 16) | (b[r + 7]! << 24)) + (sum >= TWO32 ? 1 : 0);
-      r += 8;
+    if (mask < 0 || mask >= this.maskLimit) {
+      this.fail(mask < 0 ? 'the masks column ends early' : `register mask 0x${mask.toString(16)} names more than ${this.layout.regsBytes / 8} registers`);
     }
+    at[MASKS] = vEnd;
+    const w = s.regsWords;
+    // registers 0-31, then (aarch64) those above: the mask's bits past 32, as a second word
+    let r = this.addRegs(w, b, at[REGS]!, mask % TWO32 | 0, 0);
+    if (mask >= TWO32) r = this.addRegs(w, b, r, Math.floor(mask / TWO32), 64);
     at[REGS] = r;
     s.regsMask = mask;
     s.kind = flags & F_STEP ? 'step' : 'exit';
     s.sregsChanged = (flags & F_SREGS) !== 0;
     if (flags & F_SREGS) {
       const p = at[SREGS]!;
-      if (p + SREGS_BYTES > end[SREGS]!) this.fail('the sregs column ends early');
-      s.sregs = sregsFromBytes(b.subarray(p, p + SREGS_BYTES));
-      at[SREGS] = p + SREGS_BYTES;
+      const n = this.layout.sregsBytes;
+      if (p + n > end[SREGS]!) this.fail('the sregs column ends early');
+      s.sregs = this.layout.sregs(b.subarray(p, p + n));
+      at[SREGS] = p + n;
     }
     s.hasIo = (flags & F_IO) !== 0;
     if (flags & F_IO) this.io(s);
@@ -357,6 +370,20 @@ export class ChunkReader {
     s.detail = flags & F_DETAIL ? this.detail() : undefined;
     this.done++;
     return true;
+  }
+
+  /** Adds the differences of the registers `mask` names (bit i: register first/2 + i) to `w`; returns where they end. */
+  private addRegs(w: Uint32Array, b: Buffer, r: number, mask: number, first: number): number {
+    const end = this.end[REGS]!;
+    for (let m = mask; m !== 0; m &= m - 1) {
+      if (r + 8 > end) this.fail('the regs column holds fewer registers than the masks name');
+      const i = first + (31 - Math.clz32(m & -m)) * 2; // the lowest register left, as its low word's index
+      const sum = w[i]! + ((b[r]! | (b[r + 1]! << 8) | (b[r + 2]! << 16) | (b[r + 3]! << 24)) >>> 0);
+      w[i] = sum;
+      w[i + 1] = w[i + 1]! + (b[r + 4]! | (b[r + 5]! << 8) | (b[r + 6]! << 16) | (b[r + 7]! << 24)) + (sum >= TWO32 ? 1 : 0);
+      r += 8;
+    }
+    return r;
   }
 
   private io(s: TraceScanner): void {

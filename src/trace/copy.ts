@@ -1,8 +1,7 @@
 // Copying a trace through the writer: upgrades a 1.x or 2.0 trace to the current format with the
 // same content (scripts/upgrade-traces.mjs), writes 2.0 copies for comparison (bench:format),
 // and lets tests alter a header or records on the way.
-import { regsToBytes } from '../cpu-state.js';
-import { sregsToBytes } from '../kvm-structs.js';
+import { registerLayout } from '../arch/index.js';
 import type { TraceHeader, TraceRecord } from './format.js';
 import { openTrace } from './reader.js';
 import { TraceWriter, type RecordInput, type WriterOptions } from './writer.js';
@@ -21,6 +20,7 @@ export async function copyTrace(src: string, dst: string, opts: CopyOptions = {}
   const t = await openTrace(src);
   let index = 0;
   try {
+    const layout = registerLayout(t.header.arch);
     const w = new TraceWriter(dst, undefined, opts.writer);
     w.writeHeader(opts.header ? opts.header(t.header) : t.header);
     for await (const batch of t.batches()) {
@@ -31,7 +31,7 @@ export async function copyTrace(src: string, dst: string, opts: CopyOptions = {}
           timeNs: rec.timeNs,
           runNs: rec.runNs,
           regsBytes: Uint8Array.from(rec.regsBytes),
-          sregsBytes: rec.sregsChanged ? sregsToBytes(rec.sregs) : undefined,
+          sregsBytes: rec.sregsChanged ? layout.sregsBytesOf(rec.sregs) : undefined,
           io: rec.io && { port: rec.io.port, size: rec.io.size, out: rec.io.direction === 'out', count: rec.io.count, data: rec.io.data },
           mmio: rec.mmio,
           detail: rec.detail,
@@ -42,7 +42,7 @@ export async function copyTrace(src: string, dst: string, opts: CopyOptions = {}
       }
     }
     const f = t.footer;
-    if (f) await w.finish({ endReason: f.endReason, message: f.message, regsBytes: regsToBytes(f.regs), sregsBytes: sregsToBytes(f.sregs), status: f.status });
+    if (f) await w.finish({ endReason: f.endReason, message: f.message, regsBytes: layout.regsBytesOf(f.regs), sregsBytes: layout.sregsBytesOf(f.sregs), status: f.status });
     else await w.finishWithoutFooter();
   } finally {
     await t.close();

@@ -17,6 +17,7 @@ export const EXIT = {
   NMI: 16,
   INTERNAL_ERROR: 17,
   SYSTEM_EVENT: 24,
+  ARM_NISV: 28,
   X86_RDMSR: 29,
   X86_WRMSR: 30,
   X86_BUS_LOCK: 33,

@@ -1,6 +1,7 @@
 // Trace format 3.0 (readers take 1.x and 2.x too): the in-memory shapes a reader hands out and the
 // on-disk (msgpack) shapes the writer produces. docs/trace-format.md is the specification; keep
 // the two in step.
+import type { ArchName } from '../arch/index.js';
 import type { CpuidEntry, Regs, Sregs } from '../cpu-state.js';
 
 export const MAGIC = 'vmtrace';
@@ -11,7 +12,8 @@ export const MAGIC_BYTES = Uint8Array.from([0xa7, ...Buffer.from(MAGIC, 'ascii')
  * (src/trace/frame.ts, src/trace/chunk.ts).
  */
 export const FORMAT_MAJOR = 3;
-export const FORMAT_MINOR = 0;
+/** 3.1 added `arch` to the header (absent: x86_64), and with it aarch64 traces. */
+export const FORMAT_MINOR = 1;
 /** The writer can still produce 2.0 (a msgpack map per record), for older readers and comparisons. */
 export const LEGACY_FORMAT_MAJOR = 2;
 /** Readers also take 1.x traces (records as plain top-level values, no checksums). */
@@ -54,7 +56,10 @@ export interface DeviceInfo {
   length: number;
 }
 
+/** The x86 mode the VMM set up. */
 export type BootMode = 'real' | 'protected' | 'long';
+/** aarch64 guests start at EL1 with the MMU off. */
+export type A64BootMode = 'el1';
 
 /** Which CPUID the guest was given (docs/exit-semantics.md, "The virtual CPU"). */
 export interface CpuChoice {
@@ -80,8 +85,15 @@ export interface StepModel {
   joins: string[];
 }
 
+/**
+ * Registers in the header, records and footer are typed as x86's Regs/Sregs; in an aarch64
+ * trace they are A64Regs/A64Sysregs (src/arch/aarch64/state.ts). `registerLayout(header.arch)`
+ * (src/arch/index.ts) is how architecture-neutral code names and decodes them.
+ */
 export interface TraceHeader {
   format: { major: number; minor: number };
+  /** 'x86_64' in traces before 3.1. */
+  arch: ArchName;
   tool: { name: string; version: string };
   createdAt: string;
   host: HostFacts;
@@ -89,7 +101,7 @@ export interface TraceHeader {
   memory: MemoryRegion[];
   /** Everything written into RAM before the run, the image included (3.0 files store it once: `image: true`). */
   initialMemory: MemoryBlob[];
-  boot: { mode: BootMode; regs: Regs; sregs: Sregs; cpuid: CpuidEntry[] };
+  boot: { mode: BootMode | A64BootMode; regs: Regs; sregs: Sregs; cpuid: CpuidEntry[] };
   /** Absent in traces of format 1.0 (guest given the host's CPUID). */
   cpu?: CpuChoice;
   /** Absent in traces of format 1.0 (replay then assumes nothing about undefined flags). */

@@ -14,7 +14,8 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Unpackr } from 'msgpackr';
 
-import { REGS_BYTES, regsFromBytes, regsToBytes, type Regs, type Sregs } from '../cpu-state.js';
+import { isArchName, registerLayout, type ArchName, type RegisterLayout } from '../arch/index.js';
+import { REGS_BYTES, type Regs, type Sregs } from '../cpu-state.js';
 import { SREGS_BYTES, sregsFromBytes } from '../kvm-structs.js';
 import { oneLine } from '../text/sanitize.js';
 import { ChunkProblem, ChunkReader } from './chunk.js';
@@ -41,7 +42,6 @@ import {
   MAGIC_BYTES,
   MAX_HEADER_BYTES,
   MAX_RECORD_BYTES,
-  type BootMode,
   type CpuChoice,
   type CpuidEntry,
   type EndReason,
@@ -283,6 +283,8 @@ class ValueStream {
   truncatedAt: number | undefined;
   /** Format 2: the file is frames, and records are read from the current frame's payload only. */
   framed = false;
+  /** How the trace's architecture lays out registers (set from the header). */
+  layout: RegisterLayout = registerLayout('x86_64');
   /** End (exclusive, in buf) of the bytes records are read from: the frame's payload, or (1.x) buf. */
   limit = 0;
   /** File offset of the current frame's head (format 2). */
@@ -569,6 +571,7 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
     }
     header = decodeHeader(stream.takePayload('header'), file, MAGIC_BYTES.length, true);
     stream.compact = header.format.major >= 3;
+    stream.layout = registerLayout(header.arch);
   } else {
     const raw = await stream.next(MAX_HEADER_BYTES);
     if (!raw) throw new TraceError(file, MAGIC_BYTES.length, 'truncated inside the header');
@@ -585,7 +588,7 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
     scan() {
       if (started) throw new Error(`${file}: records()/batches()/scan() can only be used once`);
       started = true;
-      return new TraceScanner(stream, trace, regsToBytes(header.boot.regs), header.boot.sregs, 0);
+      return new TraceScanner(stream, trace, stream.layout.regsBytesOf(header.boot.regs), header.boot.sregs, 0);
     },
     async *batches() {
       const s = trace.scan();
@@ -615,6 +618,7 @@ async function readOpened(fh: FileHandle, file: string): Promise<OpenedTrace> {
       const from = new ValueStream(fh, file, mark.frameAt ?? mark.offset, SMALL_CHUNK_BYTES);
       from.framed = framed;
       from.compact = stream.compact;
+      from.layout = stream.layout;
       const s = new TraceScanner(from, ending, mark.regs, mark.sregs, mark.index);
       if (mark.frameAt !== undefined) s.resumeAt = mark.offset;
       return s;
@@ -650,10 +654,10 @@ export class TraceScanner {
   offset = 0;
   /** Index of the record in the file (records before it). */
   index: number;
-  /** Registers after this record (kvm_regs bytes): the running state, patched by every record. */
-  readonly regsBytes = new Uint8Array(REGS_BYTES);
-  /** The same bytes as 36 words, for comparing. */
-  readonly regsWords = new Uint32Array(this.regsBytes.buffer);
+  /** Registers after this record (x86: kvm_regs bytes; RegisterLayout): the running state, patched by every record. */
+  readonly regsBytes: Uint8Array;
+  /** The same bytes as 32-bit words, for comparing. */
+  readonly regsWords: Uint32Array;
   /** Registers this record stored (bit i: register i in REG_NAMES order); the others kept their values. */
   regsMask = 0;
   /** Special registers in force (a new object only when a record stores them). */
@@ -700,6 +704,8 @@ export class TraceScanner {
     /** Index of the first record the scan will hand out. */
     firstIndex: number,
   ) {
+    this.regsBytes = new Uint8Array(stream.layout.regsBytes);
+    this.regsWords = new Uint32Array(this.regsBytes.buffer);
     this.regsBytes.set(regs);
     this.sregs = sregs;
     this.index = firstIndex - 1;
@@ -760,7 +766,7 @@ export class TraceScanner {
     const o = c.obj(value, 'record');
     if (o[K.kind] === KIND_CODE.end) {
       if (st.framed) c.fail('corrupt: a footer inside a frame of records');
-      this.endWith(decodeFooter(o, c, offset));
+      this.endWith(decodeFooter(o, c, offset, st.layout));
       return false;
     }
     decodeRecord(this, o, c);
@@ -854,7 +860,7 @@ export class TraceScanner {
       const o = c.obj(st.takePayload('footer'), 'footer');
       if (o[K.kind] !== KIND_CODE.end) c.fail(`corrupt: the footer's '${K.kind}' must be '${KIND_CODE.end}'`);
       if (head.first !== this.index + 1) c.fail(`corrupt: it follows record ${head.first}, the trace holds ${this.index + 1}`);
-      this.endWith(decodeFooter(o, new Check(st.file, at, 'footer'), at));
+      this.endWith(decodeFooter(o, new Check(st.file, at, 'footer'), at, st.layout));
       this.footerChecked = true;
       if (await st.more()) throw new TraceError(st.file, st.offset, 'corrupt: data after the footer');
       return false;
@@ -868,7 +874,7 @@ export class TraceScanner {
   private enterChunk(head: FrameHead): void {
     const st = this.stream;
     try {
-      this.chunk = new ChunkReader(st.buf.subarray(st.pos, st.limit), head.count, MAX_RECORDS_FRAME_BYTES);
+      this.chunk = new ChunkReader(st.buf.subarray(st.pos, st.limit), head.count, MAX_RECORDS_FRAME_BYTES, st.layout);
     } catch (e) {
       throw this.chunkError(e);
     }
@@ -920,6 +926,7 @@ export class TraceScanner {
       this.sregsChanged,
       this.offset,
       this.regsWords,
+      this.stream.layout,
     );
     if (this.hasIo) {
       rec.io = {
@@ -1004,9 +1011,11 @@ function decodeHeader(v: unknown, file: string, offset: number, framed: boolean)
   const image = c.bin(guest, 'image', undefined, 'guest.');
   const sha256 = c.str(guest, 'sha256', 'guest.');
   if (createHash('sha256').update(image).digest('hex') !== sha256) c.fail("corrupt: 'guest.sha256' does not match 'guest.image'");
+  const arch = decodeArch(c, h.arch, major, minor);
+  const layout = registerLayout(arch);
   const boot = c.obj(h.boot, 'boot');
   const mode = c.str(boot, 'mode', 'boot.');
-  if (mode !== 'real' && mode !== 'protected' && mode !== 'long') c.fail(`unknown boot mode '${mode}'`);
+  if (arch === 'aarch64' ? mode !== 'el1' : mode !== 'real' && mode !== 'protected' && mode !== 'long') c.fail(`unknown ${arch} boot mode '${mode}'`);
   const memory = decodeMemory(c, c.arr(h, 'memory'));
   const initialMemory = c.arr(h, 'initialMemory').map((m, i) => {
     const at = `initialMemory[${i}].`;
@@ -1024,6 +1033,7 @@ function decodeHeader(v: unknown, file: string, offset: number, framed: boolean)
   const hostModel = h.hostModel === undefined ? undefined : decodeHostModel(c, c.obj(h.hostModel, 'hostModel'));
   return {
     format: { major, minor },
+    arch,
     tool: { name: c.str(tool, 'name', 'tool.'), version: c.str(tool, 'version', 'tool.') },
     createdAt: c.str(h, 'createdAt'),
     host: {
@@ -1038,9 +1048,9 @@ function decodeHeader(v: unknown, file: string, offset: number, framed: boolean)
     memory,
     initialMemory,
     boot: {
-      mode: mode as BootMode,
-      regs: regsFromBytes(c.bin(boot, 'regs', REGS_BYTES, 'boot.')),
-      sregs: sregsFromBytes(c.bin(boot, 'sregs', SREGS_BYTES, 'boot.')),
+      mode: mode as TraceHeader['boot']['mode'],
+      regs: layout.regs(c.bin(boot, 'regs', layout.regsBytes, 'boot.')),
+      sregs: layout.sregs(c.bin(boot, 'sregs', layout.sregsBytes, 'boot.')),
       cpuid: c.arr(boot, 'cpuid', 'boot.').map((e, i) => decodeCpuidEntry(c, e, `boot.cpuid[${i}]`)),
     },
     ...(cpu ? { cpu } : {}),
@@ -1049,6 +1059,15 @@ function decodeHeader(v: unknown, file: string, offset: number, framed: boolean)
     options: c.obj(h.options, 'options'),
     semantics: { registers: 'completed', singleStep: semantics.singleStep === true },
   };
+}
+
+/** The header's `arch` (3.1): absent means x86_64, the only architecture before it. */
+function decodeArch(c: Check, v: unknown, major: number, minor: number): ArchName {
+  if (v === undefined) return 'x86_64';
+  if (typeof v !== 'string') return c.fail("'arch' must be a string");
+  if (!isArchName(v)) c.fail(`the trace is of architecture '${v}', which this vmtrace does not know (it reads x86_64 and aarch64); upgrade vmtrace`);
+  if (v !== 'x86_64' && (major < 3 || (major === 3 && minor < 1))) c.fail(`corrupt: an ${v} trace must be format 3.1 or later, it says ${major}.${minor}`);
+  return v;
 }
 
 function isUint(v: unknown): v is number {
@@ -1433,13 +1452,14 @@ let slabUsed = 0;
 
 /** Copies registers (as words) into a slab; returns the byte offset (the slab is `slab32`). */
 function snapshot(words: Uint32Array): number {
-  if (slabUsed + REGS_BYTES > slab32.byteLength) {
-    slab32 = new Uint32Array((REGS_BYTES / 4) * SLAB_RECORDS);
+  const bytes = words.length * 4;
+  if (slabUsed + bytes > slab32.byteLength) {
+    slab32 = new Uint32Array((Math.max(bytes, REGS_BYTES) / 4) * SLAB_RECORDS);
     slabUsed = 0;
   }
   const at = slabUsed;
   for (let i = 0, j = at >> 2; i < words.length; i++, j++) slab32[j] = words[i]!;
-  slabUsed += REGS_BYTES;
+  slabUsed += bytes;
   return at;
 }
 
@@ -1460,6 +1480,7 @@ class DecodedRecord implements TraceRecord {
   /** Slab (32-bit view) and byte offset holding the registers. */
   readonly #slab: Uint32Array;
   readonly #at: number;
+  readonly #layout: RegisterLayout;
 
   constructor(
     readonly kind: RecordKind,
@@ -1471,18 +1492,20 @@ class DecodedRecord implements TraceRecord {
     readonly sregsChanged: boolean,
     readonly offset: number,
     regsWords: Uint32Array,
+    layout: RegisterLayout,
   ) {
     this.reasonName = reasonName(reason);
     this.#at = snapshot(regsWords);
     this.#slab = slab32;
+    this.#layout = layout;
   }
 
   get regsBytes(): Uint8Array {
-    return (this.#regsBytes ??= new Uint8Array(this.#slab.buffer, this.#at, REGS_BYTES));
+    return (this.#regsBytes ??= new Uint8Array(this.#slab.buffer, this.#at, this.#layout.regsBytes));
   }
 
   get regs(): Regs {
-    return (this.#regs ??= regsFromBytes(this.regsBytes));
+    return (this.#regs ??= this.#layout.regs(this.regsBytes));
   }
 
   /** Same registers as `other` (compares the slabs directly). */
@@ -1491,7 +1514,8 @@ class DecodedRecord implements TraceRecord {
     const y = other.#slab;
     let i = this.#at >> 2;
     let j = other.#at >> 2;
-    for (const end = i + REGS_BYTES / 4; i < end; i++, j++) if (x[i] !== y[j]) return false;
+    if (this.#layout !== other.#layout) return false;
+    for (const end = i + this.#layout.regsBytes / 4; i < end; i++, j++) if (x[i] !== y[j]) return false;
     return true;
   }
 }
@@ -1507,14 +1531,14 @@ export function sameRegisters(a: TraceRecord, b: TraceRecord): boolean {
   return x.length === y.length && Buffer.compare(x, y) === 0;
 }
 
-function decodeFooter(o: Obj, c: Check, offset: number): TraceFooter {
+function decodeFooter(o: Obj, c: Check, offset: number, layout: RegisterLayout): TraceFooter {
   const footer: TraceFooter = {
     endReason: c.str(o, 'why') as EndReason,
     message: c.str(o, 'msg'),
     exits: c.num(o, 'exits'),
     records: c.num(o, 'records'),
-    regs: regsFromBytes(c.bin(o, K.regs, REGS_BYTES)),
-    sregs: sregsFromBytes(c.bin(o, K.sregs, SREGS_BYTES)),
+    regs: layout.regs(c.bin(o, K.regs, layout.regsBytes)),
+    sregs: layout.sregs(c.bin(o, K.sregs, layout.sregsBytes)),
     offset,
   };
   if (o.status !== undefined) footer.status = c.num(o, 'status');

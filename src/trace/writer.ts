@@ -7,8 +7,8 @@
 import { close, closeSync, openSync, write, writeSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 
-import { REGS_BYTES, regsToBytes } from '../cpu-state.js';
-import { sregsToBytes } from '../kvm-structs.js';
+import { registerLayout } from '../arch/index.js';
+import { REGS_BYTES } from '../cpu-state.js';
 import { EXIT } from './exit-reasons.js';
 import { ChunkEncoder } from './chunk.js';
 import { encodeFrame, FRAME_HEAD_BYTES, putFrameHead, TAG_END, TAG_HEADER, TAG_RECORDS } from './frame.js';
@@ -117,12 +117,16 @@ export class TraceWriter {
   }
 
   writeHeader(h: TraceHeader): void {
-    const bootRegs = regsToBytes(h.boot.regs);
-    this.prevRegs.set(new Uint32Array(bootRegs.buffer));
-    if (this.major >= 3) this.chunk = new ChunkEncoder(bootRegs, this.timestamps);
+    const layout = registerLayout(h.arch);
+    if (h.arch !== 'x86_64' && this.major < 3) throw new Error(`trace writer: ${h.arch} traces need format 3 (2.0 holds x86 registers only)`);
+    const bootRegs = layout.regsBytesOf(h.boot.regs);
+    if (this.major < 3) this.prevRegs.set(new Uint32Array(bootRegs.buffer));
+    if (this.major >= 3) this.chunk = new ChunkEncoder(bootRegs, this.timestamps, layout);
     this.out.raw(MAGIC_BYTES);
     const header = this.packr.pack({
         format: [this.major, this.major === FORMAT_MAJOR ? FORMAT_MINOR : 0],
+        // 2.0 readers know x86 only and no `arch`
+        ...(this.major >= 3 ? { arch: h.arch } : {}),
         tool: h.tool,
         createdAt: h.createdAt,
         host: h.host,
@@ -132,8 +136,8 @@ export class TraceWriter {
         initialMemory: this.major >= 3 ? h.initialMemory.map((m) => (sameBytes(m.bytes, h.guest.image) ? { address: m.address, what: m.what, image: true } : m)) : h.initialMemory,
         boot: {
           mode: h.boot.mode,
-          regs: regsToBytes(h.boot.regs),
-          sregs: sregsToBytes(h.boot.sregs),
+          regs: bootRegs,
+          sregs: layout.sregsBytesOf(h.boot.sregs),
           cpuid: h.boot.cpuid,
         },
         ...(h.cpu ? { cpu: h.cpu } : {}),

@@ -167,7 +167,7 @@ describe.skipIf(!kvmAvailability().ok)(kvmTitle('--update re-records a golden in
     expect(vmtrace(['record', '-q', p.guest, '-o', timed]).status).toBe(0);
     await copyTrace(timed, golden, { writer: { format: 2 } });
     let r = test('--update');
-    expect(r.stdout).toMatch(/^UPDATED {4}tiny_kernel {2}13 exits .*\(was: trace format 2\.0 \(now 3\.0\)\)/m);
+    expect(r.stdout).toMatch(/^UPDATED {4}tiny_kernel {2}13 exits .*\(was: trace format 2\.0 \(now 3\.1\)\)/m);
     let h = await readHeader(golden);
     expect([h.format.major, h.options.timestamps]).toEqual([3, false]);
     expect((await readTrace(golden)).records.every((rec) => rec.timeNs === 0 && rec.runNs === 0)).toBe(true);

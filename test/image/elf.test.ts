@@ -79,7 +79,7 @@ describe('ELF images', () => {
 
     it('bad class, byte order, version', () => {
       expectImageError(() => loadImage(patch(good(), 4, 3), 'k.elf'), /^k\.elf: bad ELF class 3/);
-      expectImageError(() => loadImage(patch(good(), 5, 2), 'k.elf'), /not little-endian: not an x86 image/);
+      expectImageError(() => loadImage(patch(good(), 5, 2), 'k.elf'), /not little-endian: not an x86 or AArch64 image/);
       expectImageError(() => loadImage(patch(good(), 6, 0), 'k.elf'), /bad ELF version 0/);
     });
 
@@ -96,8 +96,11 @@ describe('ELF images', () => {
       expectImageError(() => loadImage(dyn, 'k.elf'), /position-independent ELF \(ET_DYN\)/);
       const rel = buildElf({ bits: 64, entry: 0x200000, segments: [{ paddr: 0x200000, data: code }], type: 1 });
       expectImageError(() => loadImage(rel, 'k.elf'), /ELF type 1 is not an executable/);
+      const riscv = buildElf({ bits: 64, entry: 0x200000, segments: [{ paddr: 0x200000, data: code }], machine: 243 });
+      expectImageError(() => loadImage(riscv, 'k.elf'), /ELF machine 243 is not x86 or AArch64 \(expected EM_X86_64 = 62 or EM_AARCH64 = 183\)/);
+      // An AArch64 ELF is recognised, and left to the aarch64 loader (src/arch/aarch64/boot.ts).
       const arm = buildElf({ bits: 64, entry: 0x200000, segments: [{ paddr: 0x200000, data: code }], machine: 183 });
-      expectImageError(() => loadImage(arm, 'k.elf'), /ELF machine 183 is not x86 \(expected EM_X86_64 = 62\)/);
+      expectImageError(() => loadImage(arm, 'k.elf'), /is an AArch64 ELF: record it with --arch aarch64/);
     });
 
     it('segments: p_filesz > p_memsz, overlapping, none to load', () => {

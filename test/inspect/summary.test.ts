@@ -51,7 +51,7 @@ describe('summarize', () => {
     const s = await summarize(file);
     expect(s.trace).toMatchObject({
       file,
-      format: '3.0',
+      format: '3.1',
       guest: { name: 'synthetic.bin', imageBytes: 5, loadAddress: '0x0' },
       memory: [{ base: '0x0', size: 1 << 20, kind: 'ram' }],
       mode: { boot: 'real', singleStep: false },

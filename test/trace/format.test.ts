@@ -21,7 +21,8 @@ const boot = realModeState({ cs: 0, ip: 0, sp: 0 }, { cr8: 0n, apic_base: 0xfee0
 
 function header(): TraceHeader {
   return {
-    format: { major: 3, minor: 0 },
+    format: { major: 3, minor: 1 },
+    arch: 'x86_64',
     tool: { name: 'vmtrace', version: 'test' },
     createdAt: '2026-11-24T00:00:00.000Z',
     host: { kernel: 'k', kvmApiVersion: 12, kvmModule: 'kvm_test', cpuVendor: 'V', cpuModel: 'M', syncRegs: true },
@@ -75,7 +76,7 @@ describe('trace format', () => {
   it.each([3, 2] as const)('round-trips every header, record and footer field (format %i)', async (format) => {
     const t = await readTrace(await sampleTrace(`rt-${format}.vmtrace`, { format }));
     const h = header();
-    h.format = { major: format, minor: 0 };
+    h.format = { major: format, minor: format === 3 ? 1 : 0 };
     expect(t.header).toEqual({ ...h, guest: { ...h.guest, image: expect.any(Uint8Array) }, initialMemory: [expect.objectContaining({ address: 0, what: 'image g.bin' })] });
     expect([...t.header.initialMemory[0]!.bytes]).toEqual([0xf4]);
     expect([...t.header.guest.image]).toEqual([0xf4]);
@@ -115,7 +116,8 @@ describe('trace format', () => {
     expect(frames.slice(1).map((f) => f[0])).toEqual(['h', 'r', 'e']);
     // The header stays a plain map (a 2.0 reader refuses it by its format), with the image once.
     const h = unpack(frames[1]![5] as Uint8Array) as Record<string, any>;
-    expect(h.format).toEqual([3, 0]);
+    expect(h.format).toEqual([3, 1]);
+    expect(h.arch).toBe('x86_64');
     expect(h.initialMemory).toEqual([{ address: 0, what: 'image g.bin', image: true }]);
     const cols = unpack(inflateRawSync(frames[2]![5] as Uint8Array)) as Uint8Array[];
     expect(cols).toHaveLength(10);

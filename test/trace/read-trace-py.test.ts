@@ -39,7 +39,7 @@ describe.skipIf(!PYTHON)(`scripts/read-trace.py${PYTHON ? '' : ' (skipped: no py
     const t = await readTrace(file);
     expect(frameOffsets(readFileSync(file)).length).toBeGreaterThan(4);
     const rip = `0x${t.records.at(-1)!.regs.rip.toString(16)}`;
-    expect(py(file)).toEqual({ status: 0, out: `format [3, 0], ${t.records.length} records, last RIP ${rip}, ended hlt\n` });
+    expect(py(file)).toEqual({ status: 0, out: `format [3, 1], x86_64, ${t.records.length} records, last PC ${rip}, ended hlt\n` });
   });
 
   it('reports a changed byte as corrupt and a cut file as truncated, with the byte offset', async () => {

@@ -25,7 +25,7 @@ describe('vmtrace verify', () => {
     flipped[frames[2]! + 40] ^= 1;
     writeFileSync(corrupt, flipped);
 
-    expect(await verifyTrace(good)).toMatchObject({ format: '3.0', checksums: true, records: 501, exits: 501, complete: true, endReason: 'hlt' });
+    expect(await verifyTrace(good)).toMatchObject({ format: '3.1', checksums: true, records: 501, exits: 501, complete: true, endReason: 'hlt' });
     const truncated = await verifyTrace(cut);
     expect(truncated).toMatchObject({ complete: false, truncatedAt: frames[3] });
     expect(truncated.records).toBeGreaterThan(0);
@@ -38,7 +38,7 @@ describe('vmtrace verify', () => {
     const corrupt = tmp.path('corrupt.vmtrace');
     let r = cli('verify', good);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/good\.vmtrace: valid: 501 records \(501 exits\), \d+ bytes, format 3\.0, ended: hlt\n$/);
+    expect(r.stdout).toMatch(/good\.vmtrace: valid: 501 records \(501 exits\), \d+ bytes, format 3\.1, ended: hlt\n$/);
     r = cli('verify', good, cut);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/cut\.vmtrace: truncated at byte offset \d+: \d+ records/);

@@ -3,9 +3,11 @@
 import { acpiPowerOffType } from './acpi-poweroff.js';
 import { consoleType } from './console.js';
 import { debugconType } from './debugcon.js';
-import type { DeviceContext, PortBus, PortDeviceType } from './device.js';
+import type { DeviceContext, MmioBus, MmioDevice, PortBus, PortDeviceType } from './device.js';
+import { exitRegisterType } from './exit-register.js';
 import { inputPortType } from './input-port.js';
 import { isaDebugExitType } from './isa-debug-exit.js';
+import { pl011Type } from './pl011.js';
 import { uart16550Type } from './uart16550.js';
 
 /** Every port device, in the order the default set attaches them. */
@@ -108,4 +110,22 @@ export function formatDeviceList(specs: DeviceSpec[]): string {
 /** Creates each device and registers its port range on the bus, in order. */
 export function attachDevices(bus: PortBus, specs: DeviceSpec[], ctx: DeviceContext): void {
   for (const s of specs) bus.register(s.base, s.type.ports, s.type.create(ctx, s.base));
+}
+
+/** A kind of MMIO device (aarch64 guests: pl011.ts, exit-register.ts). */
+export interface MmioDeviceType {
+  readonly name: string;
+  readonly defaultBase: number;
+  /** Bytes claimed from the base. */
+  readonly length: number;
+  readonly summary: string;
+  create(ctx: DeviceContext, base: number): MmioDevice;
+}
+
+/** The devices an aarch64 guest gets, at QEMU virt's addresses (no --devices choice yet). */
+export const A64_DEVICE_TYPES: readonly MmioDeviceType[] = [pl011Type, exitRegisterType];
+
+/** Creates each MMIO device at its default base and registers it on the bus. */
+export function attachMmioDevices(bus: MmioBus, types: readonly MmioDeviceType[], ctx: DeviceContext): void {
+  for (const t of types) bus.register(t.defaultBase, t.length, t.create(ctx, t.defaultBase));
 }

@@ -1,0 +1,181 @@
+// `vmtrace record --arch aarch64` as a library: boot an AArch64 guest under arm64 KVM and write
+// its trace. Mirrors src/record/recorder.ts (output handling, stop requests, footer) for the
+// arm64 machine, loop and devices.
+import { createHash } from 'node:crypto';
+
+import { attachMmioDevices, A64_DEVICE_TYPES } from '../../../record/devices/catalog.js';
+import { InputBytes, StdoutSink, type ConsoleSink } from '../../../record/devices/console.js';
+import { MmioBus } from '../../../record/devices/device.js';
+import { StopRequest } from '../../../record/devices/stop.js';
+import { isWriteFailure, openTraceOutput, OutputError } from '../../../record/output.js';
+import { recordExitCode, signalStopMessage, type RecordResult } from '../../../record/recorder.js';
+import { describeWriteError, errnoCode } from '../../../fs-errors.js';
+import type { CpuidEntry, Regs, Sregs } from '../../../cpu-state.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, type TraceHeader } from '../../../trace/format.js';
+import { TraceWriter } from '../../../trace/writer.js';
+import { VERSION } from '../../../version.js';
+import type { A64BootPlan } from '../boot.js';
+import { SYSTEM_EVENT } from '../layout.js';
+import { a64RegsFromBytes, a64SysregsFromBytes, A64_REG_NAMES, A64_SYSREG_NAMES } from '../state.js';
+import { a64HostFacts } from './host-facts.js';
+import { createA64Machine } from './machine.js';
+import { A64VcpuLoop } from './vcpu-loop.js';
+
+export interface A64RecordOptions {
+  image: Uint8Array;
+  imageName: string;
+  output: string;
+  boot: A64BootPlan;
+  input: Uint8Array;
+  maxExits: number;
+  timeoutMs: number;
+  singleStep: boolean;
+  timestamps?: boolean;
+  console?: ConsoleSink;
+  quiet: boolean;
+  strict?: boolean;
+  signal?: { stop: boolean; name?: NodeJS.Signals };
+  onStall?: (ms: number) => void;
+  stallMs?: number;
+  onProgress?: (records: number) => void;
+  onOutput?: (writePath: string) => void;
+}
+
+export interface A64RecordResult extends RecordResult {
+  /** Set when a PSCI call (SYSTEM_EVENT) ended the run. */
+  systemEvent?: number;
+  /** Boot registers KVM reported differently from the ones set (names). */
+  bootAdjusted: string[];
+}
+
+/** The process exit code: PSCI SYSTEM_OFF is a clean power-off (0, like acpi-poweroff on x86). */
+export function a64RecordExitCode(r: A64RecordResult): number {
+  if (r.endReason === 'shutdown' && r.systemEvent === SYSTEM_EVENT.SHUTDOWN) return 0;
+  return recordExitCode(r);
+}
+
+export async function recordA64(opts: A64RecordOptions): Promise<A64RecordResult> {
+  const started = performance.now();
+  const output = openTraceOutput(opts.output);
+  opts.onOutput?.(output.writePath);
+  const plan = opts.boot;
+  const machine = createA64Machine(plan);
+  const bootRegs = a64RegsFromBytes(machine.boot.regsBytes);
+  const bootSysregs = a64SysregsFromBytes(machine.boot.sysregsBytes);
+  const bootAdjusted = [
+    ...A64_REG_NAMES.filter((n) => bootRegs[n] !== plan.regs[n]),
+    ...A64_SYSREG_NAMES.filter((n) => bootSysregs[n] !== plan.sregs[n]),
+  ];
+
+  const sink = opts.console ?? new StdoutSink(!opts.quiet);
+  const stop = new StopRequest();
+  const strict = opts.strict ?? false;
+  const mmio = new MmioBus({ stop, strict });
+  attachMmioDevices(mmio, A64_DEVICE_TYPES, { sink, input: new InputBytes(opts.input), stop });
+
+  const header: TraceHeader = {
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    arch: 'aarch64',
+    tool: { name: 'vmtrace', version: VERSION },
+    createdAt: new Date().toISOString(),
+    host: a64HostFacts(machine.apiVersion),
+    guest: {
+      name: opts.imageName,
+      image: opts.image,
+      sha256: createHash('sha256').update(opts.image).digest('hex'),
+      loadAddress: plan.loadAddress,
+    },
+    memory: plan.memory,
+    initialMemory: plan.blobs,
+    // The trace types carry registers as x86 Regs/Sregs; an aarch64 trace's are A64Regs/A64Sysregs (src/arch/index.ts).
+    boot: { mode: 'el1', regs: bootRegs as unknown as Regs, sregs: bootSysregs as unknown as Sregs, cpuid: [] as CpuidEntry[] },
+    devices: mmio.devices,
+    options: {
+      arch: 'aarch64',
+      format: plan.format,
+      mem: plan.memory[0]!.size,
+      load: plan.loadAddress,
+      entry: plan.entry,
+      devices: A64_DEVICE_TYPES.map((t) => `${t.name}@0x${t.defaultBase.toString(16)}`).join(','),
+      strict,
+      input: opts.input,
+      inputBytes: opts.input.length,
+      maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
+      timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
+      step: opts.singleStep,
+      timestamps: opts.timestamps !== false,
+      kvmTarget: machine.target,
+      ...(bootAdjusted.length ? { bootAdjusted } : {}),
+    },
+    semantics: { registers: 'completed', singleStep: opts.singleStep },
+  };
+
+  let writer: TraceWriter;
+  try {
+    writer = new TraceWriter(output.writePath, undefined, { timestamps: opts.timestamps !== false });
+  } catch (e) {
+    throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
+  }
+  const loop = new A64VcpuLoop(machine, mmio, writer);
+  let failure: { error: unknown } | undefined;
+  let finished: A64RecordResult | undefined;
+  try {
+    writer.writeHeader(header);
+    const signal = opts.signal ?? { stop: false };
+    const result = await loop.loop({
+      singleStep: opts.singleStep,
+      maxExits: opts.maxExits,
+      deadline: Number.isFinite(opts.timeoutMs) ? Date.now() + opts.timeoutMs : Infinity,
+      stopRequested: () => signal.stop || stop.requested,
+      onTick: () => {
+        sink.flush();
+        writer.flush();
+        opts.onProgress?.(writer.records);
+      },
+      ...(opts.onStall ? { onStall: opts.onStall } : {}),
+      ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
+    });
+    sink.flush();
+    let { endReason, message } = result;
+    let status: number | undefined;
+    const stoppedBy = endReason === 'interrupted' && !stop.info ? signal.name : undefined;
+    if (stop.info) {
+      ({ endReason, message, status } = stop.info);
+      if (stop.info.wantsRip) message += ` at PC 0x${loop.pc.toString(16)} (after the instruction)`;
+    } else if (stoppedBy) {
+      message = signalStopMessage(stoppedBy);
+    }
+    await writer.finish({ endReason, message, regsBytes: loop.regsBytes, sregsBytes: loop.sysregsBytes, ...(status !== undefined ? { status } : {}) });
+    finished = {
+      output: opts.output,
+      endReason,
+      message,
+      ...(status !== undefined ? { status } : {}),
+      records: writer.records,
+      reasonCounts: result.reasonCounts,
+      wallMs: performance.now() - started,
+      cpuMissing: [],
+      ...(stoppedBy ? { signal: stoppedBy } : {}),
+      ...(result.systemEvent !== undefined ? { systemEvent: result.systemEvent } : {}),
+      bootAdjusted,
+    };
+  } catch (e) {
+    failure = { error: e };
+  }
+  try {
+    writer.close();
+  } catch (e) {
+    failure ??= { error: e };
+  }
+  if (failure || !finished) {
+    const e = failure?.error;
+    if (isWriteFailure(e)) {
+      output.discard();
+      throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
+    }
+    if (e instanceof Error && !output.direct) e.message += `; the trace recorded so far is in ${output.writePath}`;
+    throw e;
+  }
+  output.commit();
+  return finished;
+}
