@@ -1,13 +1,13 @@
 // A throwaway VM for the host probes (flag-probe.ts, step-probe.ts): `code` booted in `mode`
 // with the same boot profile a guest image gets, so a probe sees what a guest would, and run
 // until the probe says it is done, bounded in time so that it never hangs.
+import { KICK_MS } from './loop-ticker.js';
 import { planBoot, type BootPlan } from '../boot/profiles.js';
 import { loadImage } from '../image/load.js';
 import type { BootMode } from '../trace/format.js';
 import { ExitRing } from './exit-ring.js';
 import { createMachine, type Machine } from './machine.js';
 
-const KICK_MS = 20;
 const EINTR = 4;
 
 export function probePlan(name: string, code: Uint8Array, mode: BootMode, load: number): BootPlan {

@@ -1,6 +1,7 @@
 // The vCPU run loop: KVM_RUN, hand each exit to the devices, complete the instruction, record.
 // Exits arrive as snapshots in the addon's exit ring (see ExitRing); the hot path reads them in
 // place and allocates nothing per exit.
+import { KICK_MS, LoopTicker } from './loop-ticker.js';
 import { EXIT, INTERNAL_ERROR_NAMES, exitReasonName } from '../trace/exit-reasons.js';
 import type { EndReason, ExitDetail, RecordKind } from '../trace/format.js';
 import type { RecordInput, TraceWriter } from '../trace/writer.js';
@@ -10,7 +11,6 @@ import { KVM_GUESTDBG, type Vcpu } from './kvm.js';
 import type { Machine } from './machine.js';
 
 const EINTR = 4;
-const KICK_MS = 20;
 const HLT = 0xf4;
 /** Prefix bytes that may precede an opcode (legacy prefixes; REX only matters in long mode). */
 const PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
@@ -33,7 +33,7 @@ export interface LoopOptions {
 }
 
 /** How long without an exit before LoopOptions.onStall is called. */
-export const DEFAULT_STALL_MS = 5000;
+export { DEFAULT_STALL_MS } from './loop-ticker.js';
 
 export interface LoopResult {
   endReason: EndReason;
@@ -99,14 +99,9 @@ export class VcpuLoop {
     this.singleStep = opts.singleStep;
     if (opts.singleStep) vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP);
     vcpu.startKickTimer(KICK_MS);
-    let lastTick = performance.now();
     let pending = false;
     let kicked = false;
-    // Watchdog: when the record count last moved, and whether onStall was called.
-    const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-    let progressRecords = this.records;
-    let progressAt = lastTick;
-    let stallReported = opts.onStall === undefined;
+    const ticker = new LoopTicker(opts, this.records);
     try {
       for (;;) {
         if (opts.stopRequested()) return this.end('interrupted', 'stopped by the user (Ctrl-C); the trace is complete up to here');
@@ -114,20 +109,7 @@ export class VcpuLoop {
         if (kicked || this.records - this.tickRecords >= 256) {
           kicked = false;
           this.tickRecords = this.records;
-          const now = performance.now();
-          if (now - lastTick >= KICK_MS) {
-            lastTick = now;
-            opts.onTick();
-            if (this.records !== progressRecords) {
-              progressRecords = this.records;
-              progressAt = now;
-            } else if (!stallReported && now - progressAt >= stallMs) {
-              stallReported = true;
-              opts.onStall!(now - progressAt);
-            }
-            await new Promise<void>((resolve) => setImmediate(resolve)); // lets the SIGINT handler run
-            if (Date.now() >= opts.deadline) return this.end('timeout', 'stopped by --timeout');
-          }
+          if (await ticker.tick(this.records)) return this.end('timeout', 'stopped by --timeout');
         }
         // A pending exit (raised while completing the previous one) is already in slot 0.
         const room = Math.min(ring.slots, opts.maxExits - this.records);

@@ -707,19 +707,8 @@ export class Replayer {
   }
 
   result(footer: TraceFooter | undefined, truncated: boolean, divergence?: Divergence): ReplayResult {
-    return {
-      ok: divergence === undefined,
-      matched: this.matched,
-      exits: this.exits,
-      instructions: this.cpu.instructions,
-      singleStep: this.singleStep,
-      recordedEnd: footer?.endReason,
-      truncated,
-      ...(footer?.status !== undefined ? { status: footer.status } : {}),
-      note: this.note,
-      undefinedFlags: this.adopted,
-      divergence,
-    };
+    const { matched, exits, singleStep, note } = this;
+    return replayResult({ matched, exits, singleStep, note, adopted: this.adopted }, this.cpu.instructions, footer, truncated, divergence);
   }
 
   /** All records matched; check that the trace did not stop short of the guest's end. */
@@ -742,6 +731,29 @@ export class Replayer {
     }
     return this.result(footer, truncated);
   }
+}
+
+/** A replay's result from how far it got (either architecture's engine). */
+export function replayResult(
+  r: { matched: number; exits: number; singleStep: boolean; note: string | undefined; adopted?: ReplayResult['undefinedFlags'] },
+  instructions: number,
+  footer: TraceFooter | undefined,
+  truncated: boolean,
+  divergence?: Divergence,
+): ReplayResult {
+  return {
+    ok: divergence === undefined,
+    matched: r.matched,
+    exits: r.exits,
+    instructions,
+    singleStep: r.singleStep,
+    recordedEnd: footer?.endReason,
+    truncated,
+    ...(footer?.status !== undefined ? { status: footer.status } : {}),
+    note: r.note,
+    undefinedFlags: r.adopted ?? { adopted: 0 },
+    divergence,
+  };
 }
 
 function describeExit(e: ActualExit): string {

@@ -6,7 +6,7 @@ import { ConsoleDecoder } from '../../devices/console-output.js';
 import { hex } from '../../cpu-state.js';
 import type { DisassembledAt } from '../../replay/x86/index.js';
 import type { FieldDiff } from '../../replay/compare.js';
-import { DEFAULT_BUDGET, type Divergence, type DivergenceKind, type ReplayOptions, type ReplayResult } from '../../replay/engine.js';
+import { DEFAULT_BUDGET, replayResult, type Divergence, type DivergenceKind, type ReplayOptions, type ReplayResult } from '../../replay/engine.js';
 import { EXIT } from '../../trace/exit-reasons.js';
 import type { TraceFooter, TraceRecord } from '../../trace/format.js';
 import type { OpenedTrace } from '../../trace/reader.js';
@@ -176,19 +176,8 @@ class A64Replayer {
   }
 
   result(footer: TraceFooter | undefined, truncated: boolean, divergence?: Divergence): ReplayResult {
-    return {
-      ok: divergence === undefined,
-      matched: this.matched,
-      exits: this.exits,
-      instructions: this.cpu.instructions,
-      singleStep: this.singleStep,
-      recordedEnd: footer?.endReason,
-      truncated,
-      ...(footer?.status !== undefined ? { status: footer.status } : {}),
-      note: this.note,
-      undefinedFlags: { adopted: 0 },
-      divergence,
-    };
+    const { matched, exits, singleStep, note } = this;
+    return replayResult({ matched, exits, singleStep, note }, this.cpu.instructions, footer, truncated, divergence);
   }
 
   finish(footer: TraceFooter | undefined, truncated: boolean): ReplayResult {

@@ -4,6 +4,7 @@
 // batches nothing.
 import type { MmioBus } from '../../../record/devices/device.js';
 import { KVM_GUESTDBG } from '../../../record/kvm.js';
+import { KICK_MS, LoopTicker } from '../../../record/loop-ticker.js';
 import type { LoopOptions, LoopResult } from '../../../record/vcpu-loop.js';
 import { EXIT, exitReasonName } from '../../../trace/exit-reasons.js';
 import type { EndReason, ExitDetail, RecordKind } from '../../../trace/format.js';
@@ -14,7 +15,6 @@ import type { A64Machine } from './machine.js';
 
 const EINTR = 4;
 const ENOSYS = 38;
-const KICK_MS = 20;
 
 /** How the loop ended, with what the recorder needs beyond LoopResult. */
 export interface A64LoopResult extends LoopResult {
@@ -67,29 +67,12 @@ export class A64VcpuLoop {
     const L = this.machine.addon.runLayout;
     if (opts.singleStep) vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP);
     vcpu.startKickTimer(KICK_MS);
-    let lastTick = performance.now();
-    const stallMs = opts.stallMs ?? 5000;
-    let progressRecords = 0;
-    let progressAt = lastTick;
-    let stallReported = opts.onStall === undefined;
+    const ticker = new LoopTicker(opts, this.records);
     try {
       for (;;) {
         if (opts.stopRequested()) return this.end('interrupted', 'stopped by the user (Ctrl-C); the trace is complete up to here');
         if (this.records >= opts.maxExits) return this.end('max-exits', `stopped after --max-exits ${opts.maxExits} records`);
-        const now = performance.now();
-        if (now - lastTick >= KICK_MS) {
-          lastTick = now;
-          opts.onTick();
-          if (this.records !== progressRecords) {
-            progressRecords = this.records;
-            progressAt = now;
-          } else if (!stallReported && now - progressAt >= stallMs) {
-            stallReported = true;
-            opts.onStall!(now - progressAt);
-          }
-          await new Promise<void>((resolve) => setImmediate(resolve)); // lets the SIGINT handler run
-          if (Date.now() >= opts.deadline) return this.end('timeout', 'stopped by --timeout');
-        }
+        if (await ticker.tick(this.records)) return this.end('timeout', 'stopped by --timeout');
         const err = vcpu.run();
         if (err === EINTR) continue;
         if (err === ENOSYS) {

@@ -212,20 +212,4 @@ describe.skipIf(!TOOLS)(`A64 interpreter, assembled snippets${TOOLS ? '' : ' (sk
     const v = new DataView(bin.buffer, bin.byteOffset);
     lines.forEach((text, i) => expect(disassemble(v.getUint32(i * 4, true), 0n)).toBe(text));
   });
-
-  it('runs a tight loop fast enough (>= 1 M instr/s even on a shared CI core)', () => {
-    const { bin } = assemble(`
-      movz x1, #0x10, lsl #16
-    1: add x0, x0, #1
-      cmp x0, x1
-      b.ne 1b
-      hvc #0
-    `);
-    const cpu = cpuWith(bin);
-    const t = performance.now();
-    expect(cpu.run(10_000_000)).toEqual({ kind: 'hvc', imm: 0 });
-    const rate = cpu.instructions / ((performance.now() - t) / 1000);
-    console.log(`A64 tight loop: ${(rate / 1e6).toFixed(2)} M instr/s`);
-    expect(rate).toBeGreaterThan(1e6);
-  });
 });
