@@ -4,6 +4,7 @@
       "target_name": "vmtrace_kvm",
       "sources": [
         "native/errors.cc",
+        "native/kick_timer.cc",
         "native/kvm_system.cc",
         "native/vm.cc"
       ],

@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 #include <napi.h>
 #include <time.h>
+#include "kick_timer.h"
 
 namespace vmtrace {
 
@@ -58,8 +59,7 @@ class Vcpu : public Napi::ObjectWrap<Vcpu> {
   size_t run_size_ = 0;
   bool sync_regs_ = false;
   ExitSnapshot ring_[kExitRingSlots] = {};
-  timer_t kick_timer_{};
-  bool kick_armed_ = false;
+  KickTimer kick_;
 };
 
 }  // namespace vmtrace

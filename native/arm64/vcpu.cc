@@ -23,11 +23,6 @@ uint64_t CoreRegId(size_t offset) {
 }
 #define CORE(member) CoreRegId(offsetof(kvm_regs, member))
 
-// The kick timer's signal interrupts a KVM_RUN that would otherwise not return (a guest spinning
-// without exits), so JS regains control for --timeout and Ctrl-C.
-int KickSignal() { return SIGRTMIN + 4; }
-void IgnoreKick(int) {}
-
 double NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -92,7 +87,6 @@ A64Vcpu::A64Vcpu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<A64Vcpu>(inf
 }
 
 A64Vcpu::~A64Vcpu() {
-  if (kick_armed_) timer_delete(kick_timer_);
   if (run_ != nullptr) munmap(run_, run_size_);
   if (fd_ >= 0) close(fd_);
 }
@@ -207,32 +201,9 @@ void A64Vcpu::SetGuestDebug(const Napi::CallbackInfo& info) {
 
 // startKickTimer(intervalMs) — a periodic signal to this thread so KVM_RUN returns EINTR.
 void A64Vcpu::StartKickTimer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  double ms = info[0].As<Napi::Number>().DoubleValue();
-  struct sigaction sa{};
-  sa.sa_handler = IgnoreKick;
-  sa.sa_flags = SA_RESTART;  // other syscalls restart; KVM_RUN still returns EINTR
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(KickSignal(), &sa, nullptr) < 0) ThrowErrno(env, "sigaction", errno);
-  if (!kick_armed_) {
-    sigevent sev{};
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = KickSignal();
-    sev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
-    if (timer_create(CLOCK_MONOTONIC, &sev, &kick_timer_) < 0) ThrowErrno(env, "timer_create", errno);
-    kick_armed_ = true;
-  }
-  itimerspec its{};
-  its.it_interval.tv_sec = static_cast<time_t>(ms / 1000);
-  its.it_interval.tv_nsec = static_cast<long>((ms - static_cast<double>(its.it_interval.tv_sec) * 1000) * 1e6);
-  its.it_value = its.it_interval;
-  if (timer_settime(kick_timer_, 0, &its, nullptr) < 0) ThrowErrno(env, "timer_settime", errno);
+  kick_.Start(info.Env(), info[0].As<Napi::Number>().DoubleValue());
 }
 
-void A64Vcpu::StopKickTimer(const Napi::CallbackInfo&) {
-  if (!kick_armed_) return;
-  timer_delete(kick_timer_);
-  kick_armed_ = false;
-}
+void A64Vcpu::StopKickTimer(const Napi::CallbackInfo&) { kick_.Stop(); }
 
 }  // namespace vmtrace

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include "../kick_timer.h"
 
 namespace vmtrace {
 
@@ -57,8 +58,7 @@ class A64Vcpu : public Napi::ObjectWrap<A64Vcpu> {
   uint64_t reg_ids_[kA64Regs] = {};
   uint64_t sysreg_ids_[kA64Sysregs] = {};
   A64State state_ = {};
-  timer_t kick_timer_{};
-  bool kick_armed_ = false;
+  KickTimer kick_;
 };
 
 }  // namespace vmtrace

@@ -48,8 +48,6 @@ export function conditionHolds(f: Flags, cond: number): boolean {
   return (cond & 1) === 1 ? !r : r;
 }
 
-export const COND_NAMES = ['eq', 'ne', 'hs', 'lo', 'mi', 'pl', 'vs', 'vc', 'hi', 'ls', 'ge', 'lt', 'gt', 'le', 'al', 'nv'];
-
 export function signExtend(v: bigint, bits: number): bigint {
   return BigInt.asIntN(bits, v);
 }

@@ -34,5 +34,7 @@ export const rs = (n: number, sf: boolean | number): string => (n === 31 ? (sf ?
 
 export const hex = (v: number | bigint): string => `#0x${v.toString(16)}`;
 export const addr = (v: bigint): string => `0x${BigInt.asUintN(64, v).toString(16)}`;
+/** Condition names as objdump prints them (cs/cc, not the hs/lo synonyms), in every operand position. */
+export const DIS_COND = ['eq', 'ne', 'cs', 'cc', 'mi', 'pl', 'vs', 'vc', 'hi', 'ls', 'ge', 'lt', 'gt', 'le', 'al', 'nv'];
 export const SHIFT_NAMES = ['lsl', 'lsr', 'asr', 'ror'];
 export const EXTEND_NAMES = ['uxtb', 'uxth', 'uxtw', 'uxtx', 'sxtb', 'sxth', 'sxtw', 'sxtx'];

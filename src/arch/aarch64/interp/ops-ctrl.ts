@@ -1,9 +1,9 @@
 // Branches, exception generation and system instructions (ARM ARM C4.1.3): hints, barriers,
 // PSTATE immediates, cache/TLB maintenance as no-ops (no TLB), MRS/MSR.
 
-import { COND_NAMES, M64, conditionHolds } from './alu.js';
+import { M64, conditionHolds } from './alu.js';
 import type { A64Cpu } from './cpu.js';
-import { addr, bits, entry, hex, rz, sext, undefinedInsn, unsupported, type Entry, type Exec } from './entry.js';
+import { DIS_COND, addr, bits, entry, hex, rz, sext, undefinedInsn, unsupported, type Entry, type Exec } from './entry.js';
 import { A64Fault, A64Unsupported, CTR_EL0, EC, MIDR_EL1, MPIDR_EL1, SR } from './types.js';
 
 const WFI = { kind: 'wfi' } as const;
@@ -30,7 +30,7 @@ const branchImm = entry(0x7c000000, 0x14000000, (w) => {
 const branchCond = entry(0xff000010, 0x54000000, (w) => {
   const off = BigInt(sext(bits(w, 23, 5), 19) * 4), cond = w & 15;
   return (c) => { if (conditionHolds(c, cond)) c.next = (c.cur + off) & M64; };
-}, (w, pc) => `b.${COND_NAMES[w & 15]} ${addr(pc + BigInt(sext(bits(w, 23, 5), 19) * 4))}`);
+}, (w, pc) => `b.${DIS_COND[w & 15]} ${addr(pc + BigInt(sext(bits(w, 23, 5), 19) * 4))}`);
 
 const compareBranch = entry(0x7e000000, 0x34000000, (w) => {
   const sf = w >>> 31, nz = bits(w, 24, 24), rt = w & 31, off = BigInt(sext(bits(w, 23, 5), 19) * 4);

@@ -2,13 +2,13 @@
 // disassembly, objdump's preferred aliases first.
 
 import {
-  COND_NAMES, M32, M64, addWithCarry, clz, conditionHolds, decodeBitMasks, extendReg, logicFlags, reverseBits, reverseBytes,
+  M32, M64, addWithCarry, clz, conditionHolds, decodeBitMasks, extendReg, logicFlags, reverseBits, reverseBytes,
   ror, shiftReg,
 } from './alu.js';
-import { EXTEND_NAMES, SHIFT_NAMES, addr, bits, entry, hex, rs, rz, sext, undefinedInsn, type Entry } from './entry.js';
+import { DIS_COND, EXTEND_NAMES, SHIFT_NAMES, addr, bits, entry, hex, rs, rz, sext, undefinedInsn, type Entry } from './entry.js';
 
 const mask = (sf: number): bigint => (sf ? M64 : M32);
-const invCond = (c: number): string => COND_NAMES[c ^ 1]!;
+const invCond = (c: number): string => DIS_COND[c ^ 1]!;
 
 // ------------------------------------------------------------------ immediate
 
@@ -243,7 +243,7 @@ const condCompare = entry(0x3fe00410, 0x3a400000, (w) => {
   };
 }, (w) => {
   const sf = w >>> 31, sub = bits(w, 30, 30), isImm = bits(w, 11, 11), rm = bits(w, 20, 16), cond = bits(w, 15, 12);
-  return `${sub ? 'ccmp' : 'ccmn'} ${rz(bits(w, 9, 5), sf)}, ${isImm ? hex(rm) : rz(rm, sf)}, ${hex(w & 15)}, ${COND_NAMES[cond]}`;
+  return `${sub ? 'ccmp' : 'ccmn'} ${rz(bits(w, 9, 5), sf)}, ${isImm ? hex(rm) : rz(rm, sf)}, ${hex(w & 15)}, ${DIS_COND[cond]}`;
 });
 
 const condSelect = entry(0x3fe00000, 0x1a800000, (w) => {
@@ -264,7 +264,7 @@ const condSelect = entry(0x3fe00000, 0x1a800000, (w) => {
   if (!al && (kind === 1 || kind === 2) && rn === 31 && rm === 31) return `${kind === 1 ? 'cset' : 'csetm'} ${d}, ${invCond(cond)}`;
   if (!al && (kind === 1 || kind === 2) && rn === rm && rn !== 31) return `${kind === 1 ? 'cinc' : 'cinv'} ${d}, ${n}, ${invCond(cond)}`;
   if (!al && kind === 3 && rn === rm) return `cneg ${d}, ${n}, ${invCond(cond)}`;
-  return `${['csel', 'csinc', 'csinv', 'csneg'][kind]} ${d}, ${n}, ${rz(rm, sf)}, ${COND_NAMES[cond]}`;
+  return `${['csel', 'csinc', 'csinv', 'csneg'][kind]} ${d}, ${n}, ${rz(rm, sf)}, ${DIS_COND[cond]}`;
 });
 
 const DP2_NAMES: Record<number, string> = { 2: 'udiv', 3: 'sdiv', 8: 'lsl', 9: 'lsr', 10: 'asr', 11: 'ror' };
