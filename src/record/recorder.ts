@@ -20,7 +20,8 @@ import { StopRequest } from './devices/stop.js';
 import { hostFacts } from './host-facts.js';
 import { probeHostModel } from './host-model.js';
 import { createMachine, type Machine } from './machine.js';
-import { isWriteFailure, openTraceOutput, OutputError } from './output.js';
+import { openTraceOutput, OutputError } from './output.js';
+import { loopOptions, settleOutput } from './trace-run.js';
 import { describeWriteError, errnoCode } from '../fs-errors.js';
 import { VcpuLoop } from './vcpu-loop.js';
 
@@ -259,24 +260,11 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
     throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
   }
   const loop = new VcpuLoop(machine, ports, mmio, writer);
-  let failure: { error: unknown } | undefined;
-  let finished: RecordResult | undefined;
+  const run: { finished?: RecordResult; error?: unknown } = {};
   try {
     writer.writeHeader(header);
     const signal = opts.signal ?? { stop: false };
-    const result = await loop.loop({
-      singleStep: opts.singleStep,
-      maxExits: opts.maxExits,
-      deadline: Number.isFinite(opts.timeoutMs) ? Date.now() + opts.timeoutMs : Infinity,
-      stopRequested: () => signal.stop || stop.requested,
-      onTick: () => {
-        sink.flush();
-        writer.flush();
-        opts.onProgress?.(writer.records);
-      },
-      ...(opts.onStall ? { onStall: opts.onStall } : {}),
-      ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
-    });
+    const result = await loop.loop(loopOptions(opts, stop, sink, writer));
     sink.flush();
     let { endReason, message } = result;
     let status: number | undefined;
@@ -296,7 +284,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
     }
     await writer.finish({ endReason, message, regsBytes, sregsBytes, ...(status !== undefined ? { status } : {}) });
     const { reasonCounts } = result;
-    finished = {
+    run.finished = {
       output: opts.output,
       endReason,
       message,
@@ -308,26 +296,9 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       ...(stoppedBy ? { signal: stoppedBy } : {}),
     };
   } catch (e) {
-    failure = { error: e };
+    run.error = e;
   }
-  try {
-    writer.close(); // no-op after finish(); otherwise keeps what was recorded, readable
-  } catch (e) {
-    failure ??= { error: e };
-  }
-  if (failure || !finished) {
-    const e = failure?.error;
-    if (isWriteFailure(e)) {
-      // Nothing usable was written (a full disk stays full): the .partial file goes.
-      output.discard();
-      throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
-    }
-    // Anything else: what was recorded stays readable in the .partial file (no footer).
-    if (e instanceof Error && !output.direct) e.message += `; the trace recorded so far is in ${output.writePath}`;
-    throw e;
-  }
-  output.commit();
-  return finished;
+  return settleOutput(writer, output, opts.output, run);
 }
 
 /** Up to 15 bytes at CS:RIP, read from guest RAM when paging is off (empty otherwise). */

@@ -7,7 +7,8 @@ import { attachMmioDevices, A64_DEVICE_TYPES } from '../../../record/devices/cat
 import { InputBytes, StdoutSink, type ConsoleSink } from '../../../record/devices/console.js';
 import { MmioBus } from '../../../record/devices/device.js';
 import { StopRequest } from '../../../record/devices/stop.js';
-import { isWriteFailure, openTraceOutput, OutputError } from '../../../record/output.js';
+import { openTraceOutput, OutputError } from '../../../record/output.js';
+import { loopOptions, settleOutput } from '../../../record/trace-run.js';
 import { recordExitCode, signalStopMessage, type RecordResult } from '../../../record/recorder.js';
 import { describeWriteError, errnoCode } from '../../../fs-errors.js';
 import type { CpuidEntry, Regs, Sregs } from '../../../cpu-state.js';
@@ -117,24 +118,11 @@ export async function recordA64(opts: A64RecordOptions): Promise<A64RecordResult
     throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
   }
   const loop = new A64VcpuLoop(machine, mmio, writer);
-  let failure: { error: unknown } | undefined;
-  let finished: A64RecordResult | undefined;
+  const run: { finished?: A64RecordResult; error?: unknown } = {};
   try {
     writer.writeHeader(header);
     const signal = opts.signal ?? { stop: false };
-    const result = await loop.loop({
-      singleStep: opts.singleStep,
-      maxExits: opts.maxExits,
-      deadline: Number.isFinite(opts.timeoutMs) ? Date.now() + opts.timeoutMs : Infinity,
-      stopRequested: () => signal.stop || stop.requested,
-      onTick: () => {
-        sink.flush();
-        writer.flush();
-        opts.onProgress?.(writer.records);
-      },
-      ...(opts.onStall ? { onStall: opts.onStall } : {}),
-      ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
-    });
+    const result = await loop.loop(loopOptions(opts, stop, sink, writer));
     sink.flush();
     let { endReason, message } = result;
     let status: number | undefined;
@@ -146,7 +134,7 @@ export async function recordA64(opts: A64RecordOptions): Promise<A64RecordResult
       message = signalStopMessage(stoppedBy);
     }
     await writer.finish({ endReason, message, regsBytes: loop.regsBytes, sregsBytes: loop.sysregsBytes, ...(status !== undefined ? { status } : {}) });
-    finished = {
+    run.finished = {
       output: opts.output,
       endReason,
       message,
@@ -160,22 +148,7 @@ export async function recordA64(opts: A64RecordOptions): Promise<A64RecordResult
       bootAdjusted,
     };
   } catch (e) {
-    failure = { error: e };
+    run.error = e;
   }
-  try {
-    writer.close();
-  } catch (e) {
-    failure ??= { error: e };
-  }
-  if (failure || !finished) {
-    const e = failure?.error;
-    if (isWriteFailure(e)) {
-      output.discard();
-      throw new OutputError(opts.output, describeWriteError(e), errnoCode(e));
-    }
-    if (e instanceof Error && !output.direct) e.message += `; the trace recorded so far is in ${output.writePath}`;
-    throw e;
-  }
-  output.commit();
-  return finished;
+  return settleOutput(writer, output, opts.output, run);
 }
