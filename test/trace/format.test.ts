@@ -11,6 +11,7 @@ import { realModeState } from '../../src/boot/real-mode.js';
 import { sregsToBytes } from '../../src/kvm-structs.js';
 import { EXIT } from '../../src/trace/exit-reasons.js';
 import type { TraceHeader } from '../../src/trace/format.js';
+import { copyTrace } from '../../src/trace/copy.js';
 import { openTrace, readTrace, TraceError, type ScanMark } from '../../src/trace/reader.js';
 import { TraceWriter, type WriterOptions } from '../../src/trace/writer.js';
 import { frameOffsets, recordsFrame, resign } from '../support/frames.js';
@@ -301,6 +302,15 @@ describe('trace format', () => {
       writeFileSync(path, bytes);
       await expect(readTrace(path), name).rejects.toThrow(`${path}: byte offset ${recordsAt}: corrupt: records frame: ${message}`);
     }
+  });
+
+  it("refuses a trace of an architecture it does not know, in one line (3.1's header `arch`)", async () => {
+    const src = await sampleTrace('arch-src.vmtrace', { format: 3 });
+    const file = join(dir, 'arch-riscv.vmtrace');
+    await copyTrace(src, file, { header: (h) => ({ ...h, arch: 'riscv64' as TraceHeader['arch'] }) });
+    await expect(openTrace(file)).rejects.toThrow(
+      /arch-riscv\.vmtrace: byte offset 8: header: the trace is of architecture 'riscv64', which this vmtrace does not know \(it reads x86_64 and aarch64\); upgrade vmtrace$/,
+    );
   });
 
   it('names the file and byte offset of a corrupt or foreign file', async () => {
