@@ -134,26 +134,7 @@ far:       .asciz "far="
 fsc:       .asciz " fsc="
 ok:        .asciz "ok\n"
 
-        .balign 2048
-vectors:
-        .rept   4                       // current EL with SP_EL0
-        b       unexpected
-        .balign 0x80
-        .endr
-        b       sync                    // current EL with SP_ELx, synchronous
-        .balign 0x80
-        .rept   11                      // its IRQ, FIQ, SError; then the lower-EL entries
-        b       unexpected
-        .balign 0x80
-        .endr
-unexpected:                             // anything else: a '?' and power off
-        movz    x1, #0x0900, lsl #16
-        mov     w0, #'?'
-        strb    w0, [x1]
-        movz    x0, #0x0008
-        movk    x0, #0x8400, lsl #16
-        hvc     #0
-        b       .
+#include "vectors.inc"
 
         .data
         .balign 4096

@@ -1,5 +1,4 @@
 // `vmtrace record` as a library: boot a guest image under KVM and write its trace.
-import { createHash } from 'node:crypto';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
 
@@ -10,9 +9,8 @@ import { regsFromBytes, type CpuidEntry, type Regs, type Sregs } from '../cpu-st
 import { loadImage } from '../image/load.js';
 import { sregsFromBytes } from '../kvm-structs.js';
 import { exitReasonName } from '../trace/exit-reasons.js';
-import { FORMAT_MAJOR, FORMAT_MINOR, type BootMode, type CpuChoice, type EndReason, type TraceHeader } from '../trace/format.js';
+import type { BootMode, CpuChoice, EndReason, TraceHeader } from '../trace/format.js';
 import { TraceWriter } from '../trace/writer.js';
-import { VERSION } from '../version.js';
 import { attachDevices, formatDeviceList, resolveDevices, type DeviceSpec } from './devices/catalog.js';
 import { InputBytes, StdoutSink, type ConsoleSink } from './devices/console.js';
 import { MmioBus, PortBus } from './devices/device.js';
@@ -21,7 +19,7 @@ import { hostFacts } from './host-facts.js';
 import { probeHostModel } from './host-model.js';
 import { createMachine, type Machine } from './machine.js';
 import { openTraceOutput, OutputError } from './output.js';
-import { loopOptions, settleOutput } from './trace-run.js';
+import { headerBasics, loopOptions, runOptions, settleOutput } from './trace-run.js';
 import { describeWriteError, errnoCode } from '../fs-errors.js';
 import { VcpuLoop } from './vcpu-loop.js';
 
@@ -216,17 +214,9 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   const consoleDevice = devices.find((d) => d.type.name === 'console');
   const realEntry = plan.image.realEntry;
   const header: TraceHeader = {
-    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    ...headerBasics(opts, plan.image.loadAddress),
     arch: 'x86_64',
-    tool: { name: 'vmtrace', version: VERSION },
-    createdAt: new Date().toISOString(),
     host: hostFacts(machine.apiVersion, machine.syncRegs),
-    guest: {
-      name: opts.imageName,
-      image: opts.image,
-      sha256: createHash('sha256').update(opts.image).digest('hex'),
-      loadAddress: plan.image.loadAddress,
-    },
     memory: plan.memory,
     initialMemory: plan.blobs,
     boot: { mode: plan.mode, regs: machine.boot.regs, sregs: machine.boot.sregs, cpuid: machine.cpuid },
@@ -242,15 +232,9 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       ...(consoleDevice ? { consolePort: consoleDevice.base } : {}),
       devices: formatDeviceList(devices),
       strict,
-      input: opts.input,
-      inputBytes: opts.input.length,
-      maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
-      timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
-      step: opts.singleStep,
-      timestamps: opts.timestamps !== false,
+      ...runOptions(opts),
       cpu: cpu.option,
     },
-    semantics: { registers: 'completed', singleStep: opts.singleStep },
   };
 
   let writer: TraceWriter;

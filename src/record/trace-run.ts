@@ -2,8 +2,12 @@
 // stop requests, the tick that flushes output), and what becomes of the output file once the
 // run is over — committed, kept as a readable `.partial` after a crash, or removed after a
 // write failure (src/record/output.ts).
+import { createHash } from 'node:crypto';
+
 import { describeWriteError, errnoCode } from '../fs-errors.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, type TraceHeader } from '../trace/format.js';
 import type { TraceWriter } from '../trace/writer.js';
+import { VERSION } from '../version.js';
 import type { ConsoleSink } from './devices/console.js';
 import type { StopRequest } from './devices/stop.js';
 import { isWriteFailure, OutputError, type TraceOutput } from './output.js';
@@ -18,6 +22,35 @@ export interface RunLimits {
   onProgress?: (records: number) => void;
   onStall?: (ms: number) => void;
   stallMs?: number;
+  /** What the guest reads as input (the UART's, the input port's). */
+  input: Uint8Array;
+  timestamps?: boolean;
+}
+
+/** The header fields every recorder fills the same way: format, tool, time, the guest image, semantics. */
+export function headerBasics(
+  opts: RunLimits & { image: Uint8Array; imageName: string },
+  loadAddress: number,
+): Pick<TraceHeader, 'format' | 'tool' | 'createdAt' | 'guest' | 'semantics'> {
+  return {
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    tool: { name: 'vmtrace', version: VERSION },
+    createdAt: new Date().toISOString(),
+    guest: { name: opts.imageName, image: opts.image, sha256: createHash('sha256').update(opts.image).digest('hex'), loadAddress },
+    semantics: { registers: 'completed', singleStep: opts.singleStep },
+  };
+}
+
+/** The header's `options` every recorder notes the same way: input, limits, --step, --no-timestamps. */
+export function runOptions(opts: RunLimits): Record<string, unknown> {
+  return {
+    input: opts.input,
+    inputBytes: opts.input.length,
+    maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
+    timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
+    step: opts.singleStep,
+    timestamps: opts.timestamps !== false,
+  };
 }
 
 export function loopOptions(opts: RunLimits, stop: StopRequest, sink: ConsoleSink, writer: TraceWriter): LoopOptions {

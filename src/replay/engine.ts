@@ -713,24 +713,40 @@ export class Replayer {
 
   /** All records matched; check that the trace did not stop short of the guest's end. */
   finish(footer: TraceFooter | undefined, truncated: boolean): ReplayResult {
-    if (truncated) this.note ??= `the trace is truncated (the recording was cut short); all ${this.matched} complete records matched`;
-    else if (footer && !this.stopped && ['hlt', 'shutdown', 'internal-error', 'fail-entry'].includes(footer.endReason)) {
-      return this.result(footer, truncated, {
+    const end = endOfRecords({ matched: this.matched, stopped: this.stopped }, footer, truncated, () => this.cpu.history(16));
+    this.note ??= end.note;
+    return this.result(footer, truncated, end.divergence);
+  }
+}
+
+/**
+ * How a replay that matched every record ends (either architecture's engine): a note on how the
+ * recording ended, or a `trace-ended` divergence when the footer says the guest ended but the
+ * records stop short of it.
+ */
+export function endOfRecords(
+  r: { matched: number; stopped: boolean },
+  footer: TraceFooter | undefined,
+  truncated: boolean,
+  history: () => DisassembledAt[],
+): { note?: string; divergence?: Divergence } {
+  if (truncated) return { note: `the trace is truncated (the recording was cut short); all ${r.matched} complete records matched` };
+  if (footer && !r.stopped && ['hlt', 'shutdown', 'internal-error', 'fail-entry'].includes(footer.endReason)) {
+    return {
+      divergence: {
         kind: 'trace-ended',
-        index: this.matched,
+        index: r.matched,
         offset: footer.offset,
-        message: `the trace's footer says the guest ended (${footer.endReason}) but its records stop after #${this.matched - 1}`,
+        message: `the trace's footer says the guest ended (${footer.endReason}) but its records stop after #${r.matched - 1}`,
         fields: [],
         registers: [],
-        history: this.cpu.history(16),
-      });
-    } else if (footer?.endReason === 'guest-exit') {
-      this.note ??= `the guest ended the run through an exit device${footer.status !== undefined ? ` (status ${footer.status})` : ''}`;
-    } else if (footer && !this.stopped) {
-      this.note ??= `the recording was stopped (${footer.endReason}: ${footer.message}); replay stops at the same point`;
-    }
-    return this.result(footer, truncated);
+        history: history(),
+      },
+    };
   }
+  if (footer?.endReason === 'guest-exit') return { note: `the guest ended the run through an exit device${footer.status !== undefined ? ` (status ${footer.status})` : ''}` };
+  if (footer && !r.stopped) return { note: `the recording was stopped (${footer.endReason}: ${footer.message}); replay stops at the same point` };
+  return {};
 }
 
 /** A replay's result from how far it got (either architecture's engine). */

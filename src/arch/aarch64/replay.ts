@@ -6,7 +6,7 @@ import { ConsoleDecoder } from '../../devices/console-output.js';
 import { hex } from '../../cpu-state.js';
 import type { DisassembledAt } from '../../replay/x86/index.js';
 import type { FieldDiff } from '../../replay/compare.js';
-import { DEFAULT_BUDGET, replayResult, type Divergence, type DivergenceKind, type ReplayOptions, type ReplayResult } from '../../replay/engine.js';
+import { DEFAULT_BUDGET, endOfRecords, replayResult, type Divergence, type DivergenceKind, type ReplayOptions, type ReplayResult } from '../../replay/engine.js';
 import { EXIT } from '../../trace/exit-reasons.js';
 import type { TraceFooter, TraceRecord } from '../../trace/format.js';
 import type { OpenedTrace } from '../../trace/reader.js';
@@ -181,20 +181,9 @@ class A64Replayer {
   }
 
   finish(footer: TraceFooter | undefined, truncated: boolean): ReplayResult {
-    if (truncated) this.note = `the trace is truncated (the recording was cut short); all ${this.matched} complete records matched`;
-    else if (footer?.endReason === 'shutdown' && !this.stopped) {
-      return this.result(footer, truncated, {
-        kind: 'trace-ended',
-        index: this.matched,
-        offset: footer.offset,
-        message: `the trace's footer says the guest ended (${footer.endReason}) but its records stop after #${this.matched - 1}`,
-        fields: [],
-        registers: [],
-        history: this.history(16),
-      });
-    } else if (footer?.endReason === 'guest-exit') this.note = `the guest ended the run through the exit register${footer.status !== undefined ? ` (status ${footer.status})` : ''}`;
-    else if (footer && !this.stopped) this.note = `the recording was stopped (${footer.endReason}: ${footer.message}); replay stops at the same point`;
-    return this.result(footer, truncated);
+    const end = endOfRecords({ matched: this.matched, stopped: this.stopped }, footer, truncated, () => this.history(16));
+    this.note = end.note;
+    return this.result(footer, truncated, end.divergence);
   }
 }
 

@@ -1,20 +1,17 @@
 // `vmtrace record --arch aarch64` as a library: boot an AArch64 guest under arm64 KVM and write
 // its trace. Mirrors src/record/recorder.ts (output handling, stop requests, footer) for the
-// arm64 machine, loop and devices.
-import { createHash } from 'node:crypto';
-
+// arm64 machine, loop and devices; src/record/trace-run.ts holds what the two share.
 import { attachMmioDevices, A64_DEVICE_TYPES } from '../../../record/devices/catalog.js';
 import { InputBytes, StdoutSink, type ConsoleSink } from '../../../record/devices/console.js';
 import { MmioBus } from '../../../record/devices/device.js';
 import { StopRequest } from '../../../record/devices/stop.js';
 import { openTraceOutput, OutputError } from '../../../record/output.js';
-import { loopOptions, settleOutput } from '../../../record/trace-run.js';
+import { headerBasics, loopOptions, runOptions, settleOutput } from '../../../record/trace-run.js';
 import { recordExitCode, signalStopMessage, type RecordResult } from '../../../record/recorder.js';
 import { describeWriteError, errnoCode } from '../../../fs-errors.js';
 import type { CpuidEntry, Regs, Sregs } from '../../../cpu-state.js';
-import { FORMAT_MAJOR, FORMAT_MINOR, type TraceHeader } from '../../../trace/format.js';
+import type { TraceHeader } from '../../../trace/format.js';
 import { TraceWriter } from '../../../trace/writer.js';
-import { VERSION } from '../../../version.js';
 import type { A64BootPlan } from '../boot.js';
 import { SYSTEM_EVENT } from '../layout.js';
 import { a64RegsFromBytes, a64SysregsFromBytes, A64_REG_NAMES, A64_SYSREG_NAMES } from '../state.js';
@@ -75,17 +72,9 @@ export async function recordA64(opts: A64RecordOptions): Promise<A64RecordResult
   attachMmioDevices(mmio, A64_DEVICE_TYPES, { sink, input: new InputBytes(opts.input), stop });
 
   const header: TraceHeader = {
-    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
+    ...headerBasics(opts, plan.loadAddress),
     arch: 'aarch64',
-    tool: { name: 'vmtrace', version: VERSION },
-    createdAt: new Date().toISOString(),
     host: a64HostFacts(machine.apiVersion),
-    guest: {
-      name: opts.imageName,
-      image: opts.image,
-      sha256: createHash('sha256').update(opts.image).digest('hex'),
-      loadAddress: plan.loadAddress,
-    },
     memory: plan.memory,
     initialMemory: plan.blobs,
     // The trace types carry registers as x86 Regs/Sregs; an aarch64 trace's are A64Regs/A64Sysregs (src/arch/index.ts).
@@ -99,16 +88,10 @@ export async function recordA64(opts: A64RecordOptions): Promise<A64RecordResult
       entry: plan.entry,
       devices: A64_DEVICE_TYPES.map((t) => `${t.name}@0x${t.defaultBase.toString(16)}`).join(','),
       strict,
-      input: opts.input,
-      inputBytes: opts.input.length,
-      maxExits: Number.isFinite(opts.maxExits) ? opts.maxExits : null,
-      timeoutMs: Number.isFinite(opts.timeoutMs) ? opts.timeoutMs : null,
-      step: opts.singleStep,
-      timestamps: opts.timestamps !== false,
+      ...runOptions(opts),
       kvmTarget: machine.target,
       ...(bootAdjusted.length ? { bootAdjusted } : {}),
     },
-    semantics: { registers: 'completed', singleStep: opts.singleStep },
   };
 
   let writer: TraceWriter;
