@@ -3,14 +3,16 @@
 // through the interpreter's loop per instruction.
 //
 // A block is the run of instructions from a physical address up to the first control
-// transfer (F_BRANCH), page end or BLOCK_MAX, decoded by the same table-driven decoder. The
-// function does, per instruction, exactly what Machine.loop() does (sequence number, history
-// ring, RSP at the start, RIP past the instruction), then the instruction: as the code of its
-// template (jit.ts: the executor's own source specialised to the decoded operands) or as a
-// call of its executor. After anything that may fault, stop, branch or change the mode it
-// compares the state with what the block assumes and returns to the run loop when they differ,
-// so budgets, faults, exits and single steps stay exact. A block ending in a branch back to its
-// own start loops inside the function while the budget allows.
+// transfer other than a Jcc (a taken Jcc leaves the block), page end or BLOCK_MAX, decoded by
+// the same table-driven decoder. The function does what Machine.loop() does per instruction
+// (sequence number, history ring, RSP at the start, RIP past the instruction — each where it
+// can be read), then the instruction: as the code of its template (jit.ts: the executor's own
+// source specialised to the decoded operands) or as a call of its executor. Registers live in
+// locals while only templates that compute run (block-regs.ts). After anything that may fault,
+// stop, branch or change the mode it compares the state with what the block assumes and
+// returns when they differ, so budgets, faults, exits and single steps stay exact. A block
+// ending in a branch back to its own start loops inside the function while the budget allows
+// (writing the history ring only where it may be read); enter() chains blocks.
 //
 // Validity: a block is keyed by physical address and entered only when CS (selector, base,
 // code size), RIP and the CS limit are the ones it was built for, its page's code version
@@ -19,10 +21,12 @@
 // mode, segment, paging and TLB changes) and the page version are re-checked after every
 // instruction that may change them.
 
+import { setFlagsFromString } from 'node:v8';
 import { CS, I_ESP, RF, TF } from './constants.js';
 import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
+import { cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
 import { template } from './jit.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
@@ -58,13 +62,33 @@ interface Block {
   readonly version: number;
   gen: number;
   readonly insns: readonly Insn[];
+  /** the two successors met last (RIP then), valid while Machine.epoch is `epoch` */
+  next0: Block | null;
+  nextEip0: number;
+  next1: Block | null;
+  nextEip1: number;
+  epoch: number;
 }
 
 const NEVER: Block = {
   run: () => {}, n: Infinity, eip: -1, ripHi: 0, csBase: -1, csSel: -1, bits: 0, lastByte: 0, page: 0, version: 0, gen: 0, insns: [],
+  next0: null, nextEip0: -1, next1: null, nextEip1: -1, epoch: -1,
 };
 
 const UNCOMPILABLE = new Set([execUD, execUnsupported, execUnsupported64]);
+
+/**
+ * A block function inlines the flag producers, memory accessors and helpers of all its
+ * instructions; with V8's default budget (920 bytes of inlined bytecode per function) it stops
+ * after a few instructions and the rest are calls, 2-3x slower (npm run bench:replay). Raised
+ * once per process, when the first Cpu with compiled blocks is made.
+ */
+let inliningRaised = false;
+function raiseInliningBudget(): void {
+  if (inliningRaised) return;
+  inliningRaised = true;
+  setFlagsFromString('--max-inlined-bytecode-size-cumulative=10000');
+}
 
 export class BlockCache {
   /** per physical page: block starting at each offset */
@@ -78,6 +102,7 @@ export class BlockCache {
 
   constructor(private readonly limit: number, mode: 'on' | 'eager') {
     this.hot = mode === 'eager' ? 0 : HOT;
+    raiseInliningBudget();
     const n = Math.ceil(limit / PAGE) + 1;
     this.pages = new Array<Array<Block | undefined> | undefined>(n).fill(undefined);
     this.heat = new Array<Uint8Array | undefined>(n).fill(undefined);
@@ -85,21 +110,54 @@ export class BlockCache {
 
   /**
    * Run the block at the current RIP if there is a valid one and the budget (`end`, in
-   * sequence numbers) has room for it; count the address as executed otherwise. Returns
-   * whether a block ran. RF and TF must be clear.
+   * sequence numbers) has room for it, then the blocks it leads to, as long as each one can
+   * run; count an address without one as executed. Returns whether a block ran. RF and TF must
+   * be clear.
    */
   enter(c: Machine, end: number): boolean {
+    let b = this.find(c, end);
+    if (b === null) return false;
+    for (;;) {
+      b.run(c, end);
+      if (c.stop !== 0 || (c.fl.bits & (RF | TF)) !== 0) return true;
+      // chained: the successors met last (while translations are unchanged: same epoch)
+      let n: Block | null = null;
+      if (b.epoch === c.epoch) {
+        if (b.nextEip0 === c.eip) n = b.next0;
+        else if (b.nextEip1 === c.eip) n = b.next1;
+      }
+      if (n === null || !this.runnable(c, n, end)) {
+        n = this.find(c, end);
+        if (n === null) return true;
+        if (b.epoch !== c.epoch) {
+          b.epoch = c.epoch;
+          b.nextEip0 = b.nextEip1 = -1;
+        }
+        if (b.nextEip0 === -1 || b.nextEip0 === c.eip) {
+          b.next0 = n;
+          b.nextEip0 = c.eip;
+        } else {
+          b.next1 = n;
+          b.nextEip1 = c.eip;
+        }
+      }
+      b = n;
+    }
+  }
+
+  /** The block to run at the current RIP, or null (none yet, or it cannot run now). */
+  private find(c: Machine, end: number): Block | null {
     const eip = c.eip;
     let lin: number;
     if (c.bits !== 64) lin = (c.segBase[CS]! + eip) >>> 0;
     else if (c.ripHi === 0) lin = eip;
-    else return false;
+    else return null;
     let pa = lin;
     if (c.pg) {
-      if (lin < c.fetchLo || lin >= c.fetchHi) return false; // the interpreter translates it first
+      if (lin < c.fetchLo || lin >= c.fetchHi) return null; // the interpreter translates it first
       pa = lin + c.fetchDelta;
     }
-    if (pa >= this.limit) return false;
+    if (pa >= this.limit) return null;
     const pn = pa >>> 12;
     const off = pa & 0xfff;
     const pg = this.pages[pn];
@@ -109,22 +167,31 @@ export class BlockCache {
       if (h === undefined) this.heat[pn] = h = new Uint8Array(PAGE);
       if (h[off]! < this.hot) {
         h[off]!++;
-        return false;
+        return null;
       }
       h[off] = 0;
       b = this.build(c, pa, lin);
       let p = this.pages[pn];
       if (p === undefined) this.pages[pn] = p = new Array<Block | undefined>(PAGE).fill(undefined);
       p[off] = b;
-      if (b === NEVER) return false;
+      if (b === NEVER) return null;
     }
-    if (b.n > end - c.seq || b.lastByte > c.csMax) return false;
+    if (b.n > end - c.seq || b.lastByte > c.csMax) return null;
     if (b.gen !== c.icache.gen && !this.recheck(c, b)) {
       this.pages[pn]![off] = undefined;
-      return false;
+      return null;
     }
-    b.run(c, end);
-    return true;
+    return b;
+  }
+
+  /** A chained block `b` (known to be the one at this address) can run now. */
+  private runnable(c: Machine, b: Block, end: number): boolean {
+    return this.matches(c, b) && b.n <= end - c.seq && b.lastByte <= c.csMax && (b.gen === c.icache.gen || this.recheck(c, b));
+  }
+
+  /** Drop every block (what they were compiled for changed: the flag probe was attached). */
+  clear(): void {
+    this.pages.fill(undefined);
   }
 
   private matches(c: Machine, b: Block): boolean {
@@ -160,7 +227,9 @@ export class BlockCache {
       c.icache.insert(pa + at, i);
       insns.push(i);
       at += i.len;
-      if ((i.def!.f & F_BRANCH) !== 0) break;
+      // a block goes on past a Jcc (leaving it when the branch is taken), not past other
+      // transfers nor past one back to its start (then it loops)
+      if ((i.def!.f & F_BRANCH) !== 0 && (!conditionalJump(i) || branchTarget(i, c.eip + at) === c.eip)) break;
     }
     if (insns.length === 0) return NEVER;
     const eip = c.eip;
@@ -171,6 +240,7 @@ export class BlockCache {
     return {
       run, n: insns.length, eip, ripHi: c.ripHi, csBase: c.segBase[CS]!, csSel: c.sel[CS]!, bits: c.bits,
       lastByte: eip + at - 1, page, version, gen: c.icache.gen, insns,
+      next0: null, nextEip0: -1, next1: null, nextEip1: -1, epoch: c.epoch,
     };
   }
 }
@@ -181,6 +251,34 @@ export class BlockCache {
  */
 const factories = new Map<string, (...v: unknown[]) => BlockFn>();
 const FACTORIES_MAX = 8192;
+
+/**
+ * Machine members that neither read the history ring nor pass the machine to code that may
+ * (a fault does, after it is thrown).
+ */
+const HISTORY_FREE = new Set(['undefFlags', 'undefAF', 'flagsBefore', 'qh', 'sel', 'jumpRel', 'jump64', 'fault']);
+
+/**
+ * The history ring entries of the `count` (at most the ring's length) instructions of a looping
+ * block up to its instruction `k`, the one numbered `sq`: the block runs its instructions in
+ * order, from the last back to the first when it loops, so they are its tables read backwards.
+ */
+function writeHistory(c: Machine, lins: readonly number[], ats: readonly number[], is64: boolean, ripHi: number, k: number, sq: number, count: number): void {
+  const size = c.histLin.length;
+  const n = lins.length;
+  for (let j = Math.min(count, size); j > 0; j--, sq--) {
+    const h = sq & (size - 1);
+    c.histLin[h] = lins[k]!;
+    c.histAt[h] = ats[k]!;
+    if (is64) c.histHi[h] = ripHi;
+    k = k === 0 ? n - 1 : k - 1;
+  }
+}
+
+/** Jcc rel8/rel32. */
+function conditionalJump(i: Insn): boolean {
+  return (i.op >= 0x70 && i.op <= 0x7f) || (i.op >= 0x180 && i.op <= 0x18f);
+}
 
 /** Target of a relative branch that ends a block, or -1 (not one, or not computable here). */
 function branchTarget(i: Insn, next: number): number {
@@ -203,40 +301,97 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   let lin = lin0;
   const tagBase = c.csTag;
   const ripCheck = is64 ? ` || c.ripHi !== ${ripHi}` : '';
-  for (let k = 0; k < n; k++) {
-    const i = insns[k]!;
+  // RFLAGS before an instruction is needed only by a flag model that keeps flags, or the probe
+  const flagsBefore = c.flagModel.keeps || c.undefProbe !== null;
+  const nexts: number[] = [];
+  const lins: number[] = [];
+  const ats: number[] = [];
+  const temps = insns.map((i) => {
     const next = eip + i.len;
-    args.push(`I${k}`, `X${k}`);
-    vals.push(i, i.exec);
-    const t = template(i, k, next, ripHi);
-    body.push(`s = c.seq + 1; c.seq = s; h = s & 255; histLin[h] = ${lin}; histAt[h] = ${tagBase + eip};${is64 ? ` histHi[h] = ${ripHi};` : ''}`);
-    if (t === null || !t.pure) body.push(`c.startEsp = r32[${I_ESP}];${is64 ? ` c.startEspHi = r32[${I_ESP + 1}];` : ''}`);
-    body.push(`c.eip = ${next};`);
-    if (t !== null) {
-      for (const [name, v] of t.scope) { args.push(name); vals.push(v); }
-      body.push(t.code);
-    } else body.push(`X${k}(c, I${k}); // ${i.exec!.name}`);
-    const last = k === n - 1;
-    if (!last && (t === null || !t.pure)) {
-      body.push(`if (c.stop !== 0 || c.eip !== ${next}${ripCheck} || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0 || ver[${page}] !== ${version}) return;`);
-    }
-    if (last) {
-      body.push(`if (c.stop !== 0 || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0) return;`);
-      if (branchTarget(i, next) === eip0) {
-        body.push(`if (c.eip === ${eip0}${is64 ? ` && c.ripHi === ${ripHi}` : ''} && end - c.seq >= ${n} && ver[${page}] === ${version}) continue;`);
-      }
-      body.push('return;');
-    }
+    nexts.push(next);
+    lins.push(lin);
+    ats.push(tagBase + eip);
+    const t = template(i, nexts.length - 1, next, ripHi, flagsBefore);
     eip = next;
     lin = is64 ? lin + i.len : (lin + i.len) >>> 0;
+    return t;
+  });
+  // registers in locals (block-regs.ts): which slots, and which instructions run on them
+  const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
+  const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));
+  const loops = branchTarget(insns[n - 1]!, nexts[n - 1]!) === eip0;
+  // locals changed since the last spill; at the top of a looping block: those of the tail of the pass before
+  let dirty = new Set<number>();
+  if (loops) {
+    for (let k = n - 1; k >= 0 && local[k]; k--) for (const x of localize(temps[k]!.code, slots).writes) dirty.add(x);
+  }
+  // A looping block writes the history ring only where it may be read (see writeHistory)
+  const lazyHistory = loops;
+  const history = (k: number): string => (lazyHistory ? `if (hw !== sq) { hist(c, HL, HA, ${is64}, ${ripHi}, ${k}, sq, sq - hw); hw = sq; }` : '');
+  if (lazyHistory) {
+    args.push('hist', 'HL', 'HA');
+    vals.push(writeHistory, lins, ats);
+  }
+  const leave = (k: number): string => `{ ${spill(dirty)} ${history(k)} return; }`;
+  const esp = slots.has(I_ESP) ? `R${I_ESP}` : `r32[${I_ESP}]`;
+  const espHi = slots.has(I_ESP + 1) ? `R${I_ESP + 1}` : `r32[${I_ESP + 1}]`;
+  for (let k = 0; k < n; k++) {
+    const i = insns[k]!;
+    const t = temps[k]!;
+    const next = nexts[k]!;
+    args.push(`I${k}`, `X${k}`);
+    vals.push(i, i.exec);
+    const last = k === n - 1;
+    // c.seq is stored only where someone may read it: code that uses the machine or a flag
+    // consumer (an undefined-flag use is logged with it), and the block's end
+    const quiet = t !== null && t.quiet && !last;
+    if (!lazyHistory) body.push(`h = ++sq & 255; histLin[h] = ${lins[k]}; histAt[h] = ${ats[k]};${is64 ? ` histHi[h] = ${ripHi};` : ''}`);
+    else {
+      body.push('++sq;');
+      if (t === null || !usesOnly(t.code, HISTORY_FREE)) body.push(history(k));
+      else if (t.consumesFlags !== 0) body.push(`if ((fl.undef & ${t.consumesFlags}) !== 0) ${history(k)}`);
+      if (t === null || !t.pure) body.push(`kk = ${k};`);
+    }
+    if (!quiet) body.push('c.seq = sq;');
+    if (!local[k] && dirty.size > 0) {
+      body.push(spill(dirty));
+      dirty = new Set();
+    }
+    if (t === null || !t.pure) body.push(`c.startEsp = ${esp};${is64 ? ` c.startEspHi = ${espHi};` : ''}`);
+    // (pure code does not read RIP: only what may fault, branch or call out needs it)
+    if (t === null || !t.pure || last) body.push(`c.eip = ${next};`);
+    if (t !== null) for (const [name, v] of t.scope) { args.push(name); vals.push(v); }
+    if (local[k]) {
+      const l = localize(t!.code, slots);
+      body.push(l.code);
+      for (const x of l.writes) dirty.add(x);
+    } else {
+      body.push(t !== null ? t.code : `X${k}(c, I${k}); // ${i.exec!.name}`);
+      // (an executor or a helper given the machine may write any register)
+      const written = t === null || writesOtherRegisters(t.code) ? slots : writtenSlots(t.code, slots);
+      if (written.size > 0) body.push(reload(written));
+    }
+    if (!last && (t === null || !t.pure)) {
+      body.push(`if (c.stop !== 0 || c.eip !== ${next}${ripCheck} || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0 || ver[${page}] !== ${version}) ${leave(k)}`);
+    }
+    if (last) {
+      body.push(`if (c.stop !== 0 || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0) ${leave(k)}`);
+      if (loops) {
+        body.push(`if (c.eip === ${eip0}${is64 ? ` && c.ripHi === ${ripHi}` : ''} && end - sq >= ${n} && ver[${page}] === ${version}) continue;`);
+      }
+      body.push(leave(k));
+    }
   }
   const src = [
     'return function block(c, end) {',
     'const r32 = c.r32, r16 = c.r16, r8 = c.r8, fl = c.fl, histLin = c.histLin, histAt = c.histAt, histHi = c.histHi, ep = c.epoch;',
-    'let s = 0, h = 0;',
+    `let sq = c.seq, h = 0, hw = sq, kk = 0${[...slots].map((x) => `, R${x} = r32[${x}]`).join('')};`,
+    // (a fault leaves a looping block through here: the run loop reads the history)
+    lazyHistory ? 'try {' : '{',
     'for (;;) {',
     ...body,
     '}',
+    lazyHistory ? `} catch (e) { ${history(-1).replace(', -1,', ', kk,')} throw e; }` : '}',
     '};',
   ].join('\n');
   const key = `${args.join(',')}\n${src}`;

@@ -137,6 +137,7 @@ export class Cpu {
   /** Calls `hook` whenever an instruction leaves flags undefined (the flag probe's fitting). */
   observeUndefinedFlags(hook: ((cls: number, mask: number, ctx: UndefContext) => void) | null): void {
     this.m.undefProbe = hook;
+    this.m.blocks?.clear(); // they may have left the probe's RFLAGS-before out
   }
 
   /** Force the given RFLAGS bits to the given values. */

@@ -22,7 +22,7 @@ const OP_RESULT = 2;
 const WIDE = 4;
 
 /** Flags each pair of condition codes reads (cc >> 1: O, C, Z, CZ, S, P, SO, ZSO). */
-const COND_FLAGS = [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF];
+export const COND_FLAGS = [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF];
 
 export class LazyFlags {
   /** RFLAGS; the bits listed in `pending` are stale and must be derived from the lazy state. */

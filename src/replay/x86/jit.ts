@@ -14,7 +14,9 @@
 // after it.
 
 import * as K from './constants.js';
+import { ARITH } from './constants.js';
 import { U } from './flag-model.js';
+import { COND_FLAGS, LazyFlags } from './flags.js';
 import * as INSN from './insn.js';
 import { K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG, type Insn } from './insn.js';
 import type { Exec } from './opdef.js';
@@ -36,6 +38,13 @@ export interface Template {
   /** statements for the block function (uses c, fl, r32, r16, r8 and the names in `scope`) */
   code: string;
   pure: boolean;
+  /**
+   * touches neither the machine nor a flag consumer (which may log an undefined-flag use): the
+   * block need not store the sequence number and RIP before it
+   */
+  quiet: boolean;
+  /** flags read by the flag consumers it calls (which log a read of an undefined flag with the history) */
+  consumesFlags: number;
   /** free names of the code and their values */
   scope: Array<[string, unknown]>;
 }
@@ -46,6 +55,11 @@ const KEYWORDS = new Set([
 ]);
 /** Machine members a pure template may use. */
 const PURE_MEMBERS = new Set(['qh', 'undefAF', 'undefFlags', 'flagsBefore', 'sel']);
+/** Machine members a quiet template may use (plain fields nobody reads the instruction's RIP or number with). */
+const QUIET_MEMBERS = new Set(['qh', 'sel']);
+/** LazyFlags methods that cannot report an undefined-flag use (they do not consume flags). */
+const SILENT_FLAGS = new Set(Object.getOwnPropertyNames(LazyFlags.prototype)
+  .filter((m) => !/\bthis\.(?:use|useCF|useAF|cond)\(/.test(String(Object.getOwnPropertyDescriptor(LazyFlags.prototype, m)!.value ?? ''))));
 const ACCESSOR = /\bc\.(rdq1|rdq2|rdq3|wrq1|wrq2|rd1|rd2|rd3|wr1|wr2|ea)\(/g;
 
 /** Executor body (statements) with comments and bundler import prefixes removed; null if not an arrow (c, i). */
@@ -268,9 +282,10 @@ const bodies = new WeakMap<Exec, string | null>();
 
 /**
  * The template of instruction `i` (number `k` in its block, RIP after it `next`:`ripHi`), or
- * null: call its executor.
+ * null: call its executor. Without `flagsBefore` (no flag-model rule keeps a flag, no probe),
+ * Machine.flagsBefore() is known to answer -1.
  */
-export function template(i: Insn, k: number, next: number, ripHi = 0): Template | null {
+export function template(i: Insn, k: number, next: number, ripHi = 0, flagsBefore = true): Template | null {
   const x = i.exec;
   if (x === null) return null;
   let body = bodies.get(x);
@@ -288,6 +303,9 @@ export function template(i: Insn, k: number, next: number, ripHi = 0): Template 
     return typeof v === 'number' || typeof v === 'boolean' ? `(${String(v)})` : `${ins}.${f}`;
   });
   code = code.replace(/\bc\.fl\./g, 'fl.').replace(/\bc\.(r32|r16|r8)\[/g, '$1[');
+  // register indices computed from constants (i.a1 + 1...) folded, so that blocks can cache them
+  code = code.replace(/\b(r32|r16|r8)\[([\d\s()+*]+)\]/g, (all: string, view: string, x: string) => (/^\d+$/.test(x) ? all : `${view}[${Number(new Function(`return ${x}`)())}]`));
+  if (!flagsBefore) code = code.replace(/\bc\.flagsBefore\(\)/g, '(-1)');
   if (/\breturn\b(?!\s*;)/.test(code)) return null;
   code = code.replace(/\breturn\s*;/g, `break L${k};`);
   code = code.replace(/(^|[^.\w$])i\b/g, `$1${ins}`);
@@ -309,14 +327,26 @@ export function template(i: Insn, k: number, next: number, ripHi = 0): Template 
       scope.push([`$${name}_${k}`, value]);
     }
   }
-  for (const m of code.matchAll(/\bc\.([A-Za-z_$][\w$]*)/g)) if (!PURE_MEMBERS.has(m[1]!)) pure = false;
+  let quiet = true;
+  for (const m of code.matchAll(/\bc\.([A-Za-z_$][\w$]*)/g)) {
+    if (!PURE_MEMBERS.has(m[1]!)) pure = false;
+    if (!QUIET_MEMBERS.has(m[1]!)) quiet = false;
+  }
+  let consumesFlags = 0;
+  for (const m of code.matchAll(/\bfl\.([A-Za-z_$][\w$]*)\s*\(/g)) {
+    if (SILENT_FLAGS.has(m[1]!)) continue;
+    // a condition code known here reads only its flags; other consumers, any
+    const cc = m[1] === 'cond' ? /^\(?\((\d+)\) & 15\)/.exec(code.slice(m.index + m[0].length)) : null;
+    consumesFlags |= cc !== null ? COND_FLAGS[(Number(cc[1]) & 15) >> 1]! : ARITH;
+  }
+  if (consumesFlags) quiet = false;
   // the machine passed to a helper: it may do anything
-  if (/(^|[^.\w$])c\b(?!\s*\.)/.test(code)) pure = false;
+  if (/(^|[^.\w$])c\b(?!\s*\.)/.test(code)) pure = quiet = false;
   for (const [name] of scope) {
     const plain = name.slice(1, name.lastIndexOf('_'));
     code = code.replace(new RegExp(`(^|[^.\\w$])${plain}\\b`, 'g'), `$1${name.replace('$', '$$$$')}`);
   }
   const temps = Array.from({ length: sp.tempCount }, (_, n) => `T${k}_${n}`);
   const decl = temps.length ? `let ${temps.join(', ')}; ` : '';
-  return { code: `L${k}: { ${decl}${code} }`, pure, scope };
+  return { code: `L${k}: { ${decl}${code} }`, pure, quiet: quiet && pure, consumesFlags, scope };
 }

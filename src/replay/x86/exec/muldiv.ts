@@ -29,6 +29,12 @@ function mul32(a: number, b: number): number {
 
 /** Signed 32x32 multiply of uint32-encoded operands: low 32 bits returned, high in mulHi. */
 function imul32(a: number, b: number): number {
+  const p = (a | 0) * (b | 0);
+  if (p >= -0x20000000000000 && p <= 0x20000000000000) {
+    // the double product is exact: no limbs needed
+    mulHi = Math.floor(p / 0x100000000) >>> 0;
+    return Math.imul(a, b) >>> 0;
+  }
   const lo = mul32(a >>> 0, b >>> 0);
   let hi = mulHi;
   if (a & 0x80000000) hi -= b >>> 0;
@@ -102,28 +108,38 @@ export const imul1: Exec = (c, i) => {
   }
 };
 
-function imulTrunc(c: Machine, a: number, b: number, s: number): number {
-  let lo: number;
-  let hi: number;
-  let ov: number;
-  if (s === 2) {
-    const r = sext(a, 2) * sext(b, 2);
-    lo = r & 0xffff;
-    hi = (r >> 16) & 0xffff;
-    ov = r !== (r << 16) >> 16 ? 1 : 0;
-  } else {
-    lo = imul32(a, b);
-    hi = mulHi;
-    ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
-  }
-  setMulFlags(c, U.imul, s, ov, lo, hi, a, b);
-  return lo;
+/** Low half of the product of two `s`-byte operands (s = 2 or 4) as IMUL forms it. */
+function imulLo(a: number, b: number, s: number): number {
+  return s === 2 ? (sext(a, 2) * sext(b, 2)) & 0xffff : Math.imul(a, b) >>> 0;
 }
 
+/** High half of the same product. */
+function imulHi(a: number, b: number, s: number): number {
+  if (s === 2) return ((sext(a, 2) * sext(b, 2)) >> 16) & 0xffff;
+  imul32(a, b);
+  return mulHi;
+}
+
+// IMUL with a truncated result: the flag work is in the executors (and so in compiled blocks'
+// templates), the helpers are pure arithmetic, so blocks keep registers in locals across it
 /** IMUL Gv,Ev */
-export const imul2: Exec = (c, i) => c.wr1(i, imulTrunc(c, c.rd1(i), c.rd2(i), i.s1));
+export const imul2: Exec = (c, i) => {
+  const a = c.rd1(i), b = c.rd2(i), s = i.s1;
+  const lo = imulLo(a, b, s), hi = imulHi(a, b, s);
+  const before = c.flagsBefore();
+  c.fl.assign(CF | OF, hi !== (lo >>> (s * 8 - 1) ? (s === 2 ? 0xffff : 0xffffffff) : 0) ? CF | OF : 0);
+  c.undefFlags(U.imul, s, SF | ZF | AF | PF, before, lo, a, b, hi);
+  c.wr1(i, lo);
+};
 /** IMUL Gv,Ev,Iz / Gv,Ev,Ibs */
-export const imul3: Exec = (c, i) => c.wr1(i, imulTrunc(c, c.rd2(i), c.rd3(i), i.s1));
+export const imul3: Exec = (c, i) => {
+  const a = c.rd2(i), b = c.rd3(i), s = i.s1;
+  const lo = imulLo(a, b, s), hi = imulHi(a, b, s);
+  const before = c.flagsBefore();
+  c.fl.assign(CF | OF, hi !== (lo >>> (s * 8 - 1) ? (s === 2 ? 0xffff : 0xffffffff) : 0) ? CF | OF : 0);
+  c.undefFlags(U.imul, s, SF | ZF | AF | PF, before, lo, a, b, hi);
+  c.wr1(i, lo);
+};
 
 /**
  * DIV/IDIV leave all six arithmetic flags undefined. AMD Zen CPUs set AF and clear SF, ZF, PF,
@@ -203,4 +219,4 @@ export const idiv: Exec = (c, i) => {
 
 
 
-jitHelpers({ imulTrunc }, [imul2, imul3]);
+jitHelpers({ imulLo, imulHi }, [imul2, imul3]);
