@@ -60,7 +60,7 @@ const QUIET_MEMBERS = new Set(['qh', 'sel']);
 /** LazyFlags methods that cannot report an undefined-flag use (they do not consume flags). */
 const SILENT_FLAGS = new Set(Object.getOwnPropertyNames(LazyFlags.prototype)
   .filter((m) => !/\bthis\.(?:use|useCF|useAF|cond)\(/.test(String(Object.getOwnPropertyDescriptor(LazyFlags.prototype, m)!.value ?? ''))));
-const ACCESSOR = /\bc\.(rdq1|rdq2|rdq3|wrq1|wrq2|rd1|rd2|rd3|wr1|wr2|ea)\(/g;
+const ACCESSOR = /\bc\.(rdq1|rdq2|rdq3|wrq1|wrq2|rd1|rd2|rd3|wr1|wr2|eaParts|ea)\(/g;
 
 /** Executor body (statements) with comments and bundler import prefixes removed; null if not an arrow (c, i). */
 function bodyOf(x: Exec): string | null {
@@ -198,6 +198,33 @@ class Specializer {
     return `(${tl} = ${lo.join(' + ')}, ${th} = ${hi.join(' + ')}, ${tl} >= 4294967296 && (${tc} = Math.floor(${tl} / 4294967296), ${th} += ${tc}, ${tl} -= ${tc} * 4294967296), ${th} |= 0, ${th} === 0 ? ${tl} : ${th} * 4294967296 + ${tl})`;
   }
 
+  /** Machine.eaParts: the low half of the address, its high half (int32) in c.qh. */
+  private eaParts(): string {
+    const i = this.i;
+    if (i.ripRel && i.asz === 4) return `(c.qh = 0, ${(this.next + i.disp) >>> 0})`;
+    if (i.asz !== 8 && !i.ripRel) return `(c.qh = 0, ${this.ea()})`;
+    let lo: string, hi: string;
+    if (i.ripRel) {
+      lo = String(this.next + (i.disp >>> 0));
+      hi = String(this.ripHi + i.dispHi);
+    } else {
+      const zero = K.ZERO_REG * 2;
+      const b = i.base, x = i.index, sc = i.scale;
+      const los: string[] = [], his: string[] = [];
+      if (b !== zero) { los.push(`(r32[${b}] >>> 0)`); his.push(`r32[${b + 1}]`); }
+      if (x !== zero) {
+        los.push(`(r32[${x}] >>> 0) * ${1 << sc}`);
+        his.push(sc === 0 ? `r32[${x + 1}]` : `((r32[${x + 1}] << ${sc}) | (r32[${x}] >>> ${32 - sc}))`);
+      }
+      los.push(String(i.disp >>> 0));
+      his.push(String(i.dispHi));
+      lo = los.join(' + ');
+      hi = his.join(' + ');
+    }
+    const tl = this.temp();
+    return `(${tl} = ${lo}, c.qh = ((${hi}) + Math.floor(${tl} / 4294967296)) | 0, ${tl} >>> 0)`;
+  }
+
   /** Machine.rd1/rd2/rd3 for operand kind `kind`. */
   private read(kind: number, a: number, size: number, memOk: boolean): string {
     switch (kind) {
@@ -261,6 +288,7 @@ class Specializer {
       case 'wrq1': return i.k1 === K_R64 || i.k1 === K_MEM ? this.writeQ(i.k1, i.a1, args[0]!, args[1]!) : `(${args[0]}, ${args[1]})`;
       case 'wrq2': return i.k2 === K_R64 || i.k2 === K_MEM ? this.writeQ(i.k2, i.a2, args[0]!, args[1]!) : `(${args[0]}, ${args[1]})`;
       case 'ea': return this.ea();
+      case 'eaParts': return this.eaParts();
       default: return null;
     }
   }

@@ -9,6 +9,7 @@ import { Insn } from '../../../src/replay/x86/insn.js';
 import { template } from '../../../src/replay/x86/jit.js';
 import type { JitMode } from '../../../src/replay/x86/index.js';
 import { asm, noAssembler, setup, type Machine, type SetupOptions } from './helpers.js';
+import { lm } from './modes.js';
 
 /**
  * Run `code` in all three modes with the same budgets (until the program halts); compare
@@ -181,7 +182,39 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(uses[2]).toEqual(uses[0]);
   });
 
-  test('RAM changed between runs (a debugger write, a restore) is seen by a compiled block', () => {
+  test('long mode: 64-bit arithmetic, LEA, CMOV and memory operands in locals and blocks, as interpreted', () => {
+    const src = `
+      mov $0x200000, %rdi
+      mov $300, %ecx
+      movabs $0x123456789abcdef, %rax
+    1: lea 8(%rax,%rax,2), %rdx
+      lea 3(%rdx,%rdx,2), %esi
+      add %rdx, %rax
+      ror $7, %rax
+      test $1, %esi
+      cmovnz %rsi, %rbx
+      mov %rax, (%rdi,%rcx,8)
+      xor (%rdi,%rcx,8), %rbx
+      dec %ecx
+      jnz 1b
+      hlt`;
+    const modes: JitMode[] = ['off', 'eager', 'on'];
+    const ms = modes.map((jit) => lm(src, { jit }));
+    for (const n of [...budgets(6, 40), 1e5]) {
+      const r = ms.map((m) => m.run(n));
+      const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(8) }));
+      expect(r[1]).toEqual(r[0]);
+      expect(r[2]).toEqual(r[0]);
+      expect(states[1]).toEqual(states[0]);
+      expect(states[2]).toEqual(states[0]);
+      if (r[0]!.kind === 'hlt') break;
+    }
+    expect(ms[0]!.cpu.instructions).toBeGreaterThan(3000);
+    expect(Buffer.compare(ms[1]!.ram, ms[0]!.ram)).toBe(0);
+    expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
+  });
+
+    test('RAM changed between runs (a debugger write, a restore) is seen by a compiled block', () => {
     const code = asm(`
     1: add $1, %ax
       jmp 1b`);
@@ -231,6 +264,8 @@ describe('templates', () => {
     ['cmovz eax, ebx', [0x0f, 0x44, 0xc3], 64],
     ['mov eax, [rip+0x100]', [0x8b, 0x05, 0x00, 0x01, 0x00, 0x00], 64],
     ['add [rbx+rcx*8-8], rdx', [0x48, 0x01, 0x54, 0xcb, 0xf8], 64],
+    ['lea eax, [rax+rbx*2+8]', [0x8d, 0x44, 0x58, 0x08], 64],
+    ['lea rsi, [rip+0x100]', [0x48, 0x8d, 0x35, 0x00, 0x01, 0x00, 0x00], 64],
   ];
   test.each(cases)('%s has a template', (_name, bytes, bits) => {
     const i = new Insn();
@@ -247,5 +282,8 @@ describe('templates', () => {
     decode(Uint8Array.of(0x2b, 0x43, 0x04), 3, 32, mem);
     expect(template(reg, 0, 0x1000)!.pure).toBe(true);
     expect(template(mem, 0, 0x1000)!.pure).toBe(false);
+    const lea = new Insn();
+    decode(Uint8Array.of(0x48, 0x8d, 0x44, 0x58, 0x08), 5, 64, lea); // lea rax, [rax+rbx*2+8]: arithmetic
+    expect(template(lea, 0, 0x1000)!.pure).toBe(true);
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Regs, Segment, Sregs } from '../../../src/cpu-state.js';
-import { Cpu, type CpuidEntry, type RunResult } from '../../../src/replay/x86/index.js';
+import { Cpu, type CpuidEntry, type JitMode, type RunResult } from '../../../src/replay/x86/index.js';
 import { FakeSink, zeroRegs } from './helpers.js';
 
 export const GDT = 0x1000;
@@ -217,6 +217,7 @@ export interface ModeOptions {
   gates?: Record<number, string | { label: string; type?: number; dpl?: number; ist?: number; sel?: number }>;
   /** extra RAM setup before the state is loaded */
   prepare?: (ram: Uint8Array, sym: Record<string, number>) => void;
+  jit?: JitMode;
 }
 
 function machine(src: string, long: boolean, opts: ModeOptions): ModeMachine {
@@ -234,7 +235,7 @@ function machine(src: string, long: boolean, opts: ModeOptions): ModeMachine {
   }
   opts.prepare?.(ram, sym);
   const sink = new FakeSink();
-  const cpu = new Cpu({ ram: [{ base: 0, bytes: ram }], sink, cpuid: opts.cpuid ?? [], vendor: 'amd' });
+  const cpu = new Cpu({ ram: [{ base: 0, bytes: ram }], sink, cpuid: opts.cpuid ?? [], vendor: 'amd', jit: opts.jit });
   const sregs = long ? lmSregs() : pmSregs();
   opts.sregs?.(sregs);
   cpu.setState({ ...zeroRegs(), rip: BigInt(CODE), rsp: BigInt(STACK0), ...opts.regs }, sregs);
