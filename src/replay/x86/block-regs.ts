@@ -11,7 +11,7 @@
 // exact wherever anything but the block itself can look at it.
 
 /** Machine members a template may use and still run on locals: they neither touch registers nor throw. */
-const REGISTER_FREE = new Set(['undefFlags', 'undefAF', 'flagsBefore', 'qh', 'sel']);
+export const REGISTER_FREE: ReadonlySet<string> = new Set(['undefFlags', 'undefAF', 'flagsBefore', 'qh', 'sel', 'eip', 'ripHi']);
 
 /** Machine members that may throw or reach memory and devices, but write no register. */
 const NO_REGISTER_WRITES = new Set([...REGISTER_FREE, 'read8', 'read16', 'read32', 'readQ', 'write8', 'write16', 'write32', 'writeQ', 'fault', 'jumpRel', 'jump64']);

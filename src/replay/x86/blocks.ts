@@ -26,7 +26,7 @@ import { CS, I_ESP, RF, TF } from './constants.js';
 import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
-import { cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
+import { REGISTER_FREE, cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
 import { template } from './jit.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
@@ -56,7 +56,7 @@ interface Block {
   readonly csBase: number;
   readonly csSel: number;
   readonly bits: number;
-  /** EIP of the last byte (checked against the CS limit) */
+  /** EIP of the last byte, or the farthest branch target (checked against the CS limit) */
   readonly lastByte: number;
   readonly page: number;
   readonly version: number;
@@ -232,6 +232,12 @@ export class BlockCache {
       if ((i.def!.f & F_BRANCH) !== 0 && (!conditionalJump(i) || branchTarget(i, c.eip + at) === c.eip)) break;
     }
     if (insns.length === 0) return NEVER;
+    // the blocks' branches have constant targets: they must be within the CS limit too
+    let reach = c.eip + at - 1;
+    for (let k = 0, next = c.eip; k < insns.length; k++) {
+      next += insns[k]!.len;
+      reach = Math.max(reach, branchTarget(insns[k]!, next));
+    }
     const eip = c.eip;
     const page = pa >>> 12;
     const version = c.icache.codeVersion[page]!;
@@ -239,7 +245,7 @@ export class BlockCache {
     this.compiled++;
     return {
       run, n: insns.length, eip, ripHi: c.ripHi, csBase: c.segBase[CS]!, csSel: c.sel[CS]!, bits: c.bits,
-      lastByte: eip + at - 1, page, version, gen: c.icache.gen, insns,
+      lastByte: reach, page, version, gen: c.icache.gen, insns,
       next0: null, nextEip0: -1, next1: null, nextEip1: -1, epoch: c.epoch,
     };
   }
@@ -251,12 +257,6 @@ export class BlockCache {
  */
 const factories = new Map<string, (...v: unknown[]) => BlockFn>();
 const FACTORIES_MAX = 8192;
-
-/**
- * Machine members that neither read the history ring nor pass the machine to code that may
- * (a fault does, after it is thrown).
- */
-const HISTORY_FREE = new Set(['undefFlags', 'undefAF', 'flagsBefore', 'qh', 'sel', 'jumpRel', 'jump64', 'fault']);
 
 /**
  * The history ring entries of the `count` (at most the ring's length) instructions of a looping
@@ -342,22 +342,24 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     args.push(`I${k}`, `X${k}`);
     vals.push(i, i.exec);
     const last = k === n - 1;
+    // (code using only register-free members cannot fault: RSP at the start is not needed)
+    const mayFault = t === null || !usesOnly(t.code, REGISTER_FREE);
     // c.seq is stored only where someone may read it: code that uses the machine or a flag
     // consumer (an undefined-flag use is logged with it), and the block's end
     const quiet = t !== null && t.quiet && !last;
     if (!lazyHistory) body.push(`h = ++sq & 255; histLin[h] = ${lins[k]}; histAt[h] = ${ats[k]};${is64 ? ` histHi[h] = ${ripHi};` : ''}`);
     else {
       body.push('++sq;');
-      if (t === null || !usesOnly(t.code, HISTORY_FREE)) body.push(history(k));
+      // (code using only register-free members cannot fault nor look at the machine)
+      if (mayFault) body.push(history(k));
       else if (t.consumesFlags !== 0) body.push(`if ((fl.undef & ${t.consumesFlags}) !== 0) ${history(k)}`);
-      if (t === null || !t.pure) body.push(`kk = ${k};`);
     }
     if (!quiet) body.push('c.seq = sq;');
     if (!local[k] && dirty.size > 0) {
       body.push(spill(dirty));
       dirty = new Set();
     }
-    if (t === null || !t.pure) body.push(`c.startEsp = ${esp};${is64 ? ` c.startEspHi = ${espHi};` : ''}`);
+    if (mayFault) body.push(`c.startEsp = ${esp};${is64 ? ` c.startEspHi = ${espHi};` : ''}`);
     // (pure code does not read RIP: only what may fault, branch or call out needs it)
     if (t === null || !t.pure || last) body.push(`c.eip = ${next};`);
     if (t !== null) for (const [name, v] of t.scope) { args.push(name); vals.push(v); }
@@ -385,13 +387,10 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   const src = [
     'return function block(c, end) {',
     'const r32 = c.r32, r16 = c.r16, r8 = c.r8, fl = c.fl, histLin = c.histLin, histAt = c.histAt, histHi = c.histHi, ep = c.epoch;',
-    `let sq = c.seq, h = 0, hw = sq, kk = 0${[...slots].map((x) => `, R${x} = r32[${x}]`).join('')};`,
-    // (a fault leaves a looping block through here: the run loop reads the history)
-    lazyHistory ? 'try {' : '{',
+    `let sq = c.seq, h = 0, hw = sq${[...slots].map((x) => `, R${x} = r32[${x}]`).join('')};`,
     'for (;;) {',
     ...body,
     '}',
-    lazyHistory ? `} catch (e) { ${history(-1).replace(', -1,', ', kk,')} throw e; }` : '}',
     '};',
   ].join('\n');
   const key = `${args.join(',')}\n${src}`;

@@ -60,7 +60,7 @@ const QUIET_MEMBERS = new Set(['qh', 'sel']);
 /** LazyFlags methods that cannot report an undefined-flag use (they do not consume flags). */
 const SILENT_FLAGS = new Set(Object.getOwnPropertyNames(LazyFlags.prototype)
   .filter((m) => !/\bthis\.(?:use|useCF|useAF|cond)\(/.test(String(Object.getOwnPropertyDescriptor(LazyFlags.prototype, m)!.value ?? ''))));
-const ACCESSOR = /\bc\.(rdq1|rdq2|rdq3|wrq1|wrq2|rd1|rd2|rd3|wr1|wr2|eaParts|ea)\(/g;
+const ACCESSOR = /\bc\.(rdq1|rdq2|rdq3|wrq1|wrq2|rd1|rd2|rd3|wr1|wr2|eaParts|ea|jumpRel)\(/g;
 
 /** Executor body (statements) with comments and bundler import prefixes removed; null if not an arrow (c, i). */
 function bodyOf(x: Exec): string | null {
@@ -198,6 +198,24 @@ class Specializer {
     return `(${tl} = ${lo.join(' + ')}, ${th} = ${hi.join(' + ')}, ${tl} >= 4294967296 && (${tc} = Math.floor(${tl} / 4294967296), ${th} += ${tc}, ${tl} -= ${tc} * 4294967296), ${th} |= 0, ${th} === 0 ? ${tl} : ${th} * 4294967296 + ${tl})`;
   }
 
+  /**
+   * Machine.jumpRel with the target a constant. A 16/32-bit target beyond the CS limit faults:
+   * blocks are entered only while their branch targets are within it (blocks.ts). A 64-bit one
+   * that is not canonical keeps the call.
+   */
+  private jumpRel(): string | null {
+    const i = this.i;
+    if (i.osz !== 8) return `(c.eip = ${i.osz === 2 ? (this.next + i.imm) & 0xffff : (this.next + i.imm) >>> 0}, c.ripHi = 0)`;
+    let lo = this.next + i.imm;
+    let hi = this.ripHi;
+    if (lo < 0 || lo >= K.TWO32) {
+      hi = (hi + Math.floor(lo / K.TWO32)) | 0;
+      lo >>>= 0;
+    }
+    if (hi >> 15 !== 0 && hi >> 15 !== -1) return null;
+    return `(c.eip = ${lo}, c.ripHi = ${hi})`;
+  }
+
   /** Machine.eaParts: the low half of the address, its high half (int32) in c.qh. */
   private eaParts(): string {
     const i = this.i;
@@ -289,6 +307,7 @@ class Specializer {
       case 'wrq2': return i.k2 === K_R64 || i.k2 === K_MEM ? this.writeQ(i.k2, i.a2, args[0]!, args[1]!) : `(${args[0]}, ${args[1]})`;
       case 'ea': return this.ea();
       case 'eaParts': return this.eaParts();
+      case 'jumpRel': return this.jumpRel();
       default: return null;
     }
   }
