@@ -172,7 +172,9 @@ class Out {
   flush(): void {
     if (!this.chunks.length || this.closed) return;
     const allText = this.chunks.every((c) => typeof c === 'string');
-    const data = allText ? (this.chunks as string[]).join('') : Buffer.concat(this.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+    // one chunk (an --exits chunk of lines, 128 KiB) goes as it is, not copied
+    const data =
+      this.chunks.length === 1 ? this.chunks[0]! : allText ? (this.chunks as string[]).join('') : Buffer.concat(this.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
     this.chunks = [];
     this.size = 0;
     process.stdout.write(data);

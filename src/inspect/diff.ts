@@ -429,8 +429,6 @@ const MARK_EVERY = 4096;
 class Lockstep {
   /** Index of the pair the scanners stand on (or move to next). */
   index = 0;
-  exitsA = 0;
-  exitsB = 0;
   /** The scanner stands on record `index`. */
   aOn = false;
   bOn = false;
@@ -480,8 +478,6 @@ class Lockstep {
         if (!b.next()) return false;
         this.bOn = true;
       }
-      if (a.kind === 'exit') this.exitsA++;
-      if (b.kind === 'exit') this.exitsB++;
       if (a.sregsChanged || b.sregsChanged) this.sregsSame = this.layout.diffSregs(a.sregs, b.sregs).length === 0;
       // Registers equal before and the same ones stored: only those can differ now.
       this.regsSame = a.sameRegs(b, this.regsSame && a.regsMask === b.regsMask ? a.regsMask : undefined);
@@ -635,7 +631,6 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       w.done();
     }
     const compared = w.index;
-    let { exitsA, exitsB } = w;
     // One trace has ended; the other may stand on its first extra record.
     const longer = w.aOn ? sa : w.bOn || (await sb.advance()) ? sb : undefined;
 
@@ -646,7 +641,6 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
       const extraLines: ContextLine[] = [];
       let firstExtra: TraceRecord | undefined;
       do {
-        if (longer.kind === 'exit') isA ? exitsA++ : exitsB++;
         if (extraLines.length < Math.max(K, 1)) {
           const r = longer.record();
           firstExtra ??= r;
@@ -697,8 +691,9 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
     const hostDependent = counts.host + counts['undefined-flags'] + counts.timestamps;
     return {
       identical,
-      expected: side(a, ta, longer === sa ? compared + extra : compared, exitsA),
-      actual: side(b, tb, longer === sb ? compared + extra : compared, exitsB),
+      // (each scan counts the exits it handed out: all of its trace's, the extra records too)
+      expected: side(a, ta, longer === sa ? compared + extra : compared, sa.exits),
+      actual: side(b, tb, longer === sb ? compared + extra : compared, sb.exits),
       options,
       compared,
       header,

@@ -12,6 +12,9 @@ import { bytesAscii, bytesHex, col, hx, pcName } from './util.js';
 /** Bytes per chunk exitLines() yields (about 1,300 text lines). */
 const CHUNK_BYTES = 1 << 17;
 const SPACE = 0x20;
+const TWO32 = 0x100000000;
+/** 10^i: a whole number below 10^width fits its column. */
+const POW10 = Array.from({ length: 17 }, (_, i) => 10 ** i);
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 const ascii = (s: string) => Buffer.from(s, 'latin1');
 const NO_PAYLOAD = ascii(col('', 12) + col('', 6) + col('', 6) + col('', 2 * TEXT_BYTES + 3) + col('', TEXT_BYTES + 3));
@@ -67,6 +70,97 @@ function dataColumns(b: Uint8Array, at: number, n: number): string {
  */
 const LINE_ROOM = 2048;
 
+// Writers of fixed-size parts: each takes the buffer and the position and returns the position
+// after what it wrote, so that a line is built in locals (no property load and store per byte).
+
+/** The bytes of `src` at b[p]. */
+function putBytes(b: Buffer, p: number, src: Uint8Array): number {
+  const n = src.length;
+  if (n > 16) b.set(src, p); // a native copy pays off past a few bytes
+  else for (let i = 0; i < n; i++) b[p + i] = src[i]!;
+  return p + n;
+}
+
+function putSpaces(b: Buffer, p: number, n: number): number {
+  for (let i = 0; i < n; i++) b[p++] = SPACE;
+  return p;
+}
+
+/** A whole number from 0 to 2^53 in decimal, right-aligned in `width` columns. */
+function putUint(b: Buffer, p: number, v: number, width: number): number {
+  let digits = width;
+  if (!(v < POW10[width]!) || width === 0) {
+    digits = 1;
+    for (let t = 10; t <= v && digits < 16; t *= 10) digits++;
+    p = putSpaces(b, p, width - digits);
+  }
+  // digits backwards from the end, spaces (up to the column's width) before them
+  const end = p + digits;
+  let q = end;
+  if (v < 0x80000000) {
+    let x = v | 0; // int32 arithmetic
+    do {
+      const d = (x / 10) | 0;
+      b[--q] = 0x30 + (x - 10 * d);
+      x = d;
+    } while (x > 0);
+  } else {
+    do {
+      const d = Math.floor(v / 10);
+      b[--q] = 0x30 + (v - 10 * d); // (the difference first: near 2^53, v + 0x30 is not exact)
+      v = d;
+    } while (v > 0);
+  }
+  putSpaces(b, p, q - p);
+  return end;
+}
+
+/** Lowercase hex of a 32-bit value, at least `digits` digits. */
+function putHex32(b: Buffer, p: number, v: number, digits: number): number {
+  let n = (35 - Math.clz32(v)) >> 2;
+  if (n < digits) n = digits;
+  const end = p + n;
+  for (let q = end - 1; q >= p; q--) {
+    b[q] = HEX_DIGITS[v & 15]!;
+    v >>>= 4;
+  }
+  return end;
+}
+
+/** hx() of the 64-bit value in words w[i] (low), w[i+1] (high), without the `0x`. */
+function putHex64(b: Buffer, p: number, w: Uint32Array, i: number): number {
+  const hi = w[i + 1]!;
+  if (hi === 0) return putHex32(b, p, w[i]!, 1);
+  return putHex32(b, putHex32(b, p, hi, 1), w[i]!, 8);
+}
+
+/**
+ * `(ns / 1e6).toFixed(6)` right-aligned in `width`: digits straight for whole nanoseconds below
+ * 10^15 (exact there), else as text.
+ */
+function putMs(b: Buffer, p: number, ns: number, width: number): number {
+  if (!Number.isInteger(ns) || ns < 0 || ns >= 1e15) {
+    const t = (ns / 1e6).toFixed(6);
+    p = putSpaces(b, p, width - t.length);
+    return p + b.write(t, p, 'latin1');
+  }
+  // ns / 1e6 is within an ulp of the quotient: the floor is off by at most one, and the rest says so
+  let whole = Math.floor(ns / 1e6);
+  let frac = ns - whole * 1e6;
+  if (frac < 0) (whole--, (frac += 1e6));
+  else if (frac >= 1e6) (whole++, (frac -= 1e6));
+  p = putUint(b, p, whole, width - 7);
+  b[p] = 0x2e;
+  const end = p + 7;
+  let f = frac | 0; // (int32 arithmetic from here)
+  for (let q = end - 1; q > p; q--) {
+    const d = (f / 10) | 0;
+    b[q] = 0x30 + (f - 10 * d);
+    f = d;
+  }
+  return end;
+}
+
 /** A growing byte buffer of output lines. */
 class LineBytes {
   buf = Buffer.allocUnsafe(CHUNK_BYTES + 4096);
@@ -93,10 +187,7 @@ class LineBytes {
   }
 
   bytes(b: Uint8Array): void {
-    const n = b.length;
-    if (n > 16) this.buf.set(b, this.pos); // a native copy pays off past a few bytes
-    else for (let i = 0; i < n; i++) this.buf[this.pos + i] = b[i]!;
-    this.pos += n;
+    this.pos = putBytes(this.buf, this.pos, b);
   }
 
   /** Any string, as UTF-8. */
@@ -116,39 +207,16 @@ class LineBytes {
       this.spaces(width - t.length);
       return this.text(t);
     }
-    const small = v <= 0x7fffffff; // then int32 division
-    let digits = 1;
-    for (let t = v; t >= 10; t = small ? (t / 10) | 0 : Math.floor(t / 10)) digits++;
-    this.spaces(width - digits);
-    const b = this.buf;
-    let p = this.pos + digits;
-    this.pos = p;
-    do {
-      b[--p] = 0x30 + (v % 10);
-      v = small ? (v / 10) | 0 : Math.floor(v / 10);
-    } while (v > 0);
+    this.pos = putUint(this.buf, this.pos, v, width);
   }
 
   spaces(n: number): void {
-    for (let i = 0; i < n; i++) this.buf[this.pos++] = SPACE;
-  }
-
-  /** Lowercase hex of a 32-bit value, at least `digits` digits. */
-  private hex32(v: number, digits: number): void {
-    let n = 1;
-    while (n < 8 && v >>> (4 * n) !== 0) n++;
-    if (n < digits) n = digits;
-    for (let i = n - 1; i >= 0; i--) this.buf[this.pos++] = HEX_DIGITS[(v >>> (4 * i)) & 15]!;
+    this.pos = putSpaces(this.buf, this.pos, n);
   }
 
   /** hx() of the 64-bit value in words w[i] (low), w[i+1] (high), without the `0x`. */
   hex64(w: Uint32Array, i: number): void {
-    const hi = w[i + 1]!;
-    if (hi === 0) this.hex32(w[i]!, 1);
-    else {
-      this.hex32(hi, 1);
-      this.hex32(w[i]!, 8);
-    }
+    this.pos = putHex64(this.buf, this.pos, w, i);
   }
 
   /** Left-aligns what was written since `start` in `width` columns (ASCII only). */
@@ -199,6 +267,10 @@ class ExitLineFormatter {
   private readonly regs: RegText;
   // Memoized bytes: the same few reasons and ports come back on nearly every line.
   private readonly reasonText = new Map<number, Buffer>();
+  /** oneByteIoColumns() by reason, port and direction, then by data byte; the last key looked up. */
+  private readonly leads = new Map<number, (Buffer | undefined)[]>();
+  private leadKey = -1;
+  private leadBy: (Buffer | undefined)[] = [];
   private readonly reasonJson = new Map<number, Buffer>();
   private readonly ioText = new Map<number, Buffer>();
   private readonly ioJsonBy = new Map<number, Buffer>();
@@ -229,6 +301,7 @@ class ExitLineFormatter {
     const f = this.filter;
     const from = f.from ?? 0;
     const to = f.to ?? Infinity;
+    const all = !f.reasons?.length && !f.ports?.length && !f.addresses?.length;
     let drained = false;
     while (this.out.pos < CHUNK_BYTES && !this.done) {
       try {
@@ -246,7 +319,7 @@ class ExitLineFormatter {
         this.done = true;
         break;
       }
-      if (index >= from && scanMatches(f, s)) {
+      if (index >= from && (all || scanMatches(f, s))) {
         if (this.json) this.jsonLine(s); // (changedRegs brings `prev` up to date)
         else this.textLine(s);
         if (++this.shown >= this.limit) this.done = true;
@@ -258,15 +331,24 @@ class ExitLineFormatter {
 
   /**
    * Changed registers but the program counter: `rax=0x48 rcx=0x1` (text) or
-   * `"rax":"0x48","rcx":"0x1"` (JSON); `prev` takes the new values on the way.
+   * `"rax":"0x48","rcx":"0x1"` (JSON); `prev` takes the new values on the way. Only the
+   * registers the record stored can have changed (the others kept their values): the mask's.
    */
   private changedRegs(s: TraceScanner, json: boolean): void {
+    const mask = s.regsMask;
+    // (`| 0` takes a number modulo 2^32: the mask's low 32 bits, as fast as for a small mask)
+    const first = this.changedIn(s, json, mask | 0, 0, true);
+    if (mask >= TWO32) this.changedIn(s, json, Math.floor(mask / TWO32), 32, first);
+  }
+
+  /** changedRegs() for the registers base + i of the bits i set in `bits`, in order; whether none was written yet. */
+  private changedIn(s: TraceScanner, json: boolean, bits: number, base: number, first: boolean): boolean {
     const w = s.regsWords;
     const p = this.prev;
     const o = this.out;
     const { pcIndex, text, json: jsonNames } = this.regs;
-    let first = true;
-    for (let i = 0; i < text.length; i++) {
+    for (let m = bits; m !== 0; m &= m - 1) {
+      const i = base + 31 - Math.clz32(m & -m);
       const k = 2 * i;
       const lo = w[k]!;
       const hi = w[k + 1]!;
@@ -286,6 +368,7 @@ class ExitLineFormatter {
       }
       first = false;
     }
+    return first;
   }
 
   private sregsChanged(s: TraceScanner): Record<string, string> {
@@ -295,27 +378,36 @@ class ExitLineFormatter {
   private textLine(s: TraceScanner): void {
     const o = this.out;
     o.line();
-    o.number(s.index, 8);
-    o.byte(SPACE);
-    o.byte(SPACE);
-    this.ms(s.timeNs, 12);
-    o.byte(SPACE);
-    o.byte(SPACE);
-    o.bytes(this.reasonColumn(s));
-    if (s.hasIo) {
-      o.bytes(this.ioColumns(s));
-      this.dataColumns(s.ioData, s.ioAt, s.ioLen);
-    } else if (s.hasMmio) {
-      o.bytes(this.mmioColumns(s));
-      this.dataColumns(s.mmioData, s.mmioAt, s.mmioLen);
-    } else o.bytes(NO_PAYLOAD);
-    const at = o.pos;
-    o.byte(0x30);
-    o.byte(0x78);
-    o.hex64(s.regsWords, 2 * this.regs.pcIndex);
-    o.padEnd(at, this.regs.pcWidth);
-    const changesAt = o.pos;
-    this.changedRegs(s, false);
+    const b = o.buf;
+    let p = putUint(b, o.pos, s.index, 8);
+    b[p++] = SPACE;
+    b[p++] = SPACE;
+    p = putMs(b, p, s.timeNs, 12);
+    b[p++] = SPACE;
+    b[p++] = SPACE;
+    const lead = s.hasIo && s.ioLen === 1 && s.ioCount === 1 ? this.oneByteIoColumns(s) : undefined;
+    if (lead !== undefined) p = putBytes(b, p, lead);
+    else {
+      o.pos = putBytes(b, p, this.reasonColumn(s));
+      if (s.hasIo) {
+        o.bytes(this.ioColumns(s));
+        this.dataColumns(s.ioData, s.ioAt, s.ioLen);
+      } else if (s.hasMmio) {
+        o.bytes(this.mmioColumns(s));
+        this.dataColumns(s.mmioData, s.mmioAt, s.mmioLen);
+      } else o.bytes(NO_PAYLOAD);
+      p = o.pos;
+    }
+    const at = p;
+    b[p++] = 0x30;
+    b[p++] = 0x78;
+    p = putHex64(b, p, s.regsWords, 2 * this.regs.pcIndex);
+    p = putSpaces(b, p, this.regs.pcWidth - (p - at));
+    const changesAt = p;
+    const mask = s.regsMask;
+    p = this.changedText(s, b, p, mask | 0, 0, changesAt);
+    if (mask >= TWO32) p = this.changedText(s, b, p, Math.floor(mask / TWO32), 32, changesAt);
+    o.pos = p;
     if (s.sregs !== this.prevSregs) {
       for (const [k, v] of Object.entries(this.sregsChanged(s))) o.text(`${o.pos > changesAt ? ' ' : ''}${k}=${v}`);
     }
@@ -325,19 +417,50 @@ class ExitLineFormatter {
     o.byte(0x0a);
   }
 
-  /** `(ns / 1e6).toFixed(6)` right-aligned in `width`: digits straight for whole nanoseconds below 10^15 (exact there). */
-  private ms(ns: number, width: number): void {
-    const o = this.out;
-    if (!Number.isInteger(ns) || ns < 0 || ns >= 1e15) {
-      const t = (ns / 1e6).toFixed(6);
-      o.spaces(width - t.length);
-      return o.text(t);
+  /**
+   * The text of changedRegs() for the registers base + i of the bits i set in `bits`, in order,
+   * at b[p]; `changesAt`: where the list starts (a space goes between two). Returns the end.
+   */
+  private changedText(s: TraceScanner, b: Buffer, p: number, bits: number, base: number, changesAt: number): number {
+    const w = s.regsWords;
+    const prev = this.prev;
+    const { pcIndex, text } = this.regs;
+    for (let m = bits; m !== 0; m &= m - 1) {
+      const i = base + 31 - Math.clz32(m & -m);
+      const k = 2 * i;
+      const lo = w[k]!;
+      const hi = w[k + 1]!;
+      if (lo === prev[k] && hi === prev[k + 1]) continue;
+      prev[k] = lo;
+      prev[k + 1] = hi;
+      if (i === pcIndex) continue;
+      if (p > changesAt) b[p++] = SPACE;
+      p = putBytes(b, p, text[i]!);
+      p = putHex64(b, p, w, k);
     }
-    const frac = ns % 1e6;
-    o.number((ns - frac) / 1e6, width - 7);
-    o.byte(0x2e);
-    let p = (o.pos += 6);
-    for (let f = frac, i = 0; i < 6; i++, f = (f / 10) | 0) o.buf[--p] = 0x30 + (f % 10);
+    return p;
+  }
+
+  /**
+   * reason, port/addr, dir, size, data and ascii columns of an IO record of one byte (most IO
+   * records), memoized as one piece; undefined for a reason code too large for the key.
+   */
+  private oneByteIoColumns(s: TraceScanner): Buffer | undefined {
+    const r = 2 * s.reason + (s.kind === 'step' ? 1 : 0);
+    if (r >= 1024 || s.ioPort >= 0x10000) return undefined;
+    const key = (r * 0x10000 + s.ioPort) * 2 + (s.ioOut ? 1 : 0);
+    let byValue = this.leadBy;
+    if (key !== this.leadKey) {
+      const known = this.leads.get(key);
+      byValue = known ?? new Array<Buffer | undefined>(256).fill(undefined);
+      if (known === undefined) this.leads.set(key, byValue);
+      this.leadKey = key;
+      this.leadBy = byValue;
+    }
+    const v = s.ioData[s.ioAt]!;
+    let c = byValue[v];
+    if (c === undefined) byValue[v] = c = Buffer.concat([this.reasonColumn(s), this.ioColumns(s), ONE_BYTE_COLUMNS[v]!]);
+    return c;
   }
 
   private reasonColumn(s: TraceScanner): Buffer {

@@ -335,14 +335,16 @@ export async function replayTrace(file: string, opts: ReplayOptions = {}): Promi
     const replayer = new Replayer(trace.header, opts);
     // the record being checked, then the lookahead the later exits of one step (an IO exit and
     // the MMIO writes of a rep ins, …) take their input from: copied out of the scanner into
-    // reused slots, so that nothing is made per record
+    // reused slots, so that nothing is made per record. Read in batches: the ring is filled
+    // up when the lookahead would run short, then ~2,048 records are checked in a row, rather
+    // than switching between decoding and checking at every record.
     const s = trace.scan();
-    const ring = new RecordRing(LOOKAHEAD + 1);
+    const ring = new RecordRing(2 * LOOKAHEAD);
     const peek = (k: number) => ring.at(k);
     let more = true;
     let failure: unknown;
     for (;;) {
-      if (more && !ring.full) {
+      if (more && ring.size <= LOOKAHEAD) {
         try {
           while (!ring.full && s.next()) ring.push(s);
           if (!ring.full) more = await s.read();
@@ -657,7 +659,7 @@ export class Replayer {
     if (onConsole === undefined || this.matched <= this.consoleSeen) return;
     this.consoleSeen = this.matched;
     if (!rec.hasIo || !rec.ioOut) return;
-    const bytes = this.console.out(rec.ioPort, rec.ioSize, rec.ioData.slice(rec.ioAt, rec.ioAt + rec.ioLen));
+    const bytes = this.console.out(rec.ioPort, rec.ioSize, rec.ioBytes());
     if (bytes) onConsole(bytes);
   }
 

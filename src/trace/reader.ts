@@ -642,7 +642,8 @@ const EMPTY: Uint8Array = Buffer.alloc(0);
  *
  * Every record is validated as records() validates it: a bad one throws the same TraceError
  * (file, byte offset, problem) from next() or read(). Payload bytes (ioData at ioAt, ioLen
- * bytes; mmioData likewise) are views into the read buffer: valid until next() or read().
+ * bytes; mmioData likewise) are views into the read buffer: valid until next() or read()
+ * (unless payloadsKept).
  */
 export class TraceScanner {
   kind: RecordKind = 'exit';
@@ -903,6 +904,14 @@ export class TraceScanner {
 
   get reasonName(): string {
     return reasonName(this.reason);
+  }
+
+  /**
+   * The current record's payload views stay valid after next() and read(): format 3 decompresses
+   * each chunk into a buffer of its own, which nothing overwrites (a holder need not copy them).
+   */
+  get payloadsKept(): boolean {
+    return this.chunk !== undefined;
   }
 
   /** Where the scan stands now (after the current record), for scanFrom(). */
