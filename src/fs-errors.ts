@@ -21,11 +21,14 @@ const WRITE_ERRORS: Record<string, string> = {
   EXDEV: 'the temporary file is on another file system',
 };
 
-/** The errno code of a file system error: `.code`, else the `ECODE:` its message starts with or contains. */
+/**
+ * The errno code of a file system error: `.code`, else the `ECODE:` its message contains (as
+ * Node writes them; a path in the message may hold other capitals, e.g. mkdtemp's `-EFQ2GQ`).
+ */
 export function errnoCode(e: unknown): string | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code ?? (e as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code;
   if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
-  const m = /\b(E[A-Z]{2,}[A-Z0-9]*)\b/.exec(e instanceof Error ? e.message : String(e));
+  const m = /(?:^|[\s(])(E[A-Z]{2,}[A-Z0-9]*)(?=[:)])/.exec(e instanceof Error ? e.message : String(e));
   return m?.[1];
 }
 
