@@ -27,7 +27,7 @@ import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
 import { REGISTER_FREE, cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
-import { template } from './jit.js';
+import { template, type Template } from './jit.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
 import type { JitMode } from './types.js';
@@ -275,6 +275,35 @@ function writeHistory(c: Machine, lins: readonly number[], ats: readonly number[
   }
 }
 
+/** Producers that define all six arithmetic flags (and clear their undefined marks). */
+const DEFINES_ALL = /\bfl\.(?:add|sub|logic|result)(?:64)?\(/;
+const UNDEF_CALL = /\bc\.undef(?:Flags|AF)\(/;
+
+/**
+ * Drops the undefined-flag bookkeeping (Machine.undefFlags/undefAF: the flag model's values, the
+ * setter log) of an instruction whose flags a later one of the block defines all of before
+ * anything can read them: only quiet instructions (no flag read, no machine, no exit) between,
+ * and the later one defining them unconditionally without reading any. Nobody can tell: the
+ * flags, their undefined marks and the next reader's setter are what they would have been.
+ * Not with a flag model that keeps flags (it reads them) nor with the probe.
+ */
+function elideOverwrittenUndefs(temps: Array<Template | null>): void {
+  const defines = temps.map((t) => t !== null && t.consumesFlags === 0 && DEFINES_ALL.test(t.code)
+    && !/\bif\b|\?|\bbreak\b|&&|\|\|/.test(t.code) && usesOnly(t.code, REGISTER_FREE));
+  for (let k = 0; k < temps.length; k++) {
+    const t = temps[k];
+    if (t === null || !t.pure || !UNDEF_CALL.test(t.code)) continue;
+    for (let j = k + 1; j < temps.length; j++) {
+      if (defines[j]) {
+        const code = t.code.replace(new RegExp(UNDEF_CALL.source, 'g'), '(void 0, ');
+        temps[k] = { ...t, code, quiet: t.consumesFlags === 0 && !/\bc\b/.test(code) };
+        break;
+      }
+      if (!temps[j]?.quiet) break;
+    }
+  }
+}
+
 /** Jcc rel8/rel32. */
 function conditionalJump(i: Insn): boolean {
   return (i.op >= 0x70 && i.op <= 0x7f) || (i.op >= 0x180 && i.op <= 0x18f);
@@ -316,6 +345,7 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     lin = is64 ? lin + i.len : (lin + i.len) >>> 0;
     return t;
   });
+  if (!flagsBefore) elideOverwrittenUndefs(temps);
   // registers in locals (block-regs.ts): which slots, and which instructions run on them
   const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
   const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));

@@ -212,7 +212,31 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
   });
 
-    test('RAM changed between runs (a debugger write, a restore) is seen by a compiled block', () => {
+    test('undefined-flag bookkeeping is left out of a block only where a later instruction overwrites it unread', () => {
+    // the model sets OF after SHR by more than 1: SETO right after it must see that (and log the
+    // read); after the second SHR, ADD defines every flag before SETO reads OF
+    const code = asm(`
+      mov $200, %cx
+      mov $0x12345, %esi
+    1: shr $2, %eax
+      seto %bl
+      add %ebx, %edx
+      shr $3, %esi
+      add $0x777, %esi
+      seto %bh
+      add %ebx, %edi
+      dec %cx
+      jnz 1b
+      hlt`);
+    const ms = differential(code, [...budgets(7, 30), 1e5], { flagModel: { 'shr.4': 'o=1' } });
+    expect(Number(ms[0]!.cpu.getRegs().rbx & 0xffn)).toBe(1);
+    const uses = ms.map((m) => m.cpu.lastUndefinedUse);
+    expect(uses[0]).toMatchObject({ flags: 0x800, setBy: 'shr' });
+    expect(uses[1]).toEqual(uses[0]);
+    expect(uses[2]).toEqual(uses[0]);
+  });
+
+  test('RAM changed between runs (a debugger write, a restore) is seen by a compiled block', () => {
     const code = asm(`
     1: add $1, %ax
       jmp 1b`);
