@@ -304,6 +304,24 @@ function elideOverwrittenUndefs(temps: Array<Template | null>): void {
   }
 }
 
+/**
+ * The Jccs of a block that jump forward to one of its own instructions, as (index, index of
+ * the target): the block runs on there instead of returning. Their skipped ranges become
+ * nested labelled blocks, so ranges that cross one another are left out (those Jccs leave).
+ */
+function forwardJumps(insns: readonly Insn[], nexts: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (let k = 0; k < insns.length - 1; k++) {
+    if (!conditionalJump(insns[k]!)) continue;
+    const target = branchTarget(insns[k]!, nexts[k]!);
+    const to = nexts.indexOf(target, k + 1) + 1; // (the instruction after the one ending there)
+    if (to <= k + 1 || to >= insns.length) continue;
+    const crosses = [...out].some(([a, b]) => a < k && k < b && b < to);
+    if (!crosses) out.set(k, to);
+  }
+  return out;
+}
+
 /** Jcc rel8/rel32. */
 function conditionalJump(i: Insn): boolean {
   return (i.op >= 0x70 && i.op <= 0x7f) || (i.op >= 0x180 && i.op <= 0x18f);
@@ -350,11 +368,14 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
   const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));
   const loops = branchTarget(insns[n - 1]!, nexts[n - 1]!) === eip0;
-  // locals changed since the last spill; at the top of a looping block: those of the tail of the pass before
+  const skips = forwardJumps(insns, nexts);
+  // locals changed since the last spill; at the top of a looping block: those of the end of
+  // the pass before (with forward jumps inside, any path's: every local written)
   let dirty = new Set<number>();
   if (loops) {
-    for (let k = n - 1; k >= 0 && local[k]; k--) for (const x of localize(temps[k]!.code, slots).writes) dirty.add(x);
+    for (let k = n - 1; k >= 0 && (local[k] || skips.size > 0); k--) if (local[k]) for (const x of localize(temps[k]!.code, slots).writes) dirty.add(x);
   }
+  const dirtyAtJump = new Map<number, Set<number>>();
   // A looping block writes the history ring only where it may be read (see writeHistory)
   const lazyHistory = loops;
   const history = (k: number): string => (lazyHistory ? `if (hw !== sq) { hist(c, HL, HA, ${is64}, ${ripHi}, ${k}, sq, sq - hw); hw = sq; }` : '');
@@ -369,6 +390,12 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     const i = insns[k]!;
     const t = temps[k]!;
     const next = nexts[k]!;
+    // the forward jumps landing here end their skipped range (innermost first)
+    for (const [from, to] of [...skips].sort((a, b) => b[0] - a[0])) {
+      if (to !== k) continue;
+      body.push(`} // F${from}`);
+      for (const x of dirtyAtJump.get(from)!) dirty.add(x);
+    }
     args.push(`I${k}`, `X${k}`);
     vals.push(i, i.exec);
     const last = k === n - 1;
@@ -403,7 +430,14 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
       const written = t === null || writesOtherRegisters(t.code) ? slots : writtenSlots(t.code, slots);
       if (written.size > 0) body.push(reload(written));
     }
-    if (!last && (t === null || !t.pure)) {
+    const to = skips.get(k);
+    if (to !== undefined) {
+      // a Jcc to instruction `to` of this block: taken, it skips to there
+      const target = nexts[to - 1]!;
+      body.push(`if (c.stop !== 0 || (c.eip !== ${next} && c.eip !== ${target})${ripCheck} || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0 || ver[${page}] !== ${version}) ${leave(k)}`);
+      body.push(`F${k}: {`, `if (c.eip === ${target}) { ${history(k)} break F${k}; }`);
+      dirtyAtJump.set(k, new Set(dirty));
+    } else if (!last && (t === null || !t.pure)) {
       body.push(`if (c.stop !== 0 || c.eip !== ${next}${ripCheck} || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0 || ver[${page}] !== ${version}) ${leave(k)}`);
     }
     if (last) {

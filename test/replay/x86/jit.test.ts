@@ -236,6 +236,27 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(uses[2]).toEqual(uses[0]);
   });
 
+  test('a Jcc forward inside a block skips to its target there: both paths leave the same registers, memory and history', () => {
+    // on the taken path EAX is changed but not yet stored when the store at 2: reads it
+    const code = asm(`
+      mov $100, %ecx
+      mov $0x1000, %esi
+    1: add $3, %eax
+      inc %ebx
+      test $1, %ebx
+      jz 2f
+      mov %edx, (%esi)
+      add $5, %edx
+    2: mov %eax, 4(%esi)
+      add %ecx, 8(%esi)
+      dec %ecx
+      jnz 1b
+      hlt`);
+    const ms = differential(code, [...budgets(8, 30), 1e5]);
+    expect(Number(ms[1]!.cpu.getRegs().rax)).toBe(300);
+    expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
+  });
+
   test('RAM changed between runs (a debugger write, a restore) is seen by a compiled block', () => {
     const code = asm(`
     1: add $1, %ax
