@@ -359,7 +359,7 @@ export function template(i: Insn, k: number, next: number, ripHi = 0, flagsBefor
   // every free name must be known
   const declared = locals(code);
   const extra = extraScope.get(x);
-  const scope: Array<[string, unknown]> = [];
+  let scope: Array<[string, unknown]> = [];
   const seen = new Set<string>();
   let pure = !code.includes(ins);
   for (const m of code.matchAll(/(\.\s*)?(?<![\w$])([A-Za-z_$][\w$]*)/g)) {
@@ -373,6 +373,13 @@ export function template(i: Insn, k: number, next: number, ripHi = 0, flagsBefor
       seen.add(name);
       scope.push([`$${name}_${k}`, value]);
     }
+  }
+  // numbers (constants.ts, operand kinds) go in as literals, for V8 to fold
+  const literals = scope.filter(([, v]) => typeof v === 'number');
+  scope = scope.filter(([, v]) => typeof v !== 'number');
+  for (const [name, v] of literals) {
+    const plain = name.slice(1, name.lastIndexOf('_'));
+    code = code.replace(new RegExp(`(^|[^.\\w$])${plain}\\b`, 'g'), `$1(${v as number})`);
   }
   let quiet = true;
   for (const m of code.matchAll(/\bc\.([A-Za-z_$][\w$]*)/g)) {

@@ -23,7 +23,7 @@ import {
   cbw, cmpxchg, cmpxchg8b, cwd, lds, lea, les, lfs, lgs, lss, mov, movFromSreg, movsx, movToSreg, movzx,
   xadd, xchg, xlat,
 } from './exec/move.js';
-import { div, idiv, imul1, imul2, imul3, mul } from './exec/muldiv.js';
+import { div, idiv, imul1, imulTruncated, mul } from './exec/muldiv.js';
 import { rcl, rcr, rol, ror, sar, shl, shld, shr, shrd } from './exec/shift.js';
 import { enter, leave, pop, popa, popf, popSeg, push, pusha, pushf, pushSeg } from './exec/stack.js';
 import { cmps, ins, lods, movs, outs, scas, stos } from './exec/string.js';
@@ -141,9 +141,9 @@ t1[0x65] = def('gs', '', F_PREFIX);
 t1[0x66] = def('data16', '', F_PREFIX);
 t1[0x67] = def('addr16', '', F_PREFIX);
 t1[0x68] = def('push', 'Iz', D64, push, q(push64));
-t1[0x69] = def('imul', 'Gv,Ev,Iz', 0, imul3, q(imul3q));
+t1[0x69] = def('imul', 'Gv,Ev,Iz', 0, imulTruncated, q(imul3q));
 t1[0x6a] = def('push', 'Ibs', D64, push, q(push64));
-t1[0x6b] = def('imul', 'Gv,Ev,Ibs', 0, imul3, q(imul3q));
+t1[0x6b] = def('imul', 'Gv,Ev,Ibs', 0, imulTruncated, q(imul3q));
 t1[0x6c] = def('insb', 'Yb,DX', S, ins);
 t1[0x6d] = def('insw/insd', 'Yz,DX', S, ins);
 t1[0x6e] = def('outsb', 'DX,Xb', S, outs);
@@ -355,7 +355,7 @@ t2[0xae] = group(
   0,
   [unM('rdfsbase'), unM('rdgsbase'), unM('wrfsbase'), unM('wrgsbase'), UDM, def('lfence', '', M, nop), def('mfence', '', M, nop), def('sfence', '', M, nop)],
 );
-t2[0xaf] = def('imul', 'Gv,Ev', 0, imul2, q(imul2q));
+t2[0xaf] = def('imul', 'Gv,Ev', 0, imulTruncated, q(imul2q));
 t2[0xb0] = def('cmpxchg', 'Eb,Gb', L, cmpxchg);
 t2[0xb1] = def('cmpxchg', 'Ev,Gv', L, cmpxchg, q(cmpxchg64));
 t2[0xb2] = def('lss', 'Gv,Mp', A64, lss);

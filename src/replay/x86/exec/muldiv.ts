@@ -3,6 +3,7 @@
 
 import { AF, ARITH, CF, I_AX, I_DX, I_EAX, I_EDX, OF, PF, SF, VEC_DE, ZF, sext } from '../constants.js';
 import { U } from '../flag-model.js';
+import { K_IMM } from '../insn.js';
 import { jitHelpers } from '../jit.js';
 import type { Exec } from '../opdef.js';
 import type { Machine } from '../machine.js';
@@ -120,20 +121,12 @@ function imulHi(a: number, b: number, s: number): number {
   return mulHi;
 }
 
-// IMUL with a truncated result: the flag work is in the executors (and so in compiled blocks'
+// IMUL with a truncated result: the flag work is in the executor (and so in compiled blocks'
 // templates), the helpers are pure arithmetic, so blocks keep registers in locals across it
-/** IMUL Gv,Ev */
-export const imul2: Exec = (c, i) => {
-  const a = c.rd1(i), b = c.rd2(i), s = i.s1;
-  const lo = imulLo(a, b, s), hi = imulHi(a, b, s);
-  const before = c.flagsBefore();
-  c.fl.assign(CF | OF, hi !== (lo >>> (s * 8 - 1) ? (s === 2 ? 0xffff : 0xffffffff) : 0) ? CF | OF : 0);
-  c.undefFlags(U.imul, s, SF | ZF | AF | PF, before, lo, a, b, hi);
-  c.wr1(i, lo);
-};
-/** IMUL Gv,Ev,Iz / Gv,Ev,Ibs */
-export const imul3: Exec = (c, i) => {
-  const a = c.rd2(i), b = c.rd3(i), s = i.s1;
+/** IMUL Gv,Ev (the destination times the source) and Gv,Ev,Iz / Gv,Ev,Ibs (the source times the immediate) */
+export const imulTruncated: Exec = (c, i) => {
+  const three = i.k3 === K_IMM;
+  const a = three ? c.rd2(i) : c.rd1(i), b = three ? c.rd3(i) : c.rd2(i), s = i.s1;
   const lo = imulLo(a, b, s), hi = imulHi(a, b, s);
   const before = c.flagsBefore();
   c.fl.assign(CF | OF, hi !== (lo >>> (s * 8 - 1) ? (s === 2 ? 0xffff : 0xffffffff) : 0) ? CF | OF : 0);
@@ -219,4 +212,4 @@ export const idiv: Exec = (c, i) => {
 
 
 
-jitHelpers({ imulLo, imulHi }, [imul2, imul3]);
+jitHelpers({ imulLo, imulHi }, [imulTruncated]);
