@@ -169,7 +169,6 @@ class Specializer {
   /** Machine.ea64: a signed double from the 32-bit halves (RIP-relative: a constant). */
   private ea64(): string {
     const i = this.i;
-    const zero = K.ZERO_REG * 2;
     if (i.ripRel) {
       // RIP is the next instruction's, a constant of the block
       const eip = this.next, ripHi = this.ripHi;
@@ -184,18 +183,9 @@ class Specializer {
       hi |= 0;
       return String(hi === 0 ? lo : hi * K.TWO32 + lo);
     }
-    const b = i.base, x = i.index, sc = i.scale;
-    const lo: string[] = [];
-    const hi: string[] = [];
-    if (b !== zero) { lo.push(`(r32[${b}] >>> 0)`); hi.push(`r32[${b + 1}]`); }
-    if (x !== zero) {
-      lo.push(`(r32[${x}] >>> 0) * ${1 << sc}`);
-      hi.push(sc === 0 ? `r32[${x + 1}]` : `((r32[${x + 1}] << ${sc}) | (r32[${x}] >>> ${32 - sc}))`);
-    }
-    lo.push(String(i.disp >>> 0));
-    hi.push(String(i.dispHi));
+    const { lo, hi } = this.halves();
     const tl = this.temp(), th = this.temp(), tc = this.temp();
-    return `(${tl} = ${lo.join(' + ')}, ${th} = ${hi.join(' + ')}, ${tl} >= 4294967296 && (${tc} = Math.floor(${tl} / 4294967296), ${th} += ${tc}, ${tl} -= ${tc} * 4294967296), ${th} |= 0, ${th} === 0 ? ${tl} : ${th} * 4294967296 + ${tl})`;
+    return `(${tl} = ${lo}, ${th} = ${hi}, ${tl} >= 4294967296 && (${tc} = Math.floor(${tl} / 4294967296), ${th} += ${tc}, ${tl} -= ${tc} * 4294967296), ${th} |= 0, ${th} === 0 ? ${tl} : ${th} * 4294967296 + ${tl})`;
   }
 
   /**
@@ -216,6 +206,25 @@ class Specializer {
     return `(c.eip = ${lo}, c.ripHi = ${hi})`;
   }
 
+  /**
+   * A 64-bit base + index * scale + displacement as two sums: of the low halves (a double up
+   * to ~2^35) and of the high halves with what the scaled index shifts into them.
+   */
+  private halves(): { lo: string; hi: string } {
+    const i = this.i;
+    const zero = K.ZERO_REG * 2;
+    const b = i.base, x = i.index, sc = i.scale;
+    const lo: string[] = [], hi: string[] = [];
+    if (b !== zero) { lo.push(`(r32[${b}] >>> 0)`); hi.push(`r32[${b + 1}]`); }
+    if (x !== zero) {
+      lo.push(`(r32[${x}] >>> 0) * ${1 << sc}`);
+      hi.push(sc === 0 ? `r32[${x + 1}]` : `((r32[${x + 1}] << ${sc}) | (r32[${x}] >>> ${32 - sc}))`);
+    }
+    lo.push(String(i.disp >>> 0));
+    hi.push(String(i.dispHi));
+    return { lo: lo.join(' + '), hi: hi.join(' + ') };
+  }
+
   /** Machine.eaParts: the low half of the address, its high half (int32) in c.qh. */
   private eaParts(): string {
     const i = this.i;
@@ -225,20 +234,7 @@ class Specializer {
     if (i.ripRel) {
       lo = String(this.next + (i.disp >>> 0));
       hi = String(this.ripHi + i.dispHi);
-    } else {
-      const zero = K.ZERO_REG * 2;
-      const b = i.base, x = i.index, sc = i.scale;
-      const los: string[] = [], his: string[] = [];
-      if (b !== zero) { los.push(`(r32[${b}] >>> 0)`); his.push(`r32[${b + 1}]`); }
-      if (x !== zero) {
-        los.push(`(r32[${x}] >>> 0) * ${1 << sc}`);
-        his.push(sc === 0 ? `r32[${x + 1}]` : `((r32[${x + 1}] << ${sc}) | (r32[${x}] >>> ${32 - sc}))`);
-      }
-      los.push(String(i.disp >>> 0));
-      his.push(String(i.dispHi));
-      lo = los.join(' + ');
-      hi = his.join(' + ');
-    }
+    } else ({ lo, hi } = this.halves());
     const tl = this.temp();
     return `(${tl} = ${lo}, c.qh = ((${hi}) + Math.floor(${tl} / 4294967296)) | 0, ${tl} >>> 0)`;
   }
