@@ -8,6 +8,7 @@
 import { registerLayout, regValue, type ArchName, type RegisterLayout } from '../arch/index.js';
 import type { Regs, Sregs } from '../cpu-state.js';
 import type { CpuidEntry, TraceFooter, TraceHeader, TraceRecord } from '../trace/format.js';
+import type { ChunkReader } from '../trace/chunk.js';
 import { openTrace, sameRegisters, type OpenedTrace, type ScanMark, type TraceScanner } from '../trace/reader.js';
 import { flagBitNames, replayedUndefinedFlags, type UndefinedFlagsAt } from './undefined-flags.js';
 import { oneLine } from '../text/sanitize.js';
@@ -42,6 +43,8 @@ export interface DiffOptions {
   context?: number;
   /** How many differing records are listed in `records` (default 20; all are counted). */
   maxListed?: number;
+  /** @internal false: no chunk is skipped, every record pair is compared (tests check the fast path against it). */
+  skipChunks?: boolean;
 }
 
 export type DifferenceKind =
@@ -425,6 +428,11 @@ const MARK_EVERY = 4096;
  * memory in a tight loop (V8 optimizes a plain function's loop; the same loop in the async
  * diffTraces would mostly run unoptimized) and stops at a pair that needs a closer look or when
  * a scanner has to read.
+ *
+ * Runs of records that format 3 chunks hold alike are skipped (skipAlike()): from equal
+ * registers and sregs, byte-identical columns (but perhaps the times) decode to pairs that
+ * compare equal but for their timestamps. (Chunks of the two traces need not line up: the
+ * writer closes them by size, and the times' sizes differ from run to run.)
  */
 class Lockstep {
   /** Index of the pair the scanners stand on (or move to next). */
@@ -446,6 +454,9 @@ class Lockstep {
   marks: [ScanMark, ScanMark];
   prevMarks: [ScanMark, ScanMark];
   private toMark: number;
+  /** The chunks skipAlike() last looked at (it looks once per chunk that comes in). */
+  private triedA: ChunkReader | undefined;
+  private triedB: ChunkReader | undefined;
 
   constructor(
     readonly a: TraceScanner,
@@ -454,6 +465,7 @@ class Lockstep {
     private readonly timestamps: boolean,
     sregsSame: boolean,
     private readonly markEvery: number,
+    private readonly skipChunks: boolean,
   ) {
     this.sregsSame = sregsSame;
     this.regsSame = a.sameRegs(b); // the boot registers
@@ -470,6 +482,7 @@ class Lockstep {
   walk(): boolean {
     const { a, b } = this;
     for (;;) {
+      if (!this.aOn && !this.bOn && this.skipAlike()) continue;
       if (!this.aOn) {
         if (!a.next()) return false;
         this.aOn = true;
@@ -493,18 +506,56 @@ class Lockstep {
   /** Moves past the pair the scanners stand on. */
   done(): void {
     this.aOn = this.bOn = false;
-    this.index++;
-    if (--this.toMark === 0) {
+    this.passed(1);
+  }
+
+  /** `n` more pairs are behind the scanners; a mark once markEvery have passed since the last. */
+  private passed(n: number): void {
+    this.index += n;
+    if ((this.toMark -= n) <= 0) {
       this.toMark = this.markEvery;
       this.prevMarks = this.marks;
       this.marks = [this.a.mark(), this.b.mark()];
     }
   }
 
-  /** Reads until both scanners stand on a record; false when one of the traces has ended. */
+  /**
+   * Moves past the records the scanners' chunks hold alike, from equal states with no context
+   * left to show: where one chunk's rest is the other's next records but for the times (one
+   * look per chunk that comes in), the scan whose chunk ends first reads them in full (checked,
+   * its state exact) and the other only their times, taking its registers from the first.
+   * Times differing pair by pair are counted; with `timestamps` (failures) they must be
+   * byte-identical too.
+   */
+  private skipAlike(): boolean {
+    if (!this.skipChunks || this.closer > 0 || !this.regsSame || !this.sregsSame) return false;
+    const { a, b } = this;
+    const ca = a.chunkLeft;
+    const cb = b.chunkLeft;
+    if (ca === undefined || cb === undefined || (ca === this.triedA && cb === this.triedB)) return false;
+    this.triedA = ca;
+    this.triedB = cb;
+    const [lead, follow, lc, fc] = ca.left <= cb.left ? [a, b, ca, cb] : [b, a, cb, ca];
+    if (!lc.leadsAlike(fc, this.timestamps)) return false;
+    const n = lc.left;
+    fc.passOver(lc);
+    for (let i = 0; lead.next() && follow.nextTimes(); i++) {
+      if (a.timeNs !== b.timeNs || a.runNs !== b.runNs) {
+        if (this.timesDiffer++ === 0) this.firstTimes = this.index + i;
+      }
+    }
+    follow.takeRegs(lead);
+    this.passed(n);
+    return true;
+  }
+
+  /**
+   * Reads until both scanners have a record in memory (they then stand before it) or on it;
+   * false when one of the traces has ended.
+   */
   async read(): Promise<boolean> {
-    if (!this.aOn && !(this.aOn = await this.a.advance())) return false;
-    if (!this.bOn && !(this.bOn = await this.b.advance())) return false;
+    if (!this.aOn && !(this.aOn = this.a.next()) && !(await this.a.read())) return false;
+    if (!this.bOn && !(this.bOn = this.b.next()) && !(await this.b.read())) return false;
     return true;
   }
 }
@@ -568,7 +619,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
     const sa = ta.scan();
     const sb = tb.scan();
     const bootSregsSame = layout.diffSregs(ta.header.boot.sregs, tb.header.boot.sregs).length === 0;
-    const w = new Lockstep(sa, sb, layout, timestamps, bootSregsSame, Math.max(MARK_EVERY, K));
+    const w = new Lockstep(sa, sb, layout, timestamps, bootSregsSame, Math.max(MARK_EVERY, K), opts.skipChunks ?? true);
     /** Context lines for the K record pairs before index `end` (all equal: no divergence before). */
     const contextBefore = async (end: number): Promise<ContextLine[]> => {
       const from = Math.max(0, end - K);
@@ -632,7 +683,7 @@ export async function diffTraces(a: string, b: string, opts: DiffOptions = {}): 
     }
     const compared = w.index;
     // One trace has ended; the other may stand on its first extra record.
-    const longer = w.aOn ? sa : w.bOn || (await sb.advance()) ? sb : undefined;
+    const longer = w.aOn || (await sa.advance()) ? sa : w.bOn || (await sb.advance()) ? sb : undefined;
 
     // One trace may go on: count (and show the start of) its extra records.
     let extra = 0;

@@ -352,18 +352,7 @@ export class ChunkReader {
     if (reason < 0) this.fail('the reasons column ends early');
     at[REASONS] = vEnd;
     s.reason = reason;
-    if (this.timed) {
-      const gap = varint(b, at[TIMES]!, end[TIMES]!);
-      if (gap < 0) this.fail('the times column ends early');
-      at[TIMES] = vEnd;
-      const run = varint(b, at[RUNS]!, end[RUNS]!);
-      if (run < 0) this.fail('the runs column ends early');
-      at[RUNS] = vEnd;
-      // zigzag: even values are gaps ≥ 0, odd ones gaps < 0 (no `%`: on doubles it is a call)
-      const half = Math.floor(gap / 2);
-      s.timeNs = this.prevTime = this.prevTime + run + (gap === 2 * half ? half : -half - 1);
-      s.runNs = run;
-    }
+    if (this.timed) this.times(s);
     const mask = small(b, at[MASKS]!, end[MASKS]!);
     if (mask < 0 || mask >= this.maskLimit) {
       this.fail(mask < 0 ? 'the masks column ends early' : `register mask 0x${mask.toString(16)} names more than ${this.layout.regsBytes / 8} registers`);
@@ -389,6 +378,65 @@ export class ChunkReader {
     s.hasMmio = (flags & F_MMIO) !== 0;
     if (flags & F_MMIO) this.mmio(s);
     s.detail = flags & F_DETAIL ? this.detail() : undefined;
+    this.done++;
+    return true;
+  }
+
+  /** The record's host times (timeNs, runNs), from the times and runs columns. */
+  private times(s: TraceScanner): void {
+    const b = this.data;
+    const at = this.at;
+    const end = this.end;
+    const gap = varint(b, at[TIMES]!, end[TIMES]!);
+    if (gap < 0) this.fail('the times column ends early');
+    at[TIMES] = vEnd;
+    const run = varint(b, at[RUNS]!, end[RUNS]!);
+    if (run < 0) this.fail('the runs column ends early');
+    at[RUNS] = vEnd;
+    // zigzag: even values are gaps ≥ 0, odd ones gaps < 0 (no `%`: on doubles it is a call)
+    const half = Math.floor(gap / 2);
+    s.timeNs = this.prevTime = this.prevTime + run + (gap === 2 * half ? half : -half - 1);
+    s.runNs = run;
+  }
+
+  /** Records not handed out yet. */
+  get left(): number {
+    return this.count - this.done;
+  }
+
+  /**
+   * Whether the records this chunk has left are the next ones of `other` (from the same
+   * registers and sregs), but perhaps for their host times: `other`'s columns go on with the
+   * same bytes as this chunk's rest, the times and runs too (and the times from the same base)
+   * unless `times` is false. Columns decode alike from alike bytes, so that is the same records.
+   * Columns past the ten, which readers ignore, are not compared.
+   */
+  leadsAlike(other: ChunkReader, times: boolean): boolean {
+    if (other.left < this.left || (times && other.prevTime !== this.prevTime)) return false;
+    for (let i = 0; i < COLUMNS; i++) {
+      if (!times && (i === TIMES || i === RUNS)) continue;
+      const n = this.end[i]! - this.at[i]!;
+      if (other.end[i]! - other.at[i]! < n || this.data.compare(other.data, other.at[i]!, other.at[i]! + n, this.at[i]!, this.end[i]!) !== 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Follows `leader` (leadsAlike() this chunk) before it reads its rest: moves past the bytes
+   * of those records in the columns nextTimes() does not read.
+   */
+  passOver(leader: ChunkReader): void {
+    for (let i = 0; i < COLUMNS; i++) if (i !== FLAGS && i !== TIMES && i !== RUNS) this.at[i] += leader.end[i]! - leader.at[i]!;
+  }
+
+  /**
+   * next() of records passOver() moved past: only their kind and host times are decoded (the
+   * rest is the leader's); false when the chunk is used up.
+   */
+  nextTimes(s: TraceScanner): boolean {
+    if (this.done === this.count) return false;
+    s.kind = this.data[this.at[FLAGS]++]! & F_STEP ? 'step' : 'exit';
+    if (this.timed) this.times(s);
     this.done++;
     return true;
   }

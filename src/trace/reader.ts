@@ -902,6 +902,35 @@ export class TraceScanner {
     }
   }
 
+  /** @internal diff's fast path (format 3): the chunk being read, while it has records left. */
+  get chunkLeft(): ChunkReader | undefined {
+    const c = this.chunk;
+    return c !== undefined && c.done < c.count && !this.ended ? c : undefined;
+  }
+
+  /**
+   * @internal diff's fast path: next() through records of the chunk that another scan's chunk
+   * leads alike (ChunkReader.leadsAlike, passOver), decoding only their kind and host times;
+   * the other fields keep their values. After the last of them, takeRegs(leader).
+   */
+  nextTimes(): boolean {
+    if (this.ended) return false;
+    try {
+      if (!this.chunk!.nextTimes(this)) return false;
+    } catch (e) {
+      throw this.chunkError(e);
+    }
+    this.seq = this.index + 1;
+    this.offset = this.stream.frameAt;
+    return this.counted();
+  }
+
+  /** @internal after nextTimes(): the registers and sregs are the leader's (equal before, changed alike). */
+  takeRegs(leader: TraceScanner): void {
+    this.regsBytes.set(leader.regsBytes);
+    this.sregs = leader.sregs;
+  }
+
   get reasonName(): string {
     return reasonName(this.reason);
   }
