@@ -19,7 +19,8 @@
 // (DecodeCache.codeVersion: bumped by guest writes to decoded bytes) is unchanged and, in a
 // new run() generation, its bytes still match RAM. Inside the block, Machine.epoch (bumped by
 // mode, segment, paging and TLB changes) and the page version are re-checked after every
-// instruction that may change them.
+// instruction that may change them (after register-only code, RIP alone). Functions are shared
+// by all Cpus running the same code: they take the machine and the instructions as arguments.
 
 import { setFlagsFromString } from 'node:v8';
 import { CS, I_ESP, RF, TF } from './constants.js';
@@ -45,7 +46,8 @@ const HOT = 16;
 const BLOCK_MAX = 48;
 const PAGE = 4096;
 
-type BlockFn = (c: Machine, end: number) => void;
+/** A block's function: its instructions (`insns`) run on machine `c` within the budget `end`. */
+type BlockFn = (c: Machine, end: number, insns: readonly Insn[]) => void;
 
 interface Block {
   readonly run: BlockFn;
@@ -118,7 +120,7 @@ export class BlockCache {
     let b = this.find(c, end);
     if (b === null) return false;
     for (;;) {
-      b.run(c, end);
+      b.run(c, end, b.insns);
       if (c.stop !== 0 || (c.fl.bits & (RF | TF)) !== 0) return true;
       // chained: the successors met last (while translations are unchanged: same epoch)
       let n: Block | null = null;
@@ -252,11 +254,30 @@ export class BlockCache {
 }
 
 /**
- * Block factories by source: the same guest code compiled again (another Cpu, a restore) reuses
- * the function V8 has already optimised.
+ * Block functions by source and bound values: the same guest code compiled again (another Cpu,
+ * a restore) runs the very function V8 has already optimised. (Caching only the factory is not
+ * enough: a new closure keeps its optimised code only until a full GC, so each new Cpu would
+ * start the blocks over in the interpreter.) A function holds nothing of the Cpu it was built
+ * for: the machine and the block's instructions are its arguments.
  */
-const factories = new Map<string, (...v: unknown[]) => BlockFn>();
-const FACTORIES_MAX = 8192;
+const functions = new Map<string, BlockFn>();
+const FUNCTIONS_MAX = 8192;
+let functionsMade = 0;
+
+/** @internal How many block functions this process has made (tests check that Cpus share them). */
+export function blockFunctionsMade(): number {
+  return functionsMade;
+}
+
+/** A number per bound value, for the cache key (values are functions and module objects). */
+const valueIds = new WeakMap<object, number>();
+let valueCount = 0;
+function valueId(v: unknown): string {
+  if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return String(v);
+  let id = valueIds.get(v);
+  if (id === undefined) valueIds.set(v, (id = ++valueCount));
+  return `#${id}`;
+}
 
 /**
  * The history ring entries of the `count` (at most the ring's length) instructions of a looping
@@ -274,6 +295,9 @@ function writeHistory(c: Machine, lins: readonly number[], ats: readonly number[
     k = k === 0 ? n - 1 : k - 1;
   }
 }
+
+/** Template code that may write RFLAGS bits beyond the arithmetic flags (TF, RF...). */
+const SETS_FLAG_BITS = /\bfl\.(?:bits\s*[-+*/%&|^<>]*=(?!=)|set\()/;
 
 /** Producers that define all six arithmetic flags (and clear their undefined marks). */
 const DEFINES_ALL = /\bfl\.(?:add|sub|logic|result)(?:64)?\(/;
@@ -339,8 +363,8 @@ function branchTarget(i: Insn, next: number): number {
 /** JavaScript source of the block function; see the top of the file for what it does. */
 function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number, page: number, version: number): BlockFn {
   const is64 = c.bits === 64;
-  const args: string[] = ['ver'];
-  const vals: unknown[] = [c.icache.codeVersion];
+  const args: string[] = [];
+  const vals: unknown[] = [];
   const body: string[] = [];
   const n = insns.length;
   const ripHi = c.ripHi;
@@ -380,8 +404,8 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   const lazyHistory = loops;
   const history = (k: number): string => (lazyHistory ? `if (hw !== sq) { hist(c, HL, HA, ${is64}, ${ripHi}, ${k}, sq, sq - hw); hw = sq; }` : '');
   if (lazyHistory) {
-    args.push('hist', 'HL', 'HA');
-    vals.push(writeHistory, lins, ats);
+    args.push('hist');
+    vals.push(writeHistory);
   }
   const leave = (k: number): string => `{ ${spill(dirty)} ${history(k)} return; }`;
   const esp = slots.has(I_ESP) ? `R${I_ESP}` : `r32[${I_ESP}]`;
@@ -396,8 +420,8 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
       body.push(`} // F${from}`);
       for (const x of dirtyAtJump.get(from)!) dirty.add(x);
     }
-    args.push(`I${k}`, `X${k}`);
-    vals.push(i, i.exec);
+    args.push(`X${k}`);
+    vals.push(i.exec);
     const last = k === n - 1;
     // (code using only register-free members cannot fault: RSP at the start is not needed)
     const mayFault = t === null || !usesOnly(t.code, REGISTER_FREE);
@@ -430,39 +454,48 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
       const written = t === null || writesOtherRegisters(t.code) ? slots : writtenSlots(t.code, slots);
       if (written.size > 0) body.push(reload(written));
     }
+    // (what stays within the registers, flags and RIP cannot stop, fault nor change the mode: RIP is all to check)
+    const state = !mayFault && !SETS_FLAG_BITS.test(t.code) ? '' : ` || c.stop !== 0 || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0`;
     const to = skips.get(k);
     if (to !== undefined) {
       // a Jcc to instruction `to` of this block: taken, it skips to there
       const target = nexts[to - 1]!;
-      body.push(`if (c.stop !== 0 || (c.eip !== ${next} && c.eip !== ${target})${ripCheck} || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0 || ver[${page}] !== ${version}) ${leave(k)}`);
+      body.push(`if ((c.eip !== ${next} && c.eip !== ${target})${ripCheck}${state}${state && ` || ver[${page}] !== ${version}`}) ${leave(k)}`);
       body.push(`F${k}: {`, `if (c.eip === ${target}) { ${history(k)} break F${k}; }`);
       dirtyAtJump.set(k, new Set(dirty));
     } else if (!last && (t === null || !t.pure)) {
-      body.push(`if (c.stop !== 0 || c.eip !== ${next}${ripCheck} || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0 || ver[${page}] !== ${version}) ${leave(k)}`);
+      body.push(`if (c.eip !== ${next}${ripCheck}${state}${state && ` || ver[${page}] !== ${version}`}) ${leave(k)}`);
     }
     if (last) {
-      body.push(`if (c.stop !== 0 || c.epoch !== ep || (fl.bits & ${RF | TF}) !== 0) ${leave(k)}`);
+      if (state) body.push(`if (${state.slice(4)}) ${leave(k)}`);
       if (loops) {
         body.push(`if (c.eip === ${eip0}${is64 ? ` && c.ripHi === ${ripHi}` : ''} && end - sq >= ${n} && ver[${page}] === ${version}) continue;`);
       }
       body.push(leave(k));
     }
   }
+  const code = body.join('\n');
+  // (the instructions the code names: those of executor calls and of templates reading a non-numeric field)
+  const named = insns.map((_, k) => `I${k}`).filter((x) => new RegExp(`\\b${x}\\b`).test(code));
   const src = [
-    'return function block(c, end) {',
-    'const r32 = c.r32, r16 = c.r16, r8 = c.r8, fl = c.fl, histLin = c.histLin, histAt = c.histAt, histHi = c.histHi, ep = c.epoch;',
+    lazyHistory ? `const HL = [${lins.join(',')}], HA = [${ats.join(',')}];` : '',
+    'return function block(c, end, I) {',
+    'const r32 = c.r32, r16 = c.r16, r8 = c.r8, fl = c.fl, histLin = c.histLin, histAt = c.histAt, histHi = c.histHi, ep = c.epoch, ver = c.icache.codeVersion;',
+    named.length > 0 ? `const ${named.map((x) => `${x} = I[${x.slice(1)}]`).join(', ')};` : '',
     `let sq = c.seq, h = 0, hw = sq${[...slots].map((x) => `, R${x} = r32[${x}]`).join('')};`,
     'for (;;) {',
-    ...body,
+    code,
     '}',
     '};',
   ].join('\n');
-  const key = `${args.join(',')}\n${src}`;
-  let make = factories.get(key);
-  if (make === undefined) {
-    make = new Function(...args, src) as (...v: unknown[]) => BlockFn;
-    if (factories.size >= FACTORIES_MAX) factories.clear(); // (self-modifying code makes new sources forever)
-    factories.set(key, make);
+  // the same source with the same values bound (the instructions come with each call)
+  const key = `${src}\n${args.join(',')}\n${vals.map(valueId).join(',')}`;
+  let fn = functions.get(key);
+  if (fn === undefined) {
+    fn = (new Function(...args, src) as (...v: unknown[]) => BlockFn)(...vals);
+    functionsMade++;
+    if (functions.size >= FUNCTIONS_MAX) functions.clear(); // (self-modifying code makes new sources forever)
+    functions.set(key, fn);
   }
-  return make(...vals);
+  return fn;
 }

@@ -4,6 +4,7 @@
 // RAM changed between runs must be seen as the interpreter sees them.
 
 import { describe, expect, test } from 'vitest';
+import { blockFunctionsMade } from '../../../src/replay/x86/blocks.js';
 import { decode } from '../../../src/replay/x86/decoder.js';
 import { Insn } from '../../../src/replay/x86/insn.js';
 import { template } from '../../../src/replay/x86/jit.js';
@@ -266,6 +267,48 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     const before = ms.map((m) => m.cpu.getRegs().rax);
     for (const m of ms) m.cpu.run(100);
     ms.forEach((m, k) => expect(m.cpu.getRegs().rax - before[k]!).toBe(250n));
+  });
+
+  test('Cpus running the same code share its block functions, each with its own instructions and state', () => {
+    // SHLD has no template: its block calls the executor with the instruction, which holds the
+    // count. Programs differing only in that count compile to the same source and function.
+    const program = (count: number) =>
+      asm(`
+      mov $300, %cx
+    1: shld $${count}, %bx, %ax
+      add %cx, %bx
+      loop 1b
+      hlt`);
+    const shld = new Insn();
+    expect(decode(Uint8Array.of(0x0f, 0xa4, 0xd8, 3), 4, 16, shld)).toBe(0);
+    expect(template(shld, 0, 0x7c00)).toBeNull();
+    const variants: Array<[number, bigint]> = [[3, 1n], [3, 1000n], [5, 1n]];
+    const make = (jit: JitMode) => variants.map(([count, rbx]) => setup(program(count), { jit, regs: { rbx } }));
+    /** Runs the machines in turns, all with the same budgets, until each has halted. */
+    const runAll = (ms: Machine[]) => {
+      const running = new Set(ms);
+      for (let k = 0; running.size > 0 && k < 1000; k++) {
+        for (const m of running) if (m.cpu.run(budgets(k, 1)[0]!).kind === 'hlt') running.delete(m);
+      }
+      expect(running.size).toBe(0);
+    };
+    const first = setup(program(3), { jit: 'eager', regs: { rbx: 1n } });
+    runAll([first]);
+    expect(first.cpu.compiledBlocks).toBeGreaterThan(0);
+    const made = blockFunctionsMade();
+    const reference = make('off');
+    const others = make('eager');
+    // in turns, so that a function bound to one Cpu's state would show in another's result
+    runAll([...others, ...reference]);
+    expect(blockFunctionsMade()).toBe(made); // no new function for the same code, nor for another count
+    expect(others.every((m) => m.cpu.compiledBlocks > 0)).toBe(true);
+    const state = (m: Machine) => ({ regs: m.cpu.getRegs(), n: m.cpu.instructions, history: m.cpu.history(8) });
+    expect(state(first)).toEqual(state(reference[0]!));
+    others.forEach((m, k) => expect(state(m)).toEqual(state(reference[k]!)));
+    // the programs do differ: by the start (in BX) and by the count (in AX)
+    const [r0, r1, r2] = reference.map((m) => m.cpu.getRegs());
+    expect(r1!.rbx).not.toBe(r0!.rbx);
+    expect(r2!.rax).not.toBe(r0!.rax);
   });
 
   test('breakpoints stop at the address inside a hot loop, exactly as interpreted', () => {
