@@ -12,7 +12,7 @@
 // stop, branch or change the mode it compares the state with what the block assumes and
 // returns when they differ, so budgets, faults, exits and single steps stay exact. A block
 // ending in a branch back to its own start loops inside the function while the budget allows
-// (writing the history ring only where it may be read); enter() chains blocks.
+// (queuing its history only where it may be read: history.ts); enter() chains blocks.
 //
 // Validity: a block is keyed by physical address and entered only when CS (selector, base,
 // code size), RIP and the CS limit are the ones it was built for, its page's code version
@@ -23,12 +23,13 @@
 // by all Cpus running the same code: they take the machine and the instructions as arguments.
 
 import { setFlagsFromString } from 'node:v8';
-import { CS, I_ESP, RF, TF } from './constants.js';
+import { ARITH, CS, I_ESP, RF, TF } from './constants.js';
 import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
 import { REGISTER_FREE, cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
 import { template, type Template } from './jit.js';
+import { ResultsOnly } from './flags.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
 import type { JitMode } from './types.js';
@@ -280,20 +281,12 @@ function valueId(v: unknown): string {
 }
 
 /**
- * The history ring entries of the `count` (at most the ring's length) instructions of a looping
- * block up to its instruction `k`, the one numbered `sq`: the block runs its instructions in
- * order, from the last back to the first when it loops, so they are its tables read backwards.
+ * The history ring entries of the `count` instructions of a looping block up to its instruction
+ * `k`, the one numbered `sq` (it runs its instructions in order, from the last back to the first
+ * when it loops: they are its tables read backwards), queued until the ring is read (history.ts).
  */
-function writeHistory(c: Machine, lins: readonly number[], ats: readonly number[], is64: boolean, ripHi: number, k: number, sq: number, count: number): void {
-  const size = c.histLin.length;
-  const n = lins.length;
-  for (let j = Math.min(count, size); j > 0; j--, sq--) {
-    const h = sq & (size - 1);
-    c.histLin[h] = lins[k]!;
-    c.histAt[h] = ats[k]!;
-    if (is64) c.histHi[h] = ripHi;
-    k = k === 0 ? n - 1 : k - 1;
-  }
+function deferHistory(c: Machine, lins: readonly number[], ats: readonly number[], ripHi: number, k: number, sq: number, count: number): void {
+  c.histPending.push(lins, ats, ripHi, k, sq, count);
 }
 
 /** Template code that may write RFLAGS bits beyond the arithmetic flags (TF, RF...). */
@@ -303,27 +296,59 @@ const SETS_FLAG_BITS = /\bfl\.(?:bits\s*[-+*/%&|^<>]*=(?!=)|set\()/;
 const DEFINES_ALL = /\bfl\.(?:add|sub|logic|result)(?:64)?\(/;
 const UNDEF_CALL = /\bc\.undef(?:Flags|AF)\(/;
 
+/** LazyFlags producers a block may replace by their ResultsOnly twins (and the high half they leave). */
+const DROPPABLE = new Set(Object.getOwnPropertyNames(ResultsOnly.prototype).filter((m) => m !== 'constructor'));
+const RESULTS_ONLY = new ResultsOnly();
+
 /**
- * Drops the undefined-flag bookkeeping (Machine.undefFlags/undefAF: the flag model's values, the
- * setter log) of an instruction whose flags a later one of the block defines all of before
- * anything can read them: only quiet instructions (no flag read, no machine, no exit) between,
- * and the later one defining them unconditionally without reading any. Nobody can tell: the
- * flags, their undefined marks and the next reader's setter are what they would have been.
- * Not with a flag model that keeps flags (it reads them) nor with the probe.
+ * `code` with its flag producers replaced by their results alone (ResultsOnly), or null when it
+ * touches the flags otherwise (a read, a write of other bits, assign() of a mask not known to be
+ * arithmetic flags only).
  */
-function elideOverwrittenUndefs(temps: Array<Template | null>): void {
+function withoutFlags(code: string, k: number): string | null {
+  for (const m of code.matchAll(/\bfl\.([A-Za-z_$][\w$]*)(\s*\()?/g)) {
+    if (m[1] === 'rh' && m[2] === undefined) continue;
+    if (m[2] === undefined || !DROPPABLE.has(m[1]!)) return null;
+    if (m[1] === 'assign') {
+      const mask = /^\(([\d\s()|]+),/.exec(code.slice(m.index + m[0].length - 1));
+      if (mask === null || (Number(new Function(`return ${mask[1]}`)()) & ~ARITH) !== 0) return null;
+    }
+  }
+  return code.replace(/\bfl\.(?=[A-Za-z_$])/g, `$DF_${k}.`);
+}
+
+/**
+ * What an instruction does to the flags is left out of a block where a later instruction of the
+ * block defines all six arithmetic flags before anything can read them: only quiet
+ * instructions (no flag read, no machine, no exit) between, and the later one defining them
+ * unconditionally without reading any. Its undefined-flag bookkeeping (Machine.undefFlags/
+ * undefAF: the flag model's values, the setter log) goes; so does the lazy-flag state it
+ * stores, when nothing between touches the flags at all (its producers then only compute their
+ * results: ResultsOnly). Nobody can tell: the flags, their undefined marks and the next
+ * reader's setter are what they would have been. Not with a flag model that keeps flags (it
+ * reads them) nor with the probe. (@internal: exported for the tests.)
+ */
+export function dropOverwrittenFlags(temps: Array<Template | null>): void {
   const defines = temps.map((t) => t !== null && t.consumesFlags === 0 && DEFINES_ALL.test(t.code)
     && !/\bif\b|\?|\bbreak\b|&&|\|\|/.test(t.code) && usesOnly(t.code, REGISTER_FREE));
   for (let k = 0; k < temps.length; k++) {
     const t = temps[k];
-    if (t === null || !t.pure || !UNDEF_CALL.test(t.code)) continue;
+    if (t === null || !t.pure) continue;
+    let flagsUntouched = true;
     for (let j = k + 1; j < temps.length; j++) {
       if (defines[j]) {
-        const code = t.code.replace(new RegExp(UNDEF_CALL.source, 'g'), '(void 0, ');
-        temps[k] = { ...t, code, quiet: t.consumesFlags === 0 && !/\bc\b/.test(code) };
+        let code = t.code.replace(new RegExp(UNDEF_CALL.source, 'g'), '(void 0, ');
+        const scope = [...t.scope];
+        const bare = flagsUntouched && t.consumesFlags === 0 ? withoutFlags(code, k) : null;
+        if (bare !== null && bare !== code) {
+          code = bare;
+          scope.push([`$DF_${k}`, RESULTS_ONLY]);
+        }
+        if (code !== t.code) temps[k] = { ...t, code, scope, quiet: t.quiet || (t.consumesFlags === 0 && !/\bc\b/.test(code)) };
         break;
       }
       if (!temps[j]?.quiet) break;
+      if (/\bfl\./.test(temps[j]!.code)) flagsUntouched = false;
     }
   }
 }
@@ -387,7 +412,7 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     lin = is64 ? lin + i.len : (lin + i.len) >>> 0;
     return t;
   });
-  if (!flagsBefore) elideOverwrittenUndefs(temps);
+  if (!flagsBefore) dropOverwrittenFlags(temps);
   // registers in locals (block-regs.ts): which slots, and which instructions run on them
   const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
   const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));
@@ -400,12 +425,12 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     for (let k = n - 1; k >= 0 && (local[k] || skips.size > 0); k--) if (local[k]) for (const x of localize(temps[k]!.code, slots).writes) dirty.add(x);
   }
   const dirtyAtJump = new Map<number, Set<number>>();
-  // A looping block writes the history ring only where it may be read (see writeHistory)
+  // A looping block writes the history ring only where it may be read, and then late (history.ts)
   const lazyHistory = loops;
-  const history = (k: number): string => (lazyHistory ? `if (hw !== sq) { hist(c, HL, HA, ${is64}, ${ripHi}, ${k}, sq, sq - hw); hw = sq; }` : '');
+  const history = (k: number): string => (lazyHistory ? `if (hw !== sq) { hist(c, HL, HA, ${ripHi}, ${k}, sq, sq - hw); hw = sq; }` : '');
   if (lazyHistory) {
     args.push('hist');
-    vals.push(writeHistory);
+    vals.push(deferHistory);
   }
   const leave = (k: number): string => `{ ${spill(dirty)} ${history(k)} return; }`;
   const esp = slots.has(I_ESP) ? `R${I_ESP}` : `r32[${I_ESP}]`;

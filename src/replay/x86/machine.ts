@@ -18,6 +18,7 @@ import { DEC_LONG, DEC_TRUNC, decode } from './decoder.js';
 import { formatInsn } from './disasm.js';
 import { FlagModel, ruleValue, type CompiledRules, type UndefContext } from './flag-model.js';
 import { LazyFlags } from './flags.js';
+import { PendingHistory } from './history.js';
 import { BlockCache } from './blocks.js';
 import { DecodeCache } from './icache.js';
 import { Insn, K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG } from './insn.js';
@@ -234,6 +235,8 @@ export class Machine {
   readonly histLin = new Float64Array(HIST).fill(-1);
   readonly histAt = new Float64Array(HIST);
   readonly histHi = new Int32Array(HIST);
+  /** entries of looping compiled blocks not yet in the ring (history.ts): readers flush them first */
+  readonly histPending = new PendingHistory(HIST);
   /** (CS selector | code-size code << 16) * 2^32, kept in sync with CS and `bits` */
   csTag = 0;
   /**
@@ -312,12 +315,19 @@ export class Machine {
 
   /** EIP of the instruction being executed (from the history ring). */
   get startEip(): number {
+    this.flushHistory();
     return this.histAt[this.seq & (HIST - 1)]! % TWO32;
   }
 
   /** RIP bits 63:32 of the instruction being executed. */
   get startRipHi(): number {
+    this.flushHistory();
     return this.histHi[this.seq & (HIST - 1)]!;
+  }
+
+  /** Complete the history ring: the entries compiled blocks left pending (history.ts). */
+  flushHistory(): void {
+    if (this.histPending.n !== 0) this.histPending.flushInto(this.histLin, this.histAt, this.histHi, this.seq);
   }
 
   /** RFLAGS for undefFlags' `before`, or -1 when no rule of the model keeps a flag (saves a materialize). */
@@ -411,6 +421,7 @@ export class Machine {
    * report: a flag whose value the flag model does not know, the likelier cause of a divergence.
    */
   private noteUndefUse(mask: number): void {
+    this.flushHistory();
     let use: UndefUse | null = null;
     for (let m = mask; m !== 0; m &= m - 1) {
       const bit = m & -m;
@@ -471,7 +482,10 @@ export class Machine {
     this.csMax = this.bits === 64 ? Infinity : this.segLimit[CS]!;
     if (this.bits !== 64) {
       this.ripHi = 0;
-      if (was64) this.histHi.fill(0);
+      if (was64) {
+        this.flushHistory();
+        this.histHi.fill(0);
+      }
     }
     this.epoch++;
     const pm = pagingMode(this);
@@ -1628,6 +1642,7 @@ export class Machine {
   }
 
   history(n: number): DisassembledAt[] {
+    this.flushHistory();
     const count = Math.max(0, Math.min(n, HIST));
     const out: DisassembledAt[] = [];
     for (let k = count - 1; k >= 0; k--) {

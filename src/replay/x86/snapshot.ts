@@ -105,6 +105,7 @@ export const MACHINE_NOT_CAPTURED: Readonly<Record<string, string>> = {
   bpHit: 'reset by every run()', watchHit: 'reset by every run()', watchSeq: 'reset by every run()',
   runStart: 'reset by every run()', extSeq: 'reset by every run()',
   sregsWritten: 'change tracking of the owner: set by a restore',
+  histPending: 'history entries of compiled blocks: written into the ring before a capture, dropped by a restore',
 };
 
 /** LazyFlags fields a snapshot captures (all numbers); `onUndefUse` is the machine's hook. */
@@ -160,6 +161,7 @@ function restoreField(m: Fields, name: string, rule: Rule, v: Plain): void {
 }
 
 export function takeSnapshot(m: Machine): CpuSnapshot {
+  m.flushHistory();
   const f = m as unknown as Fields;
   const machine: Record<string, Plain> = {};
   for (const [name, rule] of Object.entries(MACHINE_STATE)) machine[name] = captureField(rule, f[name]);
@@ -176,6 +178,7 @@ export function restoreSnapshot(m: Machine, s: CpuSnapshot): void {
   }
   const f = m as unknown as Fields;
   for (const [name, rule] of Object.entries(MACHINE_STATE)) restoreField(f, name, rule, s.machine[name]!);
+  m.histPending.clear();
   const fl = m.fl as unknown as Record<string, number>;
   for (const name of FLAGS_STATE) fl[name] = s.flags[name]!;
   s.ram.forEach((r, k) => restoreRegion(regions[k]!, r));

@@ -4,7 +4,7 @@
 // RAM changed between runs must be seen as the interpreter sees them.
 
 import { describe, expect, test } from 'vitest';
-import { blockFunctionsMade } from '../../../src/replay/x86/blocks.js';
+import { blockFunctionsMade, dropOverwrittenFlags } from '../../../src/replay/x86/blocks.js';
 import { decode } from '../../../src/replay/x86/decoder.js';
 import { Insn } from '../../../src/replay/x86/insn.js';
 import { template } from '../../../src/replay/x86/jit.js';
@@ -25,7 +25,7 @@ function differential(code: Uint8Array, budgets: number[], opts: SetupOptions = 
   });
   for (let k = 0; k < budgets.length; k++) {
     const results = ms.map((m) => m.cpu.run(budgets[k]!));
-    const states = ms.map((m) => ({ regs: m.cpu.getRegs(), n: m.cpu.instructions, history: m.cpu.history(8) }));
+    const states = ms.map((m) => ({ regs: m.cpu.getRegs(), n: m.cpu.instructions, history: m.cpu.history(256) }));
     for (let j = 1; j < ms.length; j++) {
       expect({ mode: modes[j], run: k, result: results[j] }).toEqual({ mode: modes[j], run: k, result: results[0] });
       expect({ mode: modes[j], run: k, ...states[j] }).toEqual({ mode: modes[j], run: k, ...states[0] });
@@ -201,7 +201,7 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     const ms = modes.map((jit) => lm(src, { jit }));
     for (const n of [...budgets(6, 40), 1e5]) {
       const r = ms.map((m) => m.run(n));
-      const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(8) }));
+      const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(256) }));
       expect(r[1]).toEqual(r[0]);
       expect(r[2]).toEqual(r[0]);
       expect(states[1]).toEqual(states[0]);
@@ -235,6 +235,44 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(uses[0]).toMatchObject({ flags: 0x800, setBy: 'shr' });
     expect(uses[1]).toEqual(uses[0]);
     expect(uses[2]).toEqual(uses[0]);
+  });
+
+  test('flags overwritten unread are not computed: 32- and 64-bit producers, then readers, as interpreted', () => {
+    // each producer but the last before ADC, SETC and JNZ is overwritten before anything reads
+    // its flags (dropOverwrittenFlags): only the results must be computed, exactly
+    const src = `
+      mov $500, %ecx
+      movabs $0x8765432112345678, %rax
+      mov $0x77, %ebx
+    1: mov %rax, %rdx
+      add $0x12345678, %rdx
+      sub %rbx, %rdx
+      shr $3, %rdx
+      and $0xfff0fff, %edx
+      xor %rax, %rdx
+      adc %rdx, %rbx
+      inc %rax
+      add %rdx, %rax
+      setc %sil
+      add %rsi, %rdi
+      inc %edi
+      sub %ebx, %edi
+      dec %ecx
+      jnz 1b
+      hlt`;
+    const modes: JitMode[] = ['off', 'eager', 'on'];
+    const ms = modes.map((jit) => lm(src, { jit }));
+    for (const n of [...budgets(9, 40), 1e5]) {
+      const r = ms.map((m) => m.run(n));
+      const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(256) }));
+      expect(r[1]).toEqual(r[0]);
+      expect(r[2]).toEqual(r[0]);
+      expect(states[1]).toEqual(states[0]);
+      expect(states[2]).toEqual(states[0]);
+      if (r[0]!.kind === 'hlt') break;
+    }
+    expect(ms[0]!.cpu.instructions).toBeGreaterThan(6000);
+    expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
   });
 
   test('a Jcc forward inside a block skips to its target there: both paths leave the same registers, memory and history', () => {
@@ -359,6 +397,34 @@ describe('templates', () => {
     const t = template(i, 0, 0x1000);
     expect(t).not.toBeNull();
     expect(() => new Function('c', 'fl', 'r32', 'r16', 'r8', 'I0', ...t!.scope.map(([n]) => n), t!.code)).not.toThrow();
+  });
+
+  test('a producer whose flags a later instruction defines before any read computes its result only', () => {
+    const seq: Array<[number[], boolean]> = [
+      [[0xc1, 0xea, 0x10], true], // shr edx, 16: AND below defines every flag
+      [[0x8d, 0x44, 0x8b, 0x08], false], // lea eax, [ebx+ecx*4+8]: no flags
+      [[0x24, 0x0f], true], // and al, 0x0f: XOR defines every flag
+      [[0x31, 0xda], true], // xor edx, ebx: ADD defines every flag
+      [[0x01, 0xd8], false], // add eax, ebx: CMOVZ reads ZF
+      [[0x0f, 0x44, 0xc3], false], // cmovz eax, ebx
+      [[0x83, 0xf8, 0x07], false], // cmp eax, 7: its CF is SBB's
+      [[0x19, 0xd8], false], // sbb eax, ebx: a flag reader
+      [[0x29, 0xd8], false], // sub eax, ebx: DEC keeps CF
+      [[0x49], false], // dec ecx: JNZ reads ZF
+      [[0x75, 0xfe], false], // jnz
+    ];
+    let at = 0x1000;
+    const temps = seq.map(([bytes], k) => {
+      const i = new Insn();
+      expect(decode(Uint8Array.from(bytes), bytes.length, 32, i)).toBe(0);
+      at += i.len;
+      return template(i, k, at, 0, false);
+    });
+    dropOverwrittenFlags(temps);
+    seq.forEach(([, dropped], k) => {
+      expect({ k, dropped: /\$DF_/.test(temps[k]!.code) }).toEqual({ k, dropped });
+      if (dropped) expect(temps[k]!.code).not.toMatch(/\bfl\./);
+    });
   });
 
   test('register-only arithmetic is pure, memory operands are not', () => {
