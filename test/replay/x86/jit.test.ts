@@ -4,7 +4,7 @@
 // RAM changed between runs must be seen as the interpreter sees them.
 
 import { describe, expect, test } from 'vitest';
-import { blockFunctionsMade, dropOverwrittenFlags } from '../../../src/replay/x86/blocks.js';
+import { blocksMade, dropOverwrittenFlags } from '../../../src/replay/x86/blocks.js';
 import { decode } from '../../../src/replay/x86/decoder.js';
 import { Insn } from '../../../src/replay/x86/insn.js';
 import { template } from '../../../src/replay/x86/jit.js';
@@ -333,12 +333,22 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     const first = setup(program(3), { jit: 'eager', regs: { rbx: 1n } });
     runAll([first]);
     expect(first.cpu.compiledBlocks).toBeGreaterThan(0);
-    const made = blockFunctionsMade();
+    const made = blocksMade();
     const reference = make('off');
     const others = make('eager');
     // in turns, so that a function bound to one Cpu's state would show in another's result
     runAll([...others, ...reference]);
-    expect(blockFunctionsMade()).toBe(made); // no new function for the same code, nor for another count
+    const now = blocksMade();
+    expect(now.functions).toBe(made.functions); // no new function for the same code, nor for another count
+    expect(now.compiled).toBeGreaterThan(made.compiled); // (the other count: other bytes, compiled to the same source)
+    // the same bytes at the same place are not even compiled again
+    const again = setup(program(3), { jit: 'eager', regs: { rbx: 7n } });
+    runAll([again]);
+    expect(again.cpu.compiledBlocks).toBeGreaterThan(0);
+    expect(blocksMade()).toEqual(now);
+    const againRef = setup(program(3), { jit: 'off', regs: { rbx: 7n } });
+    runAll([againRef]);
+    expect([again.cpu.getRegs(), again.cpu.instructions, again.cpu.history(256)]).toEqual([againRef.cpu.getRegs(), againRef.cpu.instructions, againRef.cpu.history(256)]);
     expect(others.every((m) => m.cpu.compiledBlocks > 0)).toBe(true);
     const state = (m: Machine) => ({ regs: m.cpu.getRegs(), n: m.cpu.instructions, history: m.cpu.history(8) });
     expect(state(first)).toEqual(state(reference[0]!));
@@ -347,6 +357,25 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     const [r0, r1, r2] = reference.map((m) => m.cpu.getRegs());
     expect(r1!.rbx).not.toBe(r0!.rbx);
     expect(r2!.rax).not.toBe(r0!.rax);
+  });
+
+  test('blocks at the same address with other bytes are compiled for themselves', () => {
+    // the immediates become constants of the block's code: a block reused for other bytes
+    // would compute with the first program's
+    const program = (a: number, b: number) => asm(`
+      mov $200, %cx
+    1: add $${a}, %ax
+      imul $${b}, %ax, %bx
+      xor %bx, %dx
+      loop 1b
+      hlt`);
+    for (const [a, b] of [[1, 3], [1, 5], [7, 3], [1, 3]] as const) {
+      const jit = setup(program(a, b), { jit: 'eager' });
+      const ref = setup(program(a, b), { jit: 'off' });
+      expect(jit.cpu.run(1e5).kind).toBe('hlt');
+      expect(ref.cpu.run(1e5).kind).toBe('hlt');
+      expect({ a, b, regs: jit.cpu.getRegs() }).toEqual({ a, b, regs: ref.cpu.getRegs() });
+    }
   });
 
   test('breakpoints stop at the address inside a hot loop, exactly as interpreted', () => {
