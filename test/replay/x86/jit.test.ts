@@ -39,6 +39,22 @@ function differential(code: Uint8Array, budgets: number[], opts: SetupOptions = 
   return ms;
 }
 
+/** differential() for long-mode source (modes.ts: the long-mode boot state), RAM compared by the caller. */
+function differentialLong(src: string, runs: number[]) {
+  const modes: JitMode[] = ['off', 'eager', 'on'];
+  const ms = modes.map((jit) => lm(src, { jit }));
+  for (const n of runs) {
+    const r = ms.map((m) => m.run(n));
+    const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(256) }));
+    for (let j = 1; j < ms.length; j++) {
+      expect({ mode: modes[j], result: r[j] }).toEqual({ mode: modes[j], result: r[0] });
+      expect({ mode: modes[j], ...states[j] }).toEqual({ mode: modes[j], ...states[0] });
+    }
+    if (r[0]!.kind === 'hlt') break;
+  }
+  return ms;
+}
+
 const budgets = (seed: number, n: number): number[] =>
   Array.from({ length: n }, (_, k) => [1, 7, 13, 64, 333, 1000][(seed + k * 5) % 6]!);
 
@@ -197,17 +213,7 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
       dec %ecx
       jnz 1b
       hlt`;
-    const modes: JitMode[] = ['off', 'eager', 'on'];
-    const ms = modes.map((jit) => lm(src, { jit }));
-    for (const n of [...budgets(6, 40), 1e5]) {
-      const r = ms.map((m) => m.run(n));
-      const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(256) }));
-      expect(r[1]).toEqual(r[0]);
-      expect(r[2]).toEqual(r[0]);
-      expect(states[1]).toEqual(states[0]);
-      expect(states[2]).toEqual(states[0]);
-      if (r[0]!.kind === 'hlt') break;
-    }
+    const ms = differentialLong(src, [...budgets(6, 40), 1e5]);
     expect(ms[0]!.cpu.instructions).toBeGreaterThan(3000);
     expect(Buffer.compare(ms[1]!.ram, ms[0]!.ram)).toBe(0);
     expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
@@ -260,17 +266,7 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
       dec %ecx
       jnz 1b
       hlt`;
-    const modes: JitMode[] = ['off', 'eager', 'on'];
-    const ms = modes.map((jit) => lm(src, { jit }));
-    for (const n of [...budgets(9, 40), 1e5]) {
-      const r = ms.map((m) => m.run(n));
-      const states = ms.map((m) => ({ regs: m.regs(), n: m.cpu.instructions, history: m.cpu.history(256) }));
-      expect(r[1]).toEqual(r[0]);
-      expect(r[2]).toEqual(r[0]);
-      expect(states[1]).toEqual(states[0]);
-      expect(states[2]).toEqual(states[0]);
-      if (r[0]!.kind === 'hlt') break;
-    }
+    const ms = differentialLong(src, [...budgets(9, 40), 1e5]);
     expect(ms[0]!.cpu.instructions).toBeGreaterThan(6000);
     expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
   });
