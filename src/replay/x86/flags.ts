@@ -354,4 +354,3 @@ export class ResultsOnly {
   assign(): void {}
   setCF(): void {}
 }
-
