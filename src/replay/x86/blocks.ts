@@ -347,7 +347,8 @@ function withoutFlags(code: string, k: number): string | null {
 export function dropOverwrittenFlags(temps: Array<Template | null>): void {
   const defines = temps.map((t) => t !== null && t.consumesFlags === 0 && DEFINES_ALL.test(t.code)
     && !/\bif\b|\?|\bbreak\b|&&|\|\|/.test(t.code) && usesOnly(t.code, REGISTER_FREE));
-  for (let k = 0; k < temps.length; k++) {
+  // (from the last: an instruction between whose flags are dropped no longer touches them)
+  for (let k = temps.length - 1; k >= 0; k--) {
     const t = temps[k];
     if (t === null || !t.pure) continue;
     let flagsUntouched = true;

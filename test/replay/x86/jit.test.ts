@@ -251,6 +251,8 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
       movabs $0x8765432112345678, %rax
       mov $0x77, %ebx
     1: mov %rax, %rdx
+      imul $7, %edx, %edx
+      inc %r8d
       add $0x12345678, %rdx
       sub %rbx, %rdx
       shr $3, %rdx
@@ -437,6 +439,10 @@ describe('templates', () => {
       [[0x29, 0xd8], false], // sub eax, ebx: DEC keeps CF
       [[0x49], false], // dec ecx: JNZ reads ZF
       [[0x75, 0xfe], false], // jnz
+      [[0x69, 0xc0, 0x6d, 0x4e, 0xc6, 0x41], true], // imul eax, eax, 0x41c64e6d: INC's flags are dropped, ADD defines every flag
+      [[0x41], true], // inc ecx: ADD defines every flag
+      [[0x05, 0x39, 0x30, 0x00, 0x00], false], // add eax, 12345: SETC reads CF
+      [[0x0f, 0x92, 0xc3], false], // setc bl
     ];
     let at = 0x1000;
     const temps = seq.map(([bytes], k) => {
