@@ -23,12 +23,12 @@
 // by all Cpus running the same code: they take the machine and the instructions as arguments.
 
 import { setFlagsFromString } from 'node:v8';
-import { ARITH, CS, I_ESP, RF, TF } from './constants.js';
+import { AF, ARITH, CF, CS, I_ESP, RF, TF } from './constants.js';
 import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
 import { REGISTER_FREE, cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
-import { template, type Template } from './jit.js';
+import { closing, splitArgs, template, type Template } from './jit.js';
 import { ResultsOnly } from './flags.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
@@ -333,40 +333,86 @@ function withoutFlags(code: string, k: number): string | null {
   return code.replace(/\bfl\.(?=[A-Za-z_$])/g, `$DF_${k}.`);
 }
 
+/** Flags template `t` defines on every path through it without reading any (0: none known). */
+function definedFlags(t: Template | null): number {
+  if (t === null || t.consumesFlags !== 0 || /\bif\b|\?|\bbreak\b|&&|\|\|/.test(t.code) || !usesOnly(t.code, REGISTER_FREE)) return 0;
+  if (DEFINES_ALL.test(t.code)) return ARITH;
+  return /\bfl\.(?:inc|dec)(?:64)?\(/.test(t.code) ? ARITH & ~CF : 0;
+}
+
+/** Flags template code marks undefined (Machine.undefAF/undefFlags; a mask not written as a number: all). */
+function undefinedBy(code: string): number {
+  let m = 0;
+  for (const x of code.matchAll(new RegExp(UNDEF_CALL.source, 'g'))) {
+    if (x[0].includes('AF')) {
+      m |= AF;
+      continue;
+    }
+    const open = x.index + x[0].length;
+    const mask = splitArgs(code.slice(open, closing(code, open)))[2] ?? '';
+    m |= /^[\d\s()|]+$/.test(mask) ? Number(new Function(`return ${mask}`)()) & ARITH : ARITH;
+  }
+  return m;
+}
+
 /**
- * What an instruction does to the flags is left out of a block where a later instruction of the
- * block defines all six arithmetic flags before anything can read them: only quiet
- * instructions (no flag read, no machine, no exit) between, and the later one defining them
- * unconditionally without reading any. Its undefined-flag bookkeeping (Machine.undefFlags/
- * undefAF: the flag model's values, the setter log) goes; so does the lazy-flag state it
- * stores, when nothing between touches the flags at all (its producers then only compute their
- * results: ResultsOnly). Nobody can tell: the flags, their undefined marks and the next
- * reader's setter are what they would have been. Not with a flag model that keeps flags (it
- * reads them) nor with the probe. (@internal: exported for the tests.)
+ * Whether every path from instruction `k` of the block defines the flags `mask` again before
+ * anything may read them or see them: through quiet instructions and Jccs that skip forward
+ * inside the block reading none of them, to instructions that define them (`defined`).
  */
-export function dropOverwrittenFlags(temps: Array<Template | null>): void {
-  const defines = temps.map((t) => t !== null && t.consumesFlags === 0 && DEFINES_ALL.test(t.code)
-    && !/\bif\b|\?|\bbreak\b|&&|\|\|/.test(t.code) && usesOnly(t.code, REGISTER_FREE));
+function redefinedOnEveryPath(temps: ReadonlyArray<Template | null>, defined: readonly number[], skips: ReadonlyMap<number, number>, k: number, mask: number): boolean {
+  const seen = new Set<number>();
+  const paths: Array<[number, number]> = [[k + 1, mask]];
+  while (paths.length > 0) {
+    let [j, m] = paths.pop()!;
+    for (; (m &= ~(defined[j] ?? 0)) !== 0; j++) {
+      if (j >= temps.length || seen.has(j * 4096 + m)) break;
+      seen.add(j * 4096 + m);
+      const t = temps[j]!;
+      const to = skips.get(j);
+      if (to !== undefined && t !== null && (t.consumesFlags & m) === 0) paths.push([to, m]);
+      else if (t === null || !t.quiet) return false;
+    }
+    if (m !== 0 && j >= temps.length) return false;
+  }
+  return true;
+}
+
+/**
+ * What an instruction does to the flags is left out of a block where nothing can read it:
+ * - its undefined-flag bookkeeping (Machine.undefFlags/undefAF: the flag model's values, the
+ *   setter log), when every path from it defines those flags again before anything may read
+ *   or see them (only quiet instructions, no flag read, machine or exit, and Jccs that skip
+ *   forward in the block reading other flags, between);
+ * - the lazy-flag state its producers store, when a later instruction defines all six
+ *   arithmetic flags unconditionally without reading any and nothing between touches the flags
+ *   at all (the producers then only compute their results: ResultsOnly).
+ * Nobody can tell: the flags, their undefined marks and the next reader's setter are what they
+ * would have been. Not with a flag model that keeps flags (it reads them) nor with the probe.
+ * `skips`: the block's forward jumps (forwardJumps). (@internal: exported for the tests.)
+ */
+export function dropOverwrittenFlags(temps: Array<Template | null>, skips: ReadonlyMap<number, number>): void {
+  const defined = temps.map(definedFlags);
   // (from the last: an instruction between whose flags are dropped no longer touches them)
   for (let k = temps.length - 1; k >= 0; k--) {
     const t = temps[k];
     if (t === null || !t.pure) continue;
-    let flagsUntouched = true;
-    for (let j = k + 1; j < temps.length; j++) {
-      if (defines[j]) {
-        let code = t.code.replace(new RegExp(UNDEF_CALL.source, 'g'), '(void 0, ');
-        const scope = [...t.scope];
-        const bare = flagsUntouched && t.consumesFlags === 0 ? withoutFlags(code, k) : null;
+    let code = t.code;
+    const marks = undefinedBy(code);
+    if (marks !== 0 && redefinedOnEveryPath(temps, defined, skips, k, marks)) code = code.replace(new RegExp(UNDEF_CALL.source, 'g'), '(void 0, ');
+    const scope = [...t.scope];
+    for (let j = k + 1; j < temps.length && t.consumesFlags === 0; j++) {
+      if (defined[j] === ARITH) {
+        const bare = code === t.code && marks !== 0 ? null : withoutFlags(code, k);
         if (bare !== null && bare !== code) {
           code = bare;
           scope.push([`$DF_${k}`, RESULTS_ONLY]);
         }
-        if (code !== t.code) temps[k] = { ...t, code, scope, quiet: t.quiet || (t.consumesFlags === 0 && !/\bc\b/.test(code)) };
         break;
       }
-      if (!temps[j]?.quiet) break;
-      if (/\bfl\./.test(temps[j]!.code)) flagsUntouched = false;
+      if (!temps[j]?.quiet || /\bfl\./.test(temps[j]!.code)) break;
     }
+    if (code !== t.code) temps[k] = { ...t, code, scope, quiet: t.quiet || (t.consumesFlags === 0 && !/\bc\b/.test(code)) };
   }
 }
 
@@ -430,12 +476,12 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     lin = is64 ? lin + i.len : (lin + i.len) >>> 0;
     return t;
   });
-  if (!flagsBefore) dropOverwrittenFlags(temps);
+  const skips = forwardJumps(insns, nexts);
+  if (!flagsBefore) dropOverwrittenFlags(temps, skips);
   // registers in locals (block-regs.ts): which slots, and which instructions run on them
   const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
   const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));
   const loops = branchTarget(insns[n - 1]!, nexts[n - 1]!) === eip0;
-  const skips = forwardJumps(insns, nexts);
   // locals changed since the last spill; at the top of a looping block: those of the end of
   // the pass before (with forward jumps inside, any path's: every local written)
   let dirty = new Set<number>();

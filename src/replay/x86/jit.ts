@@ -57,9 +57,9 @@ const KEYWORDS = new Set([
 const PURE_MEMBERS = new Set(['qh', 'undefAF', 'undefFlags', 'flagsBefore', 'sel']);
 /** Machine members a quiet template may use (plain fields nobody reads the instruction's RIP or number with). */
 const QUIET_MEMBERS = new Set(['qh', 'sel']);
-/** LazyFlags methods that cannot report an undefined-flag use (they do not consume flags). */
+/** LazyFlags methods that cannot report an undefined-flag use (they do not consume flags; use() itself does). */
 const SILENT_FLAGS = new Set(Object.getOwnPropertyNames(LazyFlags.prototype)
-  .filter((m) => !/\bthis\.(?:use|useCF|useAF|cond)\(/.test(String(Object.getOwnPropertyDescriptor(LazyFlags.prototype, m)!.value ?? ''))));
+  .filter((m) => !/\bthis\.(?:use|useCF|useAF|cond|onUndefUse)\(/.test(String(Object.getOwnPropertyDescriptor(LazyFlags.prototype, m)!.value ?? ''))));
 const ACCESSOR = /\bc\.(rdq1|rdq2|rdq3|wrq1|wrq2|rd1|rd2|rd3|wr1|wr2|eaParts|ea|jumpRel)\(/g;
 
 /** Executor body (statements) with comments and bundler import prefixes removed; null if not an arrow (c, i). */
@@ -78,7 +78,7 @@ function bodyOf(x: Exec): string | null {
 }
 
 /** Index of the parenthesis closing the one before `from`. */
-function closing(s: string, from: number): number {
+export function closing(s: string, from: number): number {
   let depth = 1;
   for (let p = from; p < s.length; p++) {
     const ch = s[p];
@@ -90,7 +90,7 @@ function closing(s: string, from: number): number {
   return -1;
 }
 
-function splitArgs(s: string): string[] {
+export function splitArgs(s: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let start = 0;

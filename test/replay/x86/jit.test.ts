@@ -273,6 +273,39 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
   });
 
+  test('undefined marks overwritten on every path through a forward Jcc are left out; a read on one of them is logged as interpreted', () => {
+    // TEST and XOR leave AF undefined; JZ (reading ZF only) skips XOR; DEC defines AF on both
+    // paths. In the second loop LAHF reads AF right after TEST: that use is logged. The model
+    // gives AF a value after XOR, which must not leak either.
+    const code = asm(`
+      mov $0x1234, %ax
+      mov $300, %cx
+    1: shr $1, %ax
+      test $1, %ax
+      jz 2f
+      xor $0xa001, %ax
+    2: dec %cx
+      jnz 1b
+      mov $200, %cx
+    3: test %ax, %ax
+      lahf
+      add %ax, %bx
+      inc %ax
+      loop 3b
+      hlt`);
+    const flagModel = { 'xor.2': 'a=1' };
+    differential(code, [...budgets(10, 30), 1e5], { flagModel });
+    // in one run, so that the last use is a block's (small budgets interpret the ends of runs)
+    const uses = (['off', 'eager', 'on'] as const).map((jit) => {
+      const m = setup(code, { jit, flagModel });
+      expect(m.cpu.run(1e5).kind).toBe('hlt');
+      return m.cpu.lastUndefinedUse;
+    });
+    expect(uses[0]).toMatchObject({ flags: 0x10, setBy: 'test' });
+    expect(uses[1]).toEqual(uses[0]);
+    expect(uses[2]).toEqual(uses[0]);
+  });
+
   test('a Jcc forward inside a block skips to its target there: both paths leave the same registers, memory and history', () => {
     // on the taken path EAX is changed but not yet stored when the store at 2: reads it
     const code = asm(`
@@ -451,11 +484,40 @@ describe('templates', () => {
       at += i.len;
       return template(i, k, at, 0, false);
     });
-    dropOverwrittenFlags(temps);
+    dropOverwrittenFlags(temps, new Map());
     seq.forEach(([, dropped], k) => {
       expect({ k, dropped: /\$DF_/.test(temps[k]!.code) }).toEqual({ k, dropped });
       if (dropped) expect(temps[k]!.code).not.toMatch(/\bfl\./);
     });
+  });
+
+  test('undefined-flag bookkeeping goes where every path through forward Jccs defines the flags again', () => {
+    const seq: number[][] = [
+      [0xd1, 0xe8], // shr eax, 1
+      [0x85, 0xc0], // test eax, eax: AF undefined; ZF read by JZ
+      [0x74, 0x05], // jz over the XOR
+      [0x35, 0x20, 0x83, 0xb8, 0xed], // xor eax, 0xedb88320: AF undefined
+      [0x49], // dec ecx: defines AF (not CF)
+      [0x75, 0xf0], // jnz
+    ];
+    const temps = () => {
+      let at = 0x1000;
+      return seq.map((bytes, k) => {
+        const i = new Insn();
+        expect(decode(Uint8Array.from(bytes), bytes.length, 32, i)).toBe(0);
+        at += i.len;
+        return template(i, k, at, 0, false);
+      });
+    };
+    const undef = (t: ReturnType<typeof temps>) => t.map((x) => /\bc\.undef(?:AF|Flags)\(/.test(x!.code));
+    const skipping = temps();
+    dropOverwrittenFlags(skipping, new Map([[2, 4]]));
+    expect(undef(skipping)).toEqual([false, false, false, false, false, false]);
+    expect(skipping[3]!.code).toMatch(/\bfl\.logic\(/); // (XOR's CF is DEC's: its flags stay)
+    // a JZ that leaves the block: AF may be seen undefined there
+    const leaving = temps();
+    dropOverwrittenFlags(leaving, new Map());
+    expect(undef(leaving)).toEqual([false, true, false, false, false, false]);
   });
 
   test('register-only arithmetic is pure, memory operands are not', () => {
