@@ -219,7 +219,7 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
   });
 
-    test('undefined-flag bookkeeping is left out of a block only where a later instruction overwrites it unread', () => {
+  test('undefined-flag bookkeeping is left out of a block only where a later instruction overwrites it unread', () => {
     // the model sets OF after SHR by more than 1: SETO right after it must see that (and log the
     // read); after the second SHR, ADD defines every flag before SETO reads OF
     const code = asm(`
