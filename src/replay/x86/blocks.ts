@@ -316,6 +316,12 @@ const UNDEF_CALL = /\bc\.undef(?:Flags|AF)\(/;
 const DROPPABLE = new Set(Object.getOwnPropertyNames(ResultsOnly.prototype).filter((m) => m !== 'constructor'));
 const RESULTS_ONLY = new ResultsOnly();
 
+/** Argument `n` of the call whose parenthesis opens before `open` in `code`, if it is a number written as literals and `|`; else null. */
+function literalArg(code: string, open: number, n: number): number | null {
+  const arg = splitArgs(code.slice(open, closing(code, open)))[n] ?? '';
+  return /^[\d\s()|]+$/.test(arg) ? Number(new Function(`return ${arg}`)()) : null;
+}
+
 /**
  * `code` with its flag producers replaced by their results alone (ResultsOnly), or null when it
  * touches the flags otherwise (a read, a write of other bits, assign() of a mask not known to be
@@ -326,8 +332,8 @@ function withoutFlags(code: string, k: number): string | null {
     if (m[1] === 'rh' && m[2] === undefined) continue;
     if (m[2] === undefined || !DROPPABLE.has(m[1]!)) return null;
     if (m[1] === 'assign') {
-      const mask = /^\(([\d\s()|]+),/.exec(code.slice(m.index + m[0].length - 1));
-      if (mask === null || (Number(new Function(`return ${mask[1]}`)()) & ~ARITH) !== 0) return null;
+      const mask = literalArg(code, m.index + m[0].length, 0);
+      if (mask === null || (mask & ~ARITH) !== 0) return null;
     }
   }
   return code.replace(/\bfl\.(?=[A-Za-z_$])/g, `$DF_${k}.`);
@@ -348,9 +354,7 @@ function undefinedBy(code: string): number {
       m |= AF;
       continue;
     }
-    const open = x.index + x[0].length;
-    const mask = splitArgs(code.slice(open, closing(code, open)))[2] ?? '';
-    m |= /^[\d\s()|]+$/.test(mask) ? Number(new Function(`return ${mask}`)()) & ARITH : ARITH;
+    m |= (literalArg(code, x.index + x[0].length, 2) ?? ARITH) & ARITH;
   }
   return m;
 }
