@@ -407,7 +407,8 @@ export function dropOverwrittenFlags(temps: Array<Template | null>, skips: Reado
     const scope = [...t.scope];
     for (let j = k + 1; j < temps.length && t.consumesFlags === 0; j++) {
       if (defined[j] === ARITH) {
-        const bare = code === t.code && marks !== 0 ? null : withoutFlags(code, k);
+        // (what lets the producers go lets the marks go: they are gone already)
+        const bare = withoutFlags(code, k);
         if (bare !== null && bare !== code) {
           code = bare;
           scope.push([`$DF_${k}`, RESULTS_ONLY]);
