@@ -23,7 +23,7 @@
 // by all Cpus running the same code: they take the machine and the instructions as arguments.
 
 import { setFlagsFromString } from 'node:v8';
-import { AF, ARITH, CF, CS, I_ESP, RF, TF } from './constants.js';
+import * as K from './constants.js';
 import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
@@ -33,6 +33,9 @@ import { ResultsOnly } from './flags.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
 import type { JitMode } from './types.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, CS, I_ESP, RF, TF } = K;
 
 /** The default JitMode (CpuOptions.jit): VMTRACE_JIT, else 'on'. */
 export function defaultJitMode(): JitMode {

@@ -2,7 +2,7 @@
 // which operands an instruction has, the decoder fetches ModRM/SIB/displacement/immediates
 // accordingly and resolves every operand to a kind (register, memory, immediate...).
 
-import { DS, ES, CS, SS, FS, GS, ZERO_REG, r8i } from './constants.js';
+import * as K from './constants.js';
 import {
   AM_A, AM_C, AM_D, AM_E, AM_G, AM_I, AM_IS, AM_J, AM_M, AM_O, AM_ONE, AM_R, AM_REG, AM_S, AM_SEG,
   AM_X, AM_Y, AM_Z, F_ANY64, F_D64, F_ESC3, F_I64, F_LOCK, SZ_A, SZ_NONE, SZ_P, SZ_S, SZ_V, SZ_Z, type OpDef,
@@ -13,6 +13,9 @@ import {
 } from './insn.js';
 import { ONE_BYTE, THREE_38, THREE_3A, TWO_BYTE } from './tables.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
+
+// (local copies of the constants: constants.ts says why)
+const { DS, ES, CS, SS, FS, GS, ZERO_REG, r8i } = K;
 
 export const DEC_OK = 0;
 /** The instruction continues beyond the `avail` bytes given. */

@@ -16,7 +16,10 @@
 // The header stores, per key "class.size", the rules of the flags that class leaves undefined,
 // e.g. { "bsf.4": "c=0 p=r a=0 s=r o=0" }; flags and keys not listed keep the built-in value.
 
-import { AF, ARITH, CF, OF, PARITY, PF, SF, ZF } from './constants.js';
+import * as K from './constants.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, OF, PARITY, PF, SF, ZF } = K;
 
 /** Instruction classes that leave flags undefined, in the order of their numeric ids. */
 export const UNDEF_CLASS_NAMES = [

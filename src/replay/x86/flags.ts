@@ -6,7 +6,10 @@
 // BCD...) are written into `bits` directly. Everything that is not an arithmetic flag (IF, DF,
 // TF, IOPL...) always lives in `bits`.
 
-import { AF, ARITH, CF, OF, PARITY, PF, SF, ZF, trunc } from './constants.js';
+import * as K from './constants.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, OF, PARITY, PF, SF, ZF, trunc } = K;
 
 /** res = dst + src + cin */
 const OP_ADD = 0;
@@ -23,6 +26,11 @@ const WIDE = 4;
 
 /** Flags each pair of condition codes reads (cc >> 1: O, C, Z, CZ, S, P, SO, ZSO). */
 export const COND_FLAGS = [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF];
+/** The LazyFlags method of each condition code (what cond(cc) calls). */
+export const COND_METHODS = [
+  'condO', 'condNO', 'condB', 'condAE', 'condE', 'condNE', 'condBE', 'condA',
+  'condS', 'condNS', 'condP', 'condNP', 'condL', 'condGE', 'condLE', 'condG',
+] as const;
 
 export class LazyFlags {
   /** RFLAGS; the bits listed in `pending` are stale and must be derived from the lazy state. */
@@ -263,26 +271,45 @@ export class LazyFlags {
 
   /** Evaluate condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
   cond(cc: number): boolean {
-    if (this.undef !== 0) this.use(COND_FLAGS[cc >> 1]!);
     switch (cc) {
-      case 0x0: return this.of() !== 0;
-      case 0x1: return this.of() === 0;
-      case 0x2: return this.cf() !== 0;
-      case 0x3: return this.cf() === 0;
-      case 0x4: return this.zf() !== 0;
-      case 0x5: return this.zf() === 0;
-      case 0x6: return (this.cf() | this.zf()) !== 0;
-      case 0x7: return (this.cf() | this.zf()) === 0;
-      case 0x8: return this.sf() !== 0;
-      case 0x9: return this.sf() === 0;
-      case 0xa: return this.pf() !== 0;
-      case 0xb: return this.pf() === 0;
-      case 0xc: return this.sf() !== this.of();
-      case 0xd: return this.sf() === this.of();
-      case 0xe: return this.zf() !== 0 || this.sf() !== this.of();
-      default: return this.zf() === 0 && this.sf() === this.of();
+      case 0x0: return this.condO();
+      case 0x1: return this.condNO();
+      case 0x2: return this.condB();
+      case 0x3: return this.condAE();
+      case 0x4: return this.condE();
+      case 0x5: return this.condNE();
+      case 0x6: return this.condBE();
+      case 0x7: return this.condA();
+      case 0x8: return this.condS();
+      case 0x9: return this.condNS();
+      case 0xa: return this.condP();
+      case 0xb: return this.condNP();
+      case 0xc: return this.condL();
+      case 0xd: return this.condGE();
+      case 0xe: return this.condLE();
+      default: return this.condG();
     }
   }
+
+  // The condition codes one by one, each reading only its flags: compiled blocks call these
+  // for a code known when they are built (V8 does not fold cond()'s switch on a constant, and
+  // a Jcc through it costs a fifth of a tight loop: npm run bench:replay).
+  condO(): boolean { if ((this.undef & OF) !== 0) this.use(OF); return this.of() !== 0; }
+  condNO(): boolean { if ((this.undef & OF) !== 0) this.use(OF); return this.of() === 0; }
+  condB(): boolean { if ((this.undef & CF) !== 0) this.use(CF); return this.cf() !== 0; }
+  condAE(): boolean { if ((this.undef & CF) !== 0) this.use(CF); return this.cf() === 0; }
+  condE(): boolean { if ((this.undef & ZF) !== 0) this.use(ZF); return this.zf() !== 0; }
+  condNE(): boolean { if ((this.undef & ZF) !== 0) this.use(ZF); return this.zf() === 0; }
+  condBE(): boolean { if ((this.undef & (CF | ZF)) !== 0) this.use(CF | ZF); return (this.cf() | this.zf()) !== 0; }
+  condA(): boolean { if ((this.undef & (CF | ZF)) !== 0) this.use(CF | ZF); return (this.cf() | this.zf()) === 0; }
+  condS(): boolean { if ((this.undef & SF) !== 0) this.use(SF); return this.sf() !== 0; }
+  condNS(): boolean { if ((this.undef & SF) !== 0) this.use(SF); return this.sf() === 0; }
+  condP(): boolean { if ((this.undef & PF) !== 0) this.use(PF); return this.pf() !== 0; }
+  condNP(): boolean { if ((this.undef & PF) !== 0) this.use(PF); return this.pf() === 0; }
+  condL(): boolean { if ((this.undef & (SF | OF)) !== 0) this.use(SF | OF); return this.sf() !== this.of(); }
+  condGE(): boolean { if ((this.undef & (SF | OF)) !== 0) this.use(SF | OF); return this.sf() === this.of(); }
+  condLE(): boolean { if ((this.undef & (ZF | SF | OF)) !== 0) this.use(ZF | SF | OF); return this.zf() !== 0 || this.sf() !== this.of(); }
+  condG(): boolean { if ((this.undef & (ZF | SF | OF)) !== 0) this.use(ZF | SF | OF); return this.zf() === 0 && this.sf() === this.of(); }
 
   /** Compute all pending flags into `bits`. */
   materialize(): void {

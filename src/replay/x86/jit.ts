@@ -16,7 +16,7 @@
 import * as K from './constants.js';
 import { ARITH } from './constants.js';
 import { U } from './flag-model.js';
-import { COND_FLAGS, LazyFlags } from './flags.js';
+import { COND_FLAGS, COND_METHODS, LazyFlags } from './flags.js';
 import * as INSN from './insn.js';
 import { K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG, type Insn } from './insn.js';
 import type { Exec } from './opdef.js';
@@ -321,6 +321,24 @@ function locals(code: string): Set<string> {
   return out;
 }
 
+/**
+ * `fl.cond(cc)` with `cc` written as literals becomes the method of that condition code
+ * (LazyFlags.condE()...): V8 does not fold cond()'s switch on a constant.
+ */
+function knownConditions(code: string): string {
+  let out = '';
+  let from = 0;
+  for (const m of code.matchAll(/\bfl\.cond\(/g)) {
+    const open = m.index + m[0].length;
+    const end = closing(code, open);
+    const arg = code.slice(open, end);
+    if (m.index < from || end < 0 || !/^[\d\s()&|]+$/.test(arg)) continue;
+    out += `${code.slice(from, m.index)}fl.${COND_METHODS[Number(new Function(`return ${arg}`)()) & 15]!}(`;
+    from = end;
+  }
+  return out + code.slice(from);
+}
+
 const bodies = new WeakMap<Exec, string | null>();
 
 /**
@@ -346,6 +364,7 @@ export function template(i: Insn, k: number, next: number, ripHi = 0, flagsBefor
     return typeof v === 'number' || typeof v === 'boolean' ? `(${String(v)})` : `${ins}.${f}`;
   });
   code = code.replace(/\bc\.fl\./g, 'fl.').replace(/\bc\.(r32|r16|r8)\[/g, '$1[');
+  code = knownConditions(code);
   // register indices computed from constants (i.a1 + 1...) folded, so that blocks can cache them
   code = code.replace(/\b(r32|r16|r8)\[([\d\s()+*]+)\]/g, (all: string, view: string, x: string) => (/^\d+$/.test(x) ? all : `${view}[${Number(new Function(`return ${x}`)())}]`));
   if (!flagsBefore) code = code.replace(/\bc\.flagsBefore\(\)/g, '(-1)');
@@ -386,8 +405,8 @@ export function template(i: Insn, k: number, next: number, ripHi = 0, flagsBefor
   for (const m of code.matchAll(/\bfl\.([A-Za-z_$][\w$]*)\s*\(/g)) {
     if (SILENT_FLAGS.has(m[1]!)) continue;
     // a condition code known here reads only its flags; other consumers, any
-    const cc = m[1] === 'cond' ? /^\(?\((\d+)\) & 15\)/.exec(code.slice(m.index + m[0].length)) : null;
-    consumesFlags |= cc !== null ? COND_FLAGS[(Number(cc[1]) & 15) >> 1]! : ARITH;
+    const cc = (COND_METHODS as readonly string[]).indexOf(m[1]!);
+    consumesFlags |= cc >= 0 ? COND_FLAGS[cc >> 1]! : ARITH;
   }
   if (consumesFlags) quiet = false;
   // the machine passed to a helper: it may do anything

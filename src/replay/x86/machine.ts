@@ -8,11 +8,7 @@
 // front of a page-table walker, paging.ts). Descriptor loads and far transfers live in
 // segments.ts, interrupt/exception delivery in interrupts.ts, MSRs in msr.ts.
 
-import {
-  ACC_EXEC, AF, ARITH, ACC_READ, ACC_SREAD, ACC_SWRITE, ACC_WRITE, CANON, CR0_PE, CR0_PG, CR4_SMAP, CS, EFER_LMA, FS, I_ESP,
-  I_SP, IOPL, REG_SLOTS, RF, SEG_COUNT, SS, STOP_EXTEND, STOP_HLT, STOP_IO, STOP_MMIO, STOP_SHUTDOWN, TF, TWO32, TWO48,
-  VEC_DB, VEC_DF, VEC_GP, VEC_PF, VEC_SS, VM, hasErrorCode, hex2, trunc,
-} from './constants.js';
+import * as K from './constants.js';
 import { cpuFeatures, guestIsIntel, type Features } from './cpuid.js';
 import { DEC_LONG, DEC_TRUNC, decode } from './decoder.js';
 import { formatInsn } from './disasm.js';
@@ -21,7 +17,8 @@ import { LazyFlags } from './flags.js';
 import { PendingHistory } from './history.js';
 import { BlockCache } from './blocks.js';
 import { DecodeCache } from './icache.js';
-import { Insn, K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG } from './insn.js';
+import * as KI from './insn.js';
+import { Insn } from './insn.js';
 import { EV_EXC, EV_EXT, EV_SOFT, deliverEvent } from './interrupts.js';
 import { PhysMem } from './memory.js';
 import { TLB_MASK, TLB_SIZE, pagingMode, permTable, walk } from './paging.js';
@@ -29,6 +26,15 @@ import { joinExec, type StepJoinCandidate } from './step-model.js';
 import { checkIoPermission, farJump, loadDataSeg, refreshSeg } from './segments.js';
 import type { Regs, Segment } from '../../cpu-state.js';
 import type { CpuidEntry, DisassembledAt, ExitSink, JitMode, RamRegion, RunResult, Vendor, WatchHit, WatchKind, Watchpoint } from './types.js';
+
+// (local copies of the constants: constants.ts says why)
+const { K_IMM, K_MEM, K_R16, K_R32, K_R32Z, K_R64, K_R8, K_SREG } = KI;
+const {
+  ACC_EXEC, AF, ARITH, ACC_READ, ACC_SREAD, ACC_SWRITE, ACC_WRITE, CANON, CR0_PE, CR0_PG, CR4_SMAP,
+  CS, EFER_LMA, FS, I_ESP, I_SP, IOPL, REG_SLOTS, RF, SEG_COUNT, SS, STOP_EXTEND, STOP_HLT,
+  STOP_IO, STOP_MMIO, STOP_SHUTDOWN, TF, TWO32, TWO48, VEC_DB, VEC_DF, VEC_GP, VEC_PF, VEC_SS, VM,
+  hasErrorCode, hex2, trunc,
+} = K;
 
 /** Descriptor-cache attributes of a segment register (as in struct kvm_segment). */
 export type SegAttr = Omit<Segment, 'base' | 'limit' | 'selector'>;

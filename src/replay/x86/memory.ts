@@ -8,9 +8,12 @@
 // Every RAM write marks its 4 KiB page (counted from the region's base) dirty, so a snapshot
 // copies only the pages written since the previous one (snapshot.ts).
 
-import { STOP_MMIO } from './constants.js';
+import * as K from './constants.js';
 import type { DecodeCache } from './icache.js';
 import type { ExitSink, RamRegion } from './types.js';
+
+// (local copies of the constants: constants.ts says why)
+const { STOP_MMIO } = K;
 
 /** Bytes per page of the dirty map (pages are counted from each region's base). */
 export const RAM_PAGE = 4096;

@@ -14,11 +14,14 @@
 // a page the walker read page tables from (DecodeCache.watchPage), since KVM's walker would
 // see such a change at once.
 
-import {
-  ACC_EXEC, ACC_READ, ACC_SWRITE, ACC_WRITE, AC, CR0_WP, CR4_LA57, CR4_PAE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_NXE, TWO32, TWO48,
-  VEC_PF,
-} from './constants.js';
+import * as K from './constants.js';
 import { CpuFault, type Machine } from './machine.js';
+
+// (local copies of the constants: constants.ts says why)
+const {
+  ACC_EXEC, ACC_READ, ACC_SWRITE, ACC_WRITE, AC, CR0_WP, CR4_LA57, CR4_PAE, CR4_PSE, CR4_SMAP,
+  CR4_SMEP, EFER_NXE, TWO32, TWO48, VEC_PF,
+} = K;
 
 export const TLB_BITS = 10;
 export const TLB_SIZE = 1 << TLB_BITS;

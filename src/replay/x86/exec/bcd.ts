@@ -1,9 +1,12 @@
 // Decimal adjustments DAA/DAS/AAA/AAS/AAM/AAD, following the SDM pseudocode. Undefined flags:
 // the interpreter's guess, then the trace's flag model (flag-model.ts).
 
-import { AF, CF, I_AX, OF, PF, SF, VEC_DE, ZF } from '../constants.js';
+import * as K from '../constants.js';
 import { U } from '../flag-model.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, CF, I_AX, OF, PF, SF, VEC_DE, ZF } = K;
 
 /** DAA: OF undefined (left unchanged). */
 export const daa: Exec = (c) => {

@@ -1,10 +1,13 @@
 // Bit tests/scans, SETcc, CMOVcc, BSWAP, and the F3-prefixed POPCNT/TZCNT/LZCNT.
 
-import { AF, ARITH, CF, OF, PF, SF, VEC_UD, ZF, sext } from '../constants.js';
+import * as K from '../constants.js';
 import { K_MEM, K_R32Z, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
 import { U } from '../flag-model.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, OF, PF, SF, VEC_UD, ZF, sext } = K;
 
 /** BT* leave OF, SF, AF, PF undefined (the interpreter's guess: unchanged); ZF is unaffected. */
 const BT_UNDEF = OF | SF | AF | PF;

@@ -2,12 +2,15 @@
 // IRET, BOUND. Near branches handle every operand size (64-bit targets in 64-bit mode); far
 // ones go through Machine.jumpFar / segments.ts in protected mode.
 
-import { CS, I_CX, I_ECX, VEC_BP, VEC_BR, VEC_GP, VEC_OF, sext } from '../constants.js';
+import * as K from '../constants.js';
 import type { Insn } from '../insn.js';
 import { iret as iretAny } from '../interrupts.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
 import { farCall, farReturn } from '../segments.js';
+
+// (local copies of the constants: constants.ts says why)
+const { CS, I_CX, I_ECX, VEC_BP, VEC_BR, VEC_GP, VEC_OF, sext } = K;
 
 /** JMP rel8/rel16/rel32 */
 export const jmpRel: Exec = (c, i) => c.jumpRel(i);

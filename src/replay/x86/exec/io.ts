@@ -1,8 +1,11 @@
 // IN/OUT (imm8 and DX forms). In protected mode with CPL > IOPL the TSS I/O bitmap decides
 // (Machine.ioIn/ioOut). REX.W does not change the operand size (32 bits).
 
-import { I_EAX } from '../constants.js';
+import * as K from '../constants.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { I_EAX } = K;
 
 /**
  * IN AL/eAX, Ib/DX. A 4-byte IN zero-extends into RAX: KVM completes port input with

@@ -1,8 +1,11 @@
 // Flag-register instructions, NOP/HLT/CPUID, and the #UD / unsupported executors.
 
-import { DF, I_EAX, I_EBX, I_ECX, I_EDX, IF, IOPL, VEC_GP, VEC_UD } from '../constants.js';
+import * as K from '../constants.js';
 import { cpuidLookup } from '../cpuid.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { DF, I_EAX, I_EBX, I_ECX, I_EDX, IF, IOPL, VEC_GP, VEC_UD } = K;
 
 /** Invalid opcode. */
 export const execUD: Exec = (c) => c.fault(VEC_UD);

@@ -1,10 +1,13 @@
 // Data movement: MOV (all forms), MOVZX/MOVSX, XCHG, XLAT, LEA, LDS/LES/LFS/LGS/LSS,
 // CBW/CWDE/CWD/CDQ, and the 486 exchange-and-compare family (XADD, CMPXCHG, CMPXCHG8B).
 
-import { CS, DS, ES, FS, GS, I_AL, I_AX, I_BX, I_EAX, I_EBX, I_ECX, I_EDX, SS, VEC_UD, ZF, sext } from '../constants.js';
+import * as K from '../constants.js';
 import { K_MEM, K_R64 } from '../insn.js';
 import type { Exec } from '../opdef.js';
 import { cdqe, cmpxchg16b, cqo } from './wide.js';
+
+// (local copies of the constants: constants.ts says why)
+const { CS, DS, ES, FS, GS, I_AL, I_AX, I_BX, I_EAX, I_EBX, I_ECX, I_EDX, SS, VEC_UD, ZF, sext } = K;
 
 export const mov: Exec = (c, i) => c.wr1(i, c.rd2(i));
 

@@ -1,12 +1,15 @@
 // MUL, IMUL (1/2/3 operands), DIV, IDIV. 32x32->64 products and 64/32 divisions are done in
 // 16-bit limbs with exact double arithmetic (no BigInt).
 
-import { AF, ARITH, CF, I_AX, I_DX, I_EAX, I_EDX, OF, PF, SF, VEC_DE, ZF, sext } from '../constants.js';
+import * as K from '../constants.js';
 import { U } from '../flag-model.js';
 import { K_IMM } from '../insn.js';
 import { jitHelpers } from '../jit.js';
 import type { Exec } from '../opdef.js';
 import type { Machine } from '../machine.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, I_AX, I_DX, I_EAX, I_EDX, OF, PF, SF, VEC_DE, ZF, sext } = K;
 
 /** MUL/IMUL leave SF, ZF, AF, PF undefined (the interpreter's guess, as AMD Zen: unchanged). */
 const MUL_UNDEF = SF | ZF | AF | PF;

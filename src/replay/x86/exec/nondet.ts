@@ -8,12 +8,15 @@
 // RDPID raise #UD without their CPUID bit; RDTSC (CPUID.1:EDX.TSC) is never gated, as on
 // hardware, but CR4.TSD makes it (and RDTSCP) #GP(0) at CPL > 0.
 
-import { CF, CR4_TSD, I_EAX, I_ECX, I_EDX, VEC_GP, VEC_UD } from '../constants.js';
+import * as K from '../constants.js';
 import { REP_F3, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import { MSR_TSC_AUX, readMsr } from '../msr.js';
 import type { Exec } from '../opdef.js';
 import type { Regs } from '../../../cpu-state.js';
+
+// (local copies of the constants: constants.ts says why)
+const { CF, CR4_TSD, I_EAX, I_ECX, I_EDX, VEC_GP, VEC_UD } = K;
 
 const GPR: Array<keyof Regs> = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
 

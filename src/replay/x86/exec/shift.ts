@@ -3,10 +3,13 @@
 // do (AF = 1 after a shift, OF as for a 1-bit operation computed on the final result, SHR/SAR:
 // 0), then replaced by the trace's flag model (flag-model.ts).
 
-import { AF, ARITH, CF, OF, sext } from '../constants.js';
+import * as K from '../constants.js';
 import { U } from '../flag-model.js';
 import { jitHelpers } from '../jit.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, OF, sext } = K;
 
 function mask(s: number): number {
   return s === 1 ? 0xff : s === 2 ? 0xffff : 0xffffffff;

@@ -1,11 +1,12 @@
 // PUSH/POP (all forms), PUSHA/POPA, PUSHF/POPF, ENTER/LEAVE. The 64-bit PUSH/POP r/m/imm
 // executors are in wide.ts; everything here handles every stack size.
 
-import {
-  AC, ACC_WRITE, ARITH, DF, FLAGS_FIXED1, I_BP, I_EBP, ID, IF, IOPL, NT, RF, SS, TF,
-} from '../constants.js';
+import * as K from '../constants.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AC, ACC_WRITE, ARITH, DF, FLAGS_FIXED1, I_BP, I_EBP, ID, IF, IOPL, NT, RF, SS, TF } = K;
 
 /** PUSH r/m, reg, imm (operand 1, operand size 2 or 4) */
 export const push: Exec = (c, i) => c.push(c.rd1(i), i.osz);

@@ -22,10 +22,13 @@
 //   the rest of the batch was read from the port but is dropped (the next step reads anew).
 // Without a REP prefix a string instruction is an ordinary one-step instruction.
 
-import { DF, DS, ES, I_CX, I_DI, I_DX, I_ECX, I_EDI, I_ESI, I_SI, RF, STOP_MMIO } from '../constants.js';
+import * as K from '../constants.js';
 import { REP_F2, REP_NONE, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { DF, DS, ES, I_CX, I_DI, I_DX, I_ECX, I_EDI, I_ESI, I_SI, RF, STOP_MMIO } = K;
 
 function getSI(c: Machine, i: Insn): number {
   return i.asz === 2 ? c.r16[I_SI]! : i.asz === 4 ? c.r32[I_ESI]! >>> 0 : c.reg64(6);

@@ -3,16 +3,20 @@
 // SLDT/STR/LLDT/LTR/VERR/VERW/LAR/LSL/ARPL. Writes to CR0/CR4/EFER change the mode (entering
 // protected mode, paging, long mode) through Machine.updateMode().
 
-import {
-  AC, CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_DE, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE,
-  CR4_SMAP, CR4_SMEP, CR4_UMIP, EFER_LMA, EFER_LME, I_EAX, I_ECX, I_EDX, LDTR, RF, TR, VEC_GP, VEC_UD, ZF,
-} from '../constants.js';
+import * as K from '../constants.js';
 import { K_MEM, K_R64, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import { readMsr, swapgs as swapgsMsr, writeMsr } from '../msr.js';
 import { rdtscp } from './nondet.js';
 import type { Exec } from '../opdef.js';
 import { lldt as lldtLoad, ltr as ltrLoad, probeDescriptor, visible } from '../segments.js';
+
+// (local copies of the constants: constants.ts says why)
+const {
+  AC, CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_DE, CR4_LA57, CR4_PAE, CR4_PCIDE,
+  CR4_PGE, CR4_PSE, CR4_SMAP, CR4_SMEP, CR4_UMIP, EFER_LMA, EFER_LME, I_EAX, I_ECX, I_EDX, LDTR,
+  RF, TR, VEC_GP, VEC_UD, ZF,
+} = K;
 
 /** #UD in real and virtual-8086 mode (protected-mode-only instructions). */
 function requirePm(c: Machine): void {

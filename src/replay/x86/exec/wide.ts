@@ -3,11 +3,14 @@
 // with wrq1/wrq2; flags go through the 64-bit producers of LazyFlags. Multiplication and
 // division use BigInt (rare), everything else stays on 32-bit halves.
 
-import { AF, ARITH, CF, I_EAX, I_ECX, I_EDX, OF, PF, SF, TWO32, VEC_DE, VEC_GP, VEC_UD, ZF } from '../constants.js';
+import * as K from '../constants.js';
 import { K_MEM, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import { U } from '../flag-model.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { AF, ARITH, CF, I_EAX, I_ECX, I_EDX, OF, PF, SF, TWO32, VEC_DE, VEC_GP, VEC_UD, ZF } = K;
 
 const M64 = (1n << 64n) - 1n;
 const big = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);

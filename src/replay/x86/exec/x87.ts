@@ -9,10 +9,13 @@
 // Initial state: what KVM gives a new vCPU (measured: FNSTCW 0x037F, FNSTSW 0 before any
 // FNINIT), which is also FNINIT's state.
 
-import { CR0_EM, CR0_MP, CR0_TS, VEC_NM } from '../constants.js';
+import * as K from '../constants.js';
 import type { Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import type { Exec } from '../opdef.js';
+
+// (local copies of the constants: constants.ts says why)
+const { CR0_EM, CR0_MP, CR0_TS, VEC_NM } = K;
 
 export const X87_INIT_CW = 0x037f;
 /** all eight registers empty (11b each) */
