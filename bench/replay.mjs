@@ -8,9 +8,12 @@
 //   replay   whole `replayTrace()` of that recording (trace reading and checking included),
 //            median of BENCH_RUNS after one warm-up;
 //   interp   marginal rate of the plain interpreter (CpuOptions.jit 'off'): a Cpu set up from
-//            the trace header runs the guest to its HLT; only Cpu.run() is timed (median);
-//   jit      the same with compiled blocks (the default), after one warm-up run so that V8 has
-//            optimised the block functions (they are shared between Cpus with the same code);
+//            the trace header runs the guest to its HLT; only Cpu.run() is timed (median of
+//            3 x BENCH_RUNS, after a second of such runs for V8 to optimise the interpreter, and
+//            a full GC before each, so that no sample collects the Cpus set up before it);
+//   jit      the same with compiled blocks (the default; block functions are shared between
+//            Cpus running the same code, so each fresh Cpu compiles its blocks again but runs
+//            code V8 has optimised);
 //            interp and jit only for the guests without input (the short ones read some);
 //   QEMU     marginal rate of qemu-system-x86_64 -accel tcg, when installed. Method: the
 //            real-mode compute guest is put in a boot sector (preceded by CLI) with its
@@ -26,6 +29,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +41,7 @@ const { openTrace } = await import(join(ROOT, 'dist', 'trace', 'reader.js'));
 const { Cpu } = await import(join(ROOT, 'dist', 'replay', 'x86', 'index.js'));
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const WARMUP_MS = 1000;
 /** Compute-bound guests, by their golden traces (which carry the image and recording options). */
 const GUESTS = [
   { name: 'compute (real mode)', golden: 'traces/compute.vmtrace', qemu: 'compute' },
@@ -79,11 +85,26 @@ function runToHlt(cpu) {
   return [cpu.instructions, (performance.now() - t0) / 1000];
 }
 
+/**
+ * A full garbage collection: a sample then does not pay for collecting the Cpus set up before
+ * it (16 MiB of RAM each, which V8 counts as external memory pressure).
+ */
+const collect = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc');
+})();
+
+/**
+ * Median rate of whole runs on fresh Cpus, after WARMUP_MS of such runs: V8 optimises the
+ * interpreter and the block functions over the first dozens of runs (one takes ~10 ms).
+ */
 function marginal(header, jit) {
-  runToHlt(cpuFor(header, jit)); // warm-up
+  for (const t0 = performance.now(); performance.now() - t0 < WARMUP_MS;) runToHlt(cpuFor(header, jit));
   const rates = [];
-  for (let k = 0; k < RUNS; k++) {
-    const [n, s] = runToHlt(cpuFor(header, jit));
+  for (let k = 0; k < 3 * RUNS; k++) {
+    const cpu = cpuFor(header, jit);
+    collect();
+    const [n, s] = runToHlt(cpu);
     rates.push(n / s);
   }
   return median(rates);
