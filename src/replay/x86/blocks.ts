@@ -12,7 +12,8 @@
 // stop, branch or change the mode it compares the state with what the block assumes and
 // returns when they differ, so budgets, faults, exits and single steps stay exact. A block
 // ending in a branch back to its own start loops inside the function while the budget allows
-// (queuing its history only where it may be read: history.ts); enter() chains blocks.
+// (queuing its history only where it may be read: history.ts), a Jcc back to another of its
+// instructions loops there (innerLoops); enter() chains blocks.
 //
 // Validity: a block is keyed by physical address and entered only when CS (selector, base,
 // code size), RIP and the CS limit are the ones it was built for, its page's code version
@@ -442,6 +443,27 @@ function forwardJumps(insns: readonly Insn[], nexts: readonly number[]): Map<num
   return out;
 }
 
+/**
+ * The Jccs of a block that jump back to one of its own instructions other than its first, as
+ * (index, index of the target) for the Jccs `loopable` allows: the instructions from the
+ * target to the Jcc become a nested loop, which runs on inside the block function while the
+ * budget allows (an inner loop and the code around it, without returning to enter() per
+ * pass). Loops that cross another loop or a forward jump's range are left out (they leave).
+ */
+function innerLoops(insns: readonly Insn[], nexts: readonly number[], skips: ReadonlyMap<number, number>, loopable: (m: number) => boolean): Map<number, number> {
+  const out = new Map<number, number>();
+  for (let m = 1; m < insns.length; m++) {
+    if (!conditionalJump(insns[m]!) || !loopable(m)) continue;
+    const j = nexts.indexOf(branchTarget(insns[m]!, nexts[m]!)) + 1;
+    if (j <= 0 || j > m) continue;
+    // (a forward range opens after its Jcc `k` and closes before its target `to`; with ties the range is outside the loop)
+    const crossesSkip = [...skips].some(([k, to]) => !(to <= j || m < k || (k < j && to > m) || (j <= k && to <= m)));
+    const crossesLoop = [...out].some(([m2, j2]) => !(m2 < j || m < j2 || (j2 < j && m < m2) || (j < j2 && m2 < m)));
+    if (!crossesSkip && !crossesLoop) out.set(m, j);
+  }
+  return out;
+}
+
 /** Jcc rel8/rel32. */
 function conditionalJump(i: Insn): boolean {
   return (i.op >= 0x70 && i.op <= 0x7f) || (i.op >= 0x180 && i.op <= 0x18f);
@@ -490,16 +512,28 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
   const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));
   const loops = branchTarget(insns[n - 1]!, nexts[n - 1]!) === eip0;
+  // (a loop's Jcc may neither fault nor set flag bits: what follows it checks RIP alone)
+  const backs = innerLoops(insns, nexts, skips, (m) => temps[m] !== null && usesOnly(temps[m]!.code, REGISTER_FREE) && !SETS_FLAG_BITS.test(temps[m]!.code));
+  /** Local registers instructions `from` to `to` may write. */
+  const writesIn = (from: number, to: number): number[] => temps.slice(from, to + 1).flatMap((t, d) => (local[from + d] ? [...localize(t!.code, slots).writes] : []));
   // locals changed since the last spill; at the top of a looping block: those of the end of
-  // the pass before (with forward jumps inside, any path's: every local written)
+  // the pass before (with jumps inside, any path's: every local written)
   let dirty = new Set<number>();
   if (loops) {
-    for (let k = n - 1; k >= 0 && (local[k] || skips.size > 0); k--) if (local[k]) for (const x of localize(temps[k]!.code, slots).writes) dirty.add(x);
+    for (let k = n - 1; k >= 0 && (local[k] || skips.size > 0 || backs.size > 0); k--) for (const x of writesIn(k, k)) dirty.add(x);
   }
   const dirtyAtJump = new Map<number, Set<number>>();
-  // A looping block writes the history ring only where it may be read, and then late (history.ts)
-  const lazyHistory = loops;
-  const history = (k: number): string => (lazyHistory ? `if (hw !== sq) { hist(c, HL, HA, ${ripHi}, ${k}, sq, sq - hw); hw = sq; }` : '');
+  // A looping block writes the history ring only where it may be read, and then late
+  // (history.ts): runs of the instructions in order, each read back cyclically in the table of
+  // the innermost loop it ran in (the block's, or an inner loop's: HL<m>, HA<m>)
+  const lazyHistory = loops || backs.size > 0;
+  const history = (k: number): string => {
+    if (!lazyHistory) return '';
+    let m = -1;
+    for (const [m2, j2] of backs) if (j2 <= k && k <= m2 && (m < 0 || j2 > backs.get(m)!)) m = m2;
+    const [tables, at] = m < 0 ? ['HL, HA', k] : [`HL${m}, HA${m}`, k - backs.get(m)!];
+    return `if (hw !== sq) { hist(c, ${tables}, ${ripHi}, ${at}, sq, sq - hw); hw = sq; }`;
+  };
   if (lazyHistory) {
     args.push('hist');
     vals.push(deferHistory);
@@ -516,6 +550,13 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
       if (to !== k) continue;
       body.push(`} // F${from}`);
       for (const x of dirtyAtJump.get(from)!) dirty.add(x);
+    }
+    // an inner loop starting here: the run before it goes in its table; at its top, the locals
+    // of the pass before are changed too
+    for (const [m, j] of backs) {
+      if (j !== k) continue;
+      body.push(history(k - 1), `B${m}: for (;;) {`);
+      for (const x of writesIn(j, m)) dirty.add(x);
     }
     args.push(`X${k}`);
     vals.push(i.exec);
@@ -560,6 +601,11 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
       body.push(`if ((c.eip !== ${next} && c.eip !== ${target})${ripCheck}${state}${state && ` || ver[${page}] !== ${version}`}) ${leave(k)}`);
       body.push(`F${k}: {`, `if (c.eip === ${target}) { ${history(k)} break F${k}; }`);
       dirtyAtJump.set(k, new Set(dirty));
+    } else if (backs.has(k)) {
+      // the Jcc of an inner loop: taken, another pass if the budget has room for it and the rest of the block
+      const j = backs.get(k)!;
+      body.push(`if (c.eip === ${nexts[j - 1]}${is64 ? ` && c.ripHi === ${ripHi}` : ''} && end - sq >= ${n - j} && ver[${page}] === ${version}) continue B${k};`);
+      body.push(`if (c.eip !== ${next}${ripCheck}) ${leave(k)}`, 'break;', `} // B${k}`, history(k));
     } else if (!last && (t === null || !t.pure)) {
       body.push(`if (c.eip !== ${next}${ripCheck}${state}${state && ` || ver[${page}] !== ${version}`}) ${leave(k)}`);
     }
@@ -576,6 +622,7 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   const named = insns.map((_, k) => `I${k}`).filter((x) => new RegExp(`\\b${x}\\b`).test(code));
   const src = [
     lazyHistory ? `const HL = [${lins.join(',')}], HA = [${ats.join(',')}];` : '',
+    ...[...backs].map(([m, j]) => `const HL${m} = [${lins.slice(j, m + 1).join(',')}], HA${m} = [${ats.slice(j, m + 1).join(',')}];`),
     'return function block(c, end, I) {',
     'const r32 = c.r32, r16 = c.r16, r8 = c.r8, fl = c.fl, histLin = c.histLin, histAt = c.histAt, histHi = c.histHi, ep = c.epoch, ver = c.icache.codeVersion;',
     named.length > 0 ? `const ${named.map((x) => `${x} = I[${x.slice(1)}]`).join(', ')};` : '',

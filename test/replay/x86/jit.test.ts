@@ -90,6 +90,36 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(ms[0]!.sink.log).toHaveLength(1);
   });
 
+  test('inner loops run inside their block: two levels deep, with jumps forward inside and budgets ending mid-loop', () => {
+    // one block from 1: to the final loop (no call, no other transfer): the 2: and 3: loops
+    // are nested loops of its function, 4: a forward jump inside the innermost one
+    const code = asm(`
+      mov $40, %cx
+      xor %ax, %ax
+      xor %di, %di
+    1: mov $5, %bx
+      add %cx, %di
+    2: mov $3, %dx
+      inc %ax
+    3: test $1, %ax
+      jz 4f
+      add %bx, %di
+    4: rol $1, %di
+      dec %dx
+      jnz 3b
+      adc %ax, %di
+      dec %bx
+      jnz 2b
+      xor %ax, %di
+      loop 1b
+      mov $0x500, %dx
+      out %ax, %dx
+      hlt`);
+    const ms = differential(code, [...budgets(7, 80), 1e6, 10]);
+    expect(ms[0]!.cpu.instructions).toBeGreaterThan(3000);
+    expect(ms[0]!.sink.log).toHaveLength(1);
+  });
+
   test('self-modifying code: a store into the running block changes the next pass', () => {
     // the loop rewrites the immediate of its own `add $imm, %ax` every iteration
     const code = asm(`
