@@ -21,30 +21,25 @@ function setMulFlags(c: Machine, cls: number, size: number, overflow: number, re
   c.undefFlags(cls, size, MUL_UNDEF, before, res, a, b, hi);
 }
 
-let mulHi = 0;
-/** Unsigned 32x32 multiply: returns the low 32 bits, high 32 bits in mulHi. */
-function mul32(a: number, b: number): number {
+// The high halves are pure functions of the operands (no result left in module state): where a
+// compiled block drops IMUL's flags nothing reads the high half, and V8 then drops its work.
+/** High 32 bits of the unsigned product of two uint32s. */
+function mulHigh32(a: number, b: number): number {
   const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
-  const p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+  const p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0;
   const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  mulHi = (p11 + (p01 >>> 16) + (p10 >>> 16) + Math.floor(mid / 0x10000)) >>> 0;
-  return (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
+  return (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + Math.floor(mid / 0x10000)) >>> 0;
 }
 
-/** Signed 32x32 multiply of uint32-encoded operands: low 32 bits returned, high in mulHi. */
-function imul32(a: number, b: number): number {
+/** High 32 bits of the signed product of two uint32-encoded operands. */
+function imulHigh32(a: number, b: number): number {
   const p = (a | 0) * (b | 0);
-  if (p >= -0x20000000000000 && p <= 0x20000000000000) {
-    // the double product is exact: no limbs needed
-    mulHi = Math.floor(p / 0x100000000) >>> 0;
-    return Math.imul(a, b) >>> 0;
-  }
-  const lo = mul32(a >>> 0, b >>> 0);
-  let hi = mulHi;
+  // (the double product is exact: no limbs needed)
+  if (p >= -0x20000000000000 && p <= 0x20000000000000) return Math.floor(p / 0x100000000) >>> 0;
+  let hi = mulHigh32(a >>> 0, b >>> 0);
   if (a & 0x80000000) hi -= b >>> 0;
   if (b & 0x80000000) hi -= a >>> 0;
-  mulHi = hi >>> 0;
-  return lo;
+  return hi >>> 0;
 }
 
 let divRem = 0;
@@ -78,10 +73,10 @@ export const mul: Exec = (c, i) => {
     setMulFlags(c, U.mul, s, hi, r & 0xffff, hi, a, src);
   } else {
     const a = c.r32[I_EAX]! >>> 0;
-    const lo = mul32(a, src);
+    const lo = Math.imul(a, src) >>> 0, hi = mulHigh32(a, src);
     c.w32(I_EAX, lo);
-    c.w32(I_EDX, mulHi);
-    setMulFlags(c, U.mul, s, mulHi, lo, mulHi, a, src);
+    c.w32(I_EDX, hi);
+    setMulFlags(c, U.mul, s, hi, lo, hi, a, src);
   }
 };
 
@@ -104,11 +99,11 @@ export const imul1: Exec = (c, i) => {
     setMulFlags(c, U.imul1, s, ov, r & 0xffff, (r >> 16) & 0xffff, a, src);
   } else {
     const a = c.r32[I_EAX]! >>> 0;
-    const lo = imul32(a, src);
+    const lo = Math.imul(a, src) >>> 0, hi = imulHigh32(a, src);
     c.w32(I_EAX, lo);
-    c.w32(I_EDX, mulHi);
-    const ov = mulHi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
-    setMulFlags(c, U.imul1, s, ov, lo, mulHi, a, src);
+    c.w32(I_EDX, hi);
+    const ov = hi !== (lo & 0x80000000 ? 0xffffffff : 0) ? 1 : 0;
+    setMulFlags(c, U.imul1, s, ov, lo, hi, a, src);
   }
 };
 
@@ -119,9 +114,7 @@ function imulLo(a: number, b: number, s: number): number {
 
 /** High half of the same product. */
 function imulHi(a: number, b: number, s: number): number {
-  if (s === 2) return ((sext(a, 2) * sext(b, 2)) >> 16) & 0xffff;
-  imul32(a, b);
-  return mulHi;
+  return s === 2 ? ((sext(a, 2) * sext(b, 2)) >> 16) & 0xffff : imulHigh32(a, b);
 }
 
 // IMUL with a truncated result: the flag work is in the executor (and so in compiled blocks'
