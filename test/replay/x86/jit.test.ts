@@ -249,6 +249,46 @@ describe.skipIf(noAssembler)('compiled blocks', () => {
     expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
   });
 
+  test('long mode: 64-bit shifts and rotates by every kind of count (0, 1, 31, 32, 33, 63, CL), compiled, as interpreted', () => {
+    // the count in CL walks 0..63 (so 0, 1, 31, 32, 33 and 63 come round); flags are read after each
+    const src = `
+      movabs $0x8123456789abcdef, %rax
+      mov $500, %r8d
+      xor %ecx, %ecx
+    1: mov %rax, %rdx
+      shl %cl, %rdx
+      setc %bl
+      seto %bh
+      add %rdx, %r9
+      mov %rax, %rdx
+      shr %cl, %rdx
+      adc %rdx, %r9
+      mov %rax, %rdx
+      sar %cl, %rdx
+      sbb %rdx, %r10
+      rol %cl, %rax
+      setc %bl
+      add %rbx, %r10
+      ror $33, %r9
+      rol $1, %r10
+      shl $32, %rax
+      sar $63, %rdx
+      shr $31, %r9
+      xor %r9, %rax
+      xor %r10, %rax
+      xor %rdx, %rax
+      ror %cl, %r10
+      adc $0, %r11
+      add $13, %cl
+      and $63, %cl
+      dec %r8d
+      jnz 1b
+      hlt`;
+    const ms = differentialLong(src, [...budgets(11, 40), 1e5]);
+    expect(ms[0]!.cpu.instructions).toBeGreaterThan(10000);
+    expect(ms[1]!.cpu.compiledBlocks).toBeGreaterThan(0);
+  });
+
   test('undefined-flag bookkeeping is left out of a block only where a later instruction overwrites it unread', () => {
     // the model sets OF after SHR by more than 1: SETO right after it must see that (and log the
     // read); after the second SHR, ADD defines every flag before SETO reads OF

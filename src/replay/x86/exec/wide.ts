@@ -7,6 +7,7 @@ import * as K from '../constants.js';
 import { K_MEM, type Insn } from '../insn.js';
 import type { Machine } from '../machine.js';
 import { U } from '../flag-model.js';
+import { jitHelpers } from '../jit.js';
 import type { Exec } from '../opdef.js';
 
 // (local copies of the constants: constants.ts says why)
@@ -192,21 +193,30 @@ export const pop64: Exec = (c, i) => {
 
 // ------------------------------------------------------------------ shifts and rotates
 
-let sh = 0; // high half of the last shift result
-
-function shl(lo: number, hi: number, n: number): number {
-  if (n === 0) { sh = hi; return lo >>> 0; }
-  if (n < 32) { sh = (hi << n) | (lo >>> (32 - n)); return (lo << n) >>> 0; }
-  sh = n === 32 ? lo | 0 : lo << (n - 32);
-  return 0;
+// The halves of a 64-bit shift by 0 < n < 64, as pure helpers: the executors that use only
+// these are compiled into blocks' code (jitHelpers below), the others are called.
+/** Low half of (hi:lo) << n. */
+function shlLo(lo: number, n: number): number {
+  return n < 32 ? (lo << n) >>> 0 : 0;
 }
 
-function shr(lo: number, hi: number, n: number, arith: boolean): number {
-  if (n === 0) { sh = hi; return lo >>> 0; }
-  if (n < 32) { sh = arith ? hi >> n : (hi >>> n) | 0; return ((lo >>> n) | (hi << (32 - n))) >>> 0; }
-  sh = arith && hi < 0 ? -1 : 0;
+/** High half (int32) of (hi:lo) << n. */
+function shlHi(lo: number, hi: number, n: number): number {
+  if (n < 32) return (hi << n) | (lo >>> (32 - n));
+  return n === 32 ? lo | 0 : lo << (n - 32);
+}
+
+/** Low half of (hi:lo) >> n, arithmetic when `arith`. */
+function shrLo(lo: number, hi: number, n: number, arith: boolean): number {
+  if (n < 32) return ((lo >>> n) | (hi << (32 - n))) >>> 0;
   if (n === 32) return hi >>> 0;
   return (arith ? hi >> (n - 32) : hi >>> (n - 32)) >>> 0;
+}
+
+/** High half (int32) of (hi:lo) >> n, arithmetic when `arith`. */
+function shrHi(hi: number, n: number, arith: boolean): number {
+  if (n < 32) return arith ? hi >> n : (hi >>> n) | 0;
+  return arith && hi < 0 ? -1 : 0;
 }
 
 function bit(lo: number, hi: number, n: number): number {
@@ -224,47 +234,61 @@ function shiftOp(f: Shift): Exec {
   };
 }
 
-export const shl64 = shiftOp((c, i, lo, hi, n) => {
-  const rl = shl(lo, hi, n), rh = sh;
+// (SHL/SHR/SAR/ROL/ROR read the operand and the count themselves, so that they are templates)
+export const shl64: Exec = (c, i) => {
+  const lo = c.rdq1(i), hi = c.qh;
+  const n = c.rd2(i) & 63;
+  if (n === 0) return;
+  const rl = shlLo(lo, n), rh = shlHi(lo, hi, n);
   const cf = bit(lo, hi, 64 - n);
   c.wrq1(i, rl, rh);
   c.fl.result64(rl, rh, cf, ((rh >>> 31) & 1) ^ cf, 1);
   c.undefFlags(U.shl, 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
-});
+};
 
-export const shr64 = shiftOp((c, i, lo, hi, n) => {
-  const rl = shr(lo, hi, n, false), rh = sh;
+export const shr64: Exec = (c, i) => {
+  const lo = c.rdq1(i), hi = c.qh;
+  const n = c.rd2(i) & 63;
+  if (n === 0) return;
+  const rl = shrLo(lo, hi, n, false), rh = shrHi(hi, n, false);
   c.wrq1(i, rl, rh);
   c.fl.result64(rl, rh, bit(lo, hi, n - 1), n === 1 ? (hi >>> 31) & 1 : 0, 1);
   c.undefFlags(U.shr, 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
-});
+};
 
-export const sar64 = shiftOp((c, i, lo, hi, n) => {
-  const rl = shr(lo, hi, n, true), rh = sh;
+export const sar64: Exec = (c, i) => {
+  const lo = c.rdq1(i), hi = c.qh;
+  const n = c.rd2(i) & 63;
+  if (n === 0) return;
+  const rl = shrLo(lo, hi, n, true), rh = shrHi(hi, n, true);
   c.wrq1(i, rl, rh);
   c.fl.result64(rl, rh, bit(lo, hi, n - 1), 0, 1);
   c.undefFlags(U.sar, 8, AF | (n > 1 ? OF : 0), -1, 0, 0, 0);
-});
+};
 
-export const rol64 = shiftOp((c, i, lo, hi, n) => {
-  const al = shl(lo, hi, n), ah = sh;
-  const bl = shr(lo, hi, 64 - n, false), bh = sh;
-  const rl = (al | bl) >>> 0, rh = ah | bh;
+export const rol64: Exec = (c, i) => {
+  const lo = c.rdq1(i), hi = c.qh;
+  const n = c.rd2(i) & 63;
+  if (n === 0) return;
+  const rl = (shlLo(lo, n) | shrLo(lo, hi, 64 - n, false)) >>> 0, rh = shlHi(lo, hi, n) | shrHi(hi, 64 - n, false);
   c.wrq1(i, rl, rh);
   const cf = rl & 1;
   c.fl.assign(CF | OF, cf | ((((rh >>> 31) & 1) ^ cf) << 11));
   if (n !== 1) c.undefFlags(U.rol, 8, OF, -1, 0, 0, 0);
-});
+};
 
-export const ror64 = shiftOp((c, i, lo, hi, n) => {
-  const al = shr(lo, hi, n, false), ah = sh;
-  const bl = shl(lo, hi, 64 - n), bh = sh;
-  const rl = (al | bl) >>> 0, rh = ah | bh;
+export const ror64: Exec = (c, i) => {
+  const lo = c.rdq1(i), hi = c.qh;
+  const n = c.rd2(i) & 63;
+  if (n === 0) return;
+  const rl = (shrLo(lo, hi, n, false) | shlLo(lo, 64 - n)) >>> 0, rh = shrHi(hi, n, false) | shlHi(lo, hi, 64 - n);
   c.wrq1(i, rl, rh);
   const cf = (rh >>> 31) & 1;
   c.fl.assign(CF | OF, cf | ((cf ^ ((rh >>> 30) & 1)) << 11));
   if (n !== 1) c.undefFlags(U.ror, 8, OF, -1, 0, 0, 0);
-});
+};
+
+jitHelpers({ shlLo, shlHi, shrLo, shrHi, bit }, [shl64, shr64, sar64, rol64, ror64]);
 
 export const rcl64 = shiftOp((c, i, lo, hi, n) => {
   const v = big(lo, hi) | (BigInt(c.fl.useCF()) << 64n); // 65-bit value CF:dest
