@@ -511,11 +511,13 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
   // registers in locals (block-regs.ts): which slots, and which instructions run on them
   const slots = cacheableSlots(temps.flatMap((t) => (t === null ? [] : [t.code])));
   const local = temps.map((t) => t !== null && slots.size > 0 && onLocals(t.code));
+  // (the code of the instructions that run on the locals, rewritten once)
+  const localized = temps.map((t, k) => (local[k] ? localize(t!.code, slots) : null));
   const loops = branchTarget(insns[n - 1]!, nexts[n - 1]!) === eip0;
   // (a loop's Jcc may neither fault nor set flag bits: what follows it checks RIP alone)
   const backs = innerLoops(insns, nexts, skips, (m) => temps[m] !== null && usesOnly(temps[m]!.code, REGISTER_FREE) && !SETS_FLAG_BITS.test(temps[m]!.code));
   /** Local registers instructions `from` to `to` may write. */
-  const writesIn = (from: number, to: number): number[] => temps.slice(from, to + 1).flatMap((t, d) => (local[from + d] ? [...localize(t!.code, slots).writes] : []));
+  const writesIn = (from: number, to: number): number[] => localized.slice(from, to + 1).flatMap((l) => (l === null ? [] : [...l.writes]));
   // locals changed since the last spill; at the top of a looping block: those of the end of
   // the pass before (with jumps inside, any path's: every local written)
   let dirty = new Set<number>();
@@ -583,7 +585,7 @@ function compile(c: Machine, insns: readonly Insn[], eip0: number, lin0: number,
     if (t === null || !t.pure || last) body.push(`c.eip = ${next};`);
     if (t !== null) for (const [name, v] of t.scope) { args.push(name); vals.push(v); }
     if (local[k]) {
-      const l = localize(t!.code, slots);
+      const l = localized[k]!;
       body.push(l.code);
       for (const x of l.writes) dirty.add(x);
     } else {
