@@ -29,7 +29,7 @@ import { DEC_OK, decode } from './decoder.js';
 import { execUD, execUnsupported, execUnsupported64 } from './exec/misc.js';
 import { Insn } from './insn.js';
 import { REGISTER_FREE, cacheableSlots, localize, onLocals, reload, spill, usesOnly, writesOtherRegisters, writtenSlots } from './block-regs.js';
-import { closing, splitArgs, template, type Template } from './jit.js';
+import { closing, literalValue, splitArgs, template, type Template } from './jit.js';
 import { ResultsOnly } from './flags.js';
 import { F_BRANCH } from './opdef.js';
 import type { Machine } from './machine.js';
@@ -323,7 +323,7 @@ const RESULTS_ONLY = new ResultsOnly();
 /** Argument `n` of the call whose parenthesis opens before `open` in `code`, if it is a number written as literals and `|`; else null. */
 function literalArg(code: string, open: number, n: number): number | null {
   const arg = splitArgs(code.slice(open, closing(code, open)))[n] ?? '';
-  return /^[\d\s()|]+$/.test(arg) ? Number(new Function(`return ${arg}`)()) : null;
+  return /^[\d\s()|]+$/.test(arg) ? literalValue(arg) : null;
 }
 
 /**

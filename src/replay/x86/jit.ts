@@ -321,6 +321,11 @@ function locals(code: string): Set<string> {
   return out;
 }
 
+/** The value of an expression the caller has checked is made of numeric literals and operators. */
+export function literalValue(expr: string): number {
+  return Number(new Function(`return ${expr}`)());
+}
+
 /**
  * `fl.cond(cc)` with `cc` written as literals becomes the method of that condition code
  * (LazyFlags.condE()...): V8 does not fold cond()'s switch on a constant.
@@ -333,7 +338,7 @@ function knownConditions(code: string): string {
     const end = closing(code, open);
     const arg = code.slice(open, end);
     if (m.index < from || end < 0 || !/^[\d\s()&|]+$/.test(arg)) continue;
-    out += `${code.slice(from, m.index)}fl.${COND_METHODS[Number(new Function(`return ${arg}`)()) & 15]!}(`;
+    out += `${code.slice(from, m.index)}fl.${COND_METHODS[literalValue(arg) & 15]!}(`;
     from = end;
   }
   return out + code.slice(from);
@@ -366,7 +371,7 @@ export function template(i: Insn, k: number, next: number, ripHi = 0, flagsBefor
   code = code.replace(/\bc\.fl\./g, 'fl.').replace(/\bc\.(r32|r16|r8)\[/g, '$1[');
   code = knownConditions(code);
   // register indices computed from constants (i.a1 + 1...) folded, so that blocks can cache them
-  code = code.replace(/\b(r32|r16|r8)\[([\d\s()+*]+)\]/g, (all: string, view: string, x: string) => (/^\d+$/.test(x) ? all : `${view}[${Number(new Function(`return ${x}`)())}]`));
+  code = code.replace(/\b(r32|r16|r8)\[([\d\s()+*]+)\]/g, (all: string, view: string, x: string) => (/^\d+$/.test(x) ? all : `${view}[${literalValue(x)}]`));
   if (!flagsBefore) code = code.replace(/\bc\.flagsBefore\(\)/g, '(-1)');
   if (/\breturn\b(?!\s*;)/.test(code)) return null;
   code = code.replace(/\breturn\s*;/g, `break L${k};`);
